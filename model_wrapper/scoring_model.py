@@ -1,0 +1,54 @@
+"""The MLflow PythonModel that turns a classifier's probabilities into business output."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import joblib
+import mlflow.pyfunc
+import pandas as pd
+from mlflow.exceptions import MlflowException
+
+from model_wrapper.rules import InvalidThresholdsError, RiskThresholds, score_rows
+
+ESTIMATOR_ARTIFACT = "estimator"
+OUTPUT_COLUMNS = ("score", "risk_level", "decision", "model_name", "model_version")
+
+
+class RiskScoringModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+    """Wraps any fitted estimator with `predict_proba` (a scikit-learn pipeline, XGBoost, ...).
+
+    The model config logged with the version holds the risk thresholds and the model name;
+    the server adds the registry version it resolved. Request params may override the
+    thresholds for one request.
+    """
+
+    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+        self._estimator = joblib.load(context.artifacts[ESTIMATOR_ARTIFACT])
+        config = context.model_config or {}
+        self._thresholds = RiskThresholds.from_mapping(config)
+        self._model_name = str(config.get("model_name") or "")
+        self._model_version = str(config.get("model_version") or "")
+
+    def predict(
+        self,
+        context: mlflow.pyfunc.PythonModelContext,
+        model_input: pd.DataFrame,
+        params: dict[str, Any] | None = None,
+    ) -> pd.DataFrame:
+        thresholds = self._thresholds_for(params or {})
+        probabilities = self._estimator.predict_proba(model_input)[:, 1]
+        output = pd.DataFrame(score_rows(probabilities, thresholds))
+        output["model_name"] = self._model_name
+        output["model_version"] = self._model_version
+        return output
+
+    def _thresholds_for(self, params: dict[str, Any]) -> RiskThresholds:
+        """Request params override the logged thresholds; bad values are the caller's fault."""
+        try:
+            return RiskThresholds(
+                low=float(params.get("low_threshold", self._thresholds.low)),
+                high=float(params.get("high_threshold", self._thresholds.high)),
+            )
+        except (InvalidThresholdsError, TypeError, ValueError) as error:
+            raise MlflowException.invalid_parameter_value(str(error)) from error
