@@ -1,0 +1,114 @@
+"""One error hierarchy that carries its HTTP status, one handler, one MLflow-shaped body.
+
+Bodies are `{"error_code": "...", "message": "..."}` as MLflow's scoring server sends them.
+Messages name the problem (field, column, type, limit) but never echo request values; 5xx
+messages are generic and the detail goes to the log.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+logger = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 500
+
+
+class ServingError(Exception):
+    """Base of every error the API reports; subclasses fix the status and error code."""
+
+    status_code = 500
+    error_code = "INTERNAL_ERROR"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message[:MAX_MESSAGE_CHARS]
+        self.headers = headers or {}
+
+
+class MalformedRequestError(ServingError):
+    """The body cannot be decoded: not JSON, not CSV, not UTF-8."""
+
+    status_code = 400
+    error_code = "MALFORMED_REQUEST"
+
+
+class BadRequestError(ServingError):
+    """The body decodes but is not a scoring request of MLflow's protocol."""
+
+    status_code = 400
+    error_code = "BAD_REQUEST"
+
+
+class SchemaMismatchError(ServingError):
+    """A well-formed request whose data or params do not fit the model's signature."""
+
+    status_code = 422
+    error_code = "INVALID_PARAMETER_VALUE"
+
+
+class UnsupportedMediaTypeError(ServingError):
+    status_code = 415
+    error_code = "UNSUPPORTED_MEDIA_TYPE"
+
+
+class ModelNotReadyError(ServingError):
+    status_code = 503
+    error_code = "TEMPORARILY_UNAVAILABLE"
+
+
+class PredictionFailedError(ServingError):
+    """The model raised on input that passed validation: a server-side fault."""
+
+    status_code = 500
+    error_code = "INTERNAL_ERROR"
+
+
+class ModelLoadError(Exception):
+    """The model named by MODEL_URI cannot be resolved or loaded; the server must not start."""
+
+
+_CODE_BY_HTTP_STATUS = {
+    404: "ENDPOINT_NOT_FOUND",
+    405: "BAD_REQUEST",
+}
+
+
+def error_body(error_code: str, message: str) -> bytes:
+    return orjson.dumps({"error_code": error_code, "message": message})
+
+
+def error_response(
+    status_code: int, error_code: str, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(
+        error_body(error_code, message),
+        status_code=status_code,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+async def handle_serving_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, ServingError)
+    request.state.error_code = error.error_code
+    return error_response(error.status_code, error.error_code, error.message, error.headers)
+
+
+async def handle_http_exception(request: Request, error: Exception) -> Response:
+    """Starlette's own 404/405 answered in the same body shape as everything else."""
+    assert isinstance(error, HTTPException)
+    code = _CODE_BY_HTTP_STATUS.get(error.status_code, "BAD_REQUEST")
+    request.state.error_code = code
+    return error_response(error.status_code, code, str(error.detail), dict(error.headers or {}))
+
+
+async def handle_unexpected_error(request: Request, error: Exception) -> Response:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    request.state.error_code = "INTERNAL_ERROR"
+    return error_response(500, "INTERNAL_ERROR", "internal server error; see the server log")

@@ -1,0 +1,52 @@
+"""Gunicorn configuration of the production command:
+
+    gunicorn --config python:app.gunicorn_conf "app.main:create_app()"
+
+Gunicorn reads this module before it imports the app, so the environment set here is in
+place before MLflow, XGBoost or prometheus_client are first imported.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import Any
+
+# Native thread pools (OpenMP in XGBoost) are not fork-safe: a pool started in the master
+# hangs the forked workers. One native thread per worker also keeps 2 workers from
+# fighting over 2 cores. An explicit value in the environment wins.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+# Prometheus multiprocess mode: every worker writes samples to files in this directory.
+# It must be set before prometheus_client is imported and be empty at start.
+_metrics_dir = os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR", os.path.join(tempfile.gettempdir(), "serving-metrics")
+)
+shutil.rmtree(_metrics_dir, ignore_errors=True)
+os.makedirs(_metrics_dir, exist_ok=True)
+
+from prometheus_client import multiprocess  # noqa: E402  (needs the directory above)
+
+from app.log import build_logging_config  # noqa: E402
+from app.settings import Settings  # noqa: E402
+
+_settings = Settings()
+
+bind = f"{_settings.host}:{_settings.port}"
+workers = _settings.workers
+worker_class = "uvicorn_worker.UvicornWorker"
+preload_app = True  # load the model once in the master; workers share it after fork
+timeout = _settings.timeout_seconds
+graceful_timeout = _settings.graceful_timeout_seconds
+keepalive = _settings.keepalive_seconds
+max_requests = _settings.max_requests
+max_requests_jitter = _settings.max_requests_jitter
+logconfig_dict = build_logging_config(_settings.log_level)
+accesslog = None  # the app writes one JSON line per request
+forwarded_allow_ips = "*"
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """Fold a dead worker's live gauges out of the merged metrics."""
+    multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,61 @@
+"""Logging: one dict config for Gunicorn and the app, JSON lines, model identity on each line."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+PROBE_ROUTES = frozenset({"/livez", "/readyz", "/ping", "/health", "/metrics"})
+
+
+_model_identity: dict[str, str | None] = {"model_name": None, "model_version": None}
+
+
+def set_model_identity(name: str | None, version: str | None) -> None:
+    """Called once the model is loaded, before workers fork, so every process inherits it."""
+    _model_identity.update(model_name=name, model_version=version)
+
+
+class ModelIdentityFilter(logging.Filter):
+    """Adds `model_name` and `model_version` to every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.__dict__.update(_model_identity)
+        record.__dict__.pop("color_message", None)  # Uvicorn's ANSI-coloured duplicate
+        return True
+
+
+def build_logging_config(level: str = "info") -> dict[str, Any]:
+    """The dictConfig Gunicorn applies (`logconfig_dict`) in the master and every worker."""
+    level = level.upper()
+    handler = {
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+        "formatter": "json",
+        "filters": ["model_identity"],
+    }
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"model_identity": {"()": ModelIdentityFilter}},
+        "formatters": {
+            "json": {
+                "()": "pythonjsonlogger.json.JsonFormatter",
+                "fmt": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
+                "rename_fields": {"levelname": "level", "asctime": "time", "process": "pid"},
+                "datefmt": "%Y-%m-%dT%H:%M:%S%z",
+            }
+        },
+        "handlers": {"stderr": handler},
+        "root": {"level": level, "handlers": ["stderr"]},
+        "loggers": {
+            "gunicorn.error": {"level": level, "handlers": ["stderr"], "propagate": False},
+            # Our middleware writes one line per request; the servers' own access logs are off.
+            "gunicorn.access": {"level": "WARNING", "handlers": ["stderr"], "propagate": False},
+            "uvicorn.access": {"level": "WARNING", "handlers": ["stderr"], "propagate": False},
+            "uvicorn.error": {"level": level, "handlers": ["stderr"], "propagate": False},
+            # MLflow and Alembic are chatty at INFO about things an operator cannot act on.
+            "mlflow": {"level": "WARNING"},
+            "alembic": {"level": "WARNING"},
+        },
+    }

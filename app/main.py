@@ -1,0 +1,105 @@
+"""The app factory: wiring only. Gunicorn calls `app.main:create_app()` once, before fork."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+from app import __version__
+from app.errors import (
+    ModelLoadError,
+    ServingError,
+    handle_http_exception,
+    handle_serving_error,
+    handle_unexpected_error,
+)
+from app.log import set_model_identity
+from app.metrics import ServingMetrics
+from app.middleware import RequestContextMiddleware
+from app.model import ServedModel, load_served_model
+from app.probes import Readiness, build_probe_router
+from app.routes import build_model_router
+from app.scoring import Scorer
+from app.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, model: ServedModel | None = None) -> FastAPI:
+    """Load the model (unless given one) and build the app around it.
+
+    A model that cannot load ends the process with exit code 3 after one critical log line,
+    so that Gunicorn's master, and a Kubernetes pod, fail loudly at start-up.
+    """
+    settings = settings or Settings()
+    if model is None:
+        try:
+            model = load_served_model(settings.model_uri)
+        except ModelLoadError as error:
+            logger.critical("model did not load, server not started: %s", error)
+            raise SystemExit(3) from None
+    description = model.description
+    set_model_identity(description.name, description.version)
+    logger.info(
+        "model loaded: %s resolved to %s in %.2f s",
+        description.requested_uri,
+        description.resolved_uri,
+        description.load_seconds,
+    )
+
+    metrics = ServingMetrics()
+    readiness = Readiness()
+    scorer = Scorer(model, metrics)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Runs in each worker after fork: per-process metrics and the warm-up prediction.
+        metrics.model_info.labels(
+            description.name or "", description.version or "", description.run_id or ""
+        ).set(1)
+        metrics.model_load_seconds.set(description.load_seconds)
+        warm_up = asyncio.create_task(_warm_up(model, readiness, settings.warmup_rows, metrics))
+        yield
+        warm_up.cancel()
+        metrics.ready.set(0)
+
+    app = FastAPI(
+        title="Model serving",
+        version=__version__,
+        description=f"Serving {description.name or description.resolved_uri} "
+        f"version {description.version or 'n/a'} with MLflow's scoring protocol.",
+        lifespan=lifespan,
+    )
+    app.include_router(build_probe_router(readiness))
+    app.include_router(build_model_router(model, scorer, metrics))
+    app.add_exception_handler(ServingError, handle_serving_error)
+    app.add_exception_handler(HTTPException, handle_http_exception)
+    app.add_exception_handler(Exception, handle_unexpected_error)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics, model=description)
+    return app
+
+
+async def _warm_up(
+    model: ServedModel, readiness: Readiness, rows: int, metrics: ServingMetrics
+) -> None:
+    """Predict on the logged input example; only then does this worker report ready."""
+    example = model.input_example()
+    if example is None:
+        logger.warning("the model has no tabular input example; ready without a warm-up")
+    else:
+        try:
+            await run_in_threadpool(model.predict, example.head(rows), None)
+        except Exception:
+            readiness.reason = "warm-up prediction failed; see the log"
+            logger.exception("warm-up prediction failed; this worker stays not ready")
+            return
+    readiness.ready = True
+    readiness.reason = "ready"
+    metrics.ready.set(1)
+    logger.info("worker ready")

@@ -1,0 +1,108 @@
+"""Prometheus metrics, correct across Gunicorn workers.
+
+With PROMETHEUS_MULTIPROC_DIR set (the production command sets it before any import),
+every worker writes its samples to files there and a scrape merges them, so any worker
+answers /metrics for all. Without it (tests, one process) a private registry is used.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+ROW_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000, 10000)
+EXPOSITION_CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+class ServingMetrics:
+    """Every metric the server records, created once per process."""
+
+    def __init__(self) -> None:
+        self._multiprocess = multiprocess_dir() is not None
+        # In multiprocess mode samples live in files; a registry is only built per scrape.
+        self._registry = None if self._multiprocess else CollectorRegistry()
+        registry = self._registry
+        self.requests = Counter(
+            "http_requests_total",
+            "HTTP requests answered, by route template, method and status.",
+            ["route", "method", "status"],
+            registry=registry,
+        )
+        self.request_seconds = Histogram(
+            "http_request_duration_seconds",
+            "Time from request received to response sent, by route template and method.",
+            ["route", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.in_flight = Gauge(
+            "http_requests_in_flight",
+            "Requests being handled now (probes and /metrics excluded).",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.errors = Counter(
+            "serving_errors_total",
+            "Error responses by error code of the JSON error body.",
+            ["error_code"],
+            registry=registry,
+        )
+        self.predict_seconds = Histogram(
+            "model_predict_duration_seconds",
+            "Time spent inside the model's predict call.",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.rows = Histogram(
+            "model_request_rows",
+            "Rows per scoring request.",
+            buckets=ROW_BUCKETS,
+            registry=registry,
+        )
+        self.predictions = Counter(
+            "model_predictions_total",
+            "Scored rows by the risk level the model returned ('none' if it returns none).",
+            ["risk_level"],
+            registry=registry,
+        )
+        self.model_info = Gauge(
+            "model_info",
+            "Always 1; the labels name the model serving.",
+            ["name", "version", "run_id"],
+            registry=registry,
+            multiprocess_mode="max",
+        )
+        self.model_load_seconds = Gauge(
+            "model_load_duration_seconds",
+            "Time the master took to resolve, download and load the model.",
+            registry=registry,
+            multiprocess_mode="max",
+        )
+        self.ready = Gauge(
+            "model_ready",
+            "1 in each live worker whose warm-up prediction passed.",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+
+    def render(self) -> bytes:
+        """The exposition text, merged across live and dead workers in multiprocess mode."""
+        if self._registry is not None:
+            return generate_latest(self._registry)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)

@@ -1,0 +1,104 @@
+"""Per-request bookkeeping as pure ASGI middleware: request id, headers, metrics, one log line.
+
+Pure ASGI rather than Starlette's BaseHTTPMiddleware: it adds no task or stream copy per
+request, which matters on the hot path.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.log import PROBE_ROUTES
+from app.metrics import ServingMetrics
+from app.model import ModelDescription
+
+logger = logging.getLogger("app.access")
+
+REQUEST_ID_HEADER = "x-request-id"
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+UNMATCHED_ROUTE = "<unmatched>"
+
+
+class RequestContextMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: ServingMetrics,
+        model: ModelDescription,
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.identity_headers = [
+            (b"x-model-name", (model.name or "").encode("latin-1", "replace")),
+            (b"x-model-version", (model.version or "").encode("latin-1", "replace")),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _request_id(scope)
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        counted = scope["path"] not in PROBE_ROUTES
+        status = 500
+        extra_headers = [(b"x-request-id", request_id.encode()), *self.identity_headers]
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), *extra_headers]
+            await send(message)
+
+        if counted:
+            self.metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = _route_template(scope)
+            if counted:
+                self.metrics.in_flight.dec()
+            method = scope["method"]
+            self.metrics.requests.labels(route, method, str(status)).inc()
+            self.metrics.request_seconds.labels(route, method).observe(elapsed)
+            if state.get("error_code"):
+                self.metrics.errors.labels(state["error_code"]).inc()
+            if counted or status >= 400:
+                logger.info(
+                    "request",
+                    extra={
+                        "request_id": request_id,
+                        "method": method,
+                        "route": route,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 3),
+                        "rows": state.get("rows"),
+                        "error_code": state.get("error_code"),
+                    },
+                )
+
+
+def _route_template(scope: Scope) -> str:
+    """The matched route's path template (set by the router), never the raw path."""
+    return str(getattr(scope.get("route"), "path", UNMATCHED_ROUTE))
+
+
+def _request_id(scope: Scope) -> str:
+    """The caller's X-Request-ID when it is a sane token, else a fresh one."""
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            if _VALID_REQUEST_ID.match(candidate):
+                return candidate
+            break
+    return uuid.uuid4().hex

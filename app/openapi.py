@@ -1,0 +1,154 @@
+"""OpenAPI for /invocations built from the model's signature and input example.
+
+The route reads the raw body (MLflow's protocol has four shapes plus CSV), so FastAPI cannot
+infer a schema; this module writes it, so /docs shows the real columns, types and example.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from mlflow.types import ColSpec, DataType, Schema
+
+from app.model import ServedModel
+
+_JSON_TYPES: dict[DataType, dict[str, str]] = {
+    DataType.long: {"type": "integer", "format": "int64"},
+    DataType.integer: {"type": "integer", "format": "int32"},
+    DataType.double: {"type": "number", "format": "double"},
+    DataType.float: {"type": "number", "format": "float"},
+    DataType.boolean: {"type": "boolean"},
+    DataType.string: {"type": "string"},
+    DataType.datetime: {"type": "string", "format": "date-time"},
+}
+
+ERROR_BODY_SCHEMA = {
+    "type": "object",
+    "required": ["error_code", "message"],
+    "properties": {
+        "error_code": {"type": "string", "example": "INVALID_PARAMETER_VALUE"},
+        "message": {"type": "string", "example": "column 'age' expects long (whole numbers)"},
+    },
+}
+
+_ERROR_RESPONSES = {
+    "400": "Malformed body (MALFORMED_REQUEST) or not a scoring request (BAD_REQUEST).",
+    "415": "Unsupported Content-Type (UNSUPPORTED_MEDIA_TYPE).",
+    "422": "Data or params do not fit the model's signature (INVALID_PARAMETER_VALUE).",
+    "500": "The model failed (INTERNAL_ERROR); the server log has the detail.",
+    "503": "Not ready yet (TEMPORARILY_UNAVAILABLE).",
+}
+
+
+def invocations_openapi(model: ServedModel) -> dict[str, Any]:
+    """The `openapi_extra` of POST /invocations."""
+    record = _record_schema(model.input_schema)
+    example = model.input_example()
+    records = _records(example)
+    json_body: dict[str, Any] = {
+        "schema": {
+            "type": "object",
+            "description": "Exactly one of dataframe_records, dataframe_split, instances, "
+            "inputs or data, plus optional params.",
+            "properties": {
+                "dataframe_records": {"type": "array", "items": record},
+                "dataframe_split": {
+                    "type": "object",
+                    "required": ["data"],
+                    "properties": {
+                        "columns": {"type": "array", "items": {"type": "string"}},
+                        "data": {"type": "array", "items": {"type": "array", "items": {}}},
+                        "index": {"type": "array", "items": {}},
+                    },
+                },
+                "instances": {"type": "array", "items": record},
+                "inputs": {"description": "Records, columns or tensors, as MLflow accepts."},
+                "data": {"type": "array", "items": record, "description": "Same as records."},
+                "params": _params_schema(model),
+            },
+        }
+    }
+    if records:
+        json_body["examples"] = {
+            "dataframe_records": {"value": {"dataframe_records": records}},
+            "dataframe_split": {
+                "value": {
+                    "dataframe_split": {
+                        "columns": list(records[0]),
+                        "data": [list(row.values()) for row in records],
+                    }
+                }
+            },
+        }
+    csv_body: dict[str, Any] = {"schema": {"type": "string"}}
+    if example is not None:
+        csv_body["example"] = example.to_csv(index=False)
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": json_body, "text/csv": csv_body},
+        },
+        "responses": {
+            "200": {
+                "description": "One prediction per input row.",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "predictions": {
+                                    "type": "array",
+                                    "items": _record_schema(
+                                        model.pyfunc_model.metadata.get_output_schema()
+                                    ),
+                                }
+                            },
+                        }
+                    }
+                },
+            },
+            **{
+                status: {
+                    "description": description,
+                    "content": {"application/json": {"schema": ERROR_BODY_SCHEMA}},
+                }
+                for status, description in _ERROR_RESPONSES.items()
+            },
+        },
+    }
+
+
+def _record_schema(schema: Schema | None) -> dict[str, Any]:
+    if schema is None or schema.is_tensor_spec():
+        return {"type": "object"}
+    columns = [spec for spec in schema.inputs if isinstance(spec, ColSpec) and spec.name]
+    return {
+        "type": "object",
+        "required": [spec.name for spec in columns if spec.required],
+        "properties": {spec.name: _JSON_TYPES.get(spec.type, {}) for spec in columns},
+    }
+
+
+def _params_schema(model: ServedModel) -> dict[str, Any]:
+    if model.params_schema is None:
+        return {"type": "object"}
+    return {
+        "type": "object",
+        "properties": {
+            spec.name: {**_JSON_TYPES.get(spec.dtype, {}), "default": spec.default}
+            for spec in model.params_schema.params
+        },
+    }
+
+
+def _records(example: pd.DataFrame | None) -> list[dict[str, Any]]:
+    if example is None:
+        return []
+    records: list[dict[str, Any]] = example.to_dict(orient="records")  # type: ignore[assignment]
+    return [{str(key): _plain(value) for key, value in row.items()} for row in records]
+
+
+def _plain(value: Any) -> Any:
+    """NumPy scalars to Python ones, so the OpenAPI document serialises."""
+    return value.item() if hasattr(value, "item") else value

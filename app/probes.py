@@ -1,0 +1,46 @@
+"""Liveness and readiness: MLflow's /ping and /health, Kubernetes' /livez and /readyz."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from app.errors import error_response
+
+
+@dataclass
+class Readiness:
+    """Per worker: set after fork, once that worker's warm-up prediction has passed."""
+
+    ready: bool = False
+    reason: str = "warming up"
+
+
+def build_probe_router(readiness: Readiness) -> APIRouter:
+    router = APIRouter(tags=["probes"])
+
+    @router.get("/ping", summary="Liveness (MLflow-compatible)")
+    @router.get("/health", summary="Liveness (MLflow-compatible)")
+    async def ping() -> Response:
+        # MLflow answers "\n" with 200 once the model is loaded; ours is loaded before fork.
+        return Response("\n", media_type="application/json")
+
+    @router.get("/livez", summary="The process answers; never touches the model")
+    async def livez() -> Response:
+        return Response(b'{"status":"alive"}', media_type="application/json")
+
+    @router.get(
+        "/readyz",
+        summary="200 once this worker's warm-up prediction passed, 503 before",
+        responses={503: {"description": "Not ready (TEMPORARILY_UNAVAILABLE)"}},
+    )
+    async def readyz() -> Response:
+        if readiness.ready:
+            return Response(b'{"status":"ready"}', media_type="application/json")
+        return error_response(
+            503, "TEMPORARILY_UNAVAILABLE", f"not ready: {readiness.reason}", {"Retry-After": "1"}
+        )
+
+    return router

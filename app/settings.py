@@ -1,0 +1,48 @@
+"""Every setting of the server, read once from the environment and validated at start-up."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL_URI = "models:/credit-risk-scoring/Production"
+
+
+class Settings(BaseSettings):
+    """Environment variables of the same name (case-insensitive) set each field.
+
+    MLflow's own variables (MLFLOW_TRACKING_URI, credentials, ...) are left to MLflow.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    model_uri: str = Field(
+        DEFAULT_MODEL_URI,
+        description="Any MLflow model URI (models:/NAME/Stage, models:/NAME@alias, "
+        "models:/NAME/3, runs:/...) or a local model directory.",
+    )
+    host: str = Field("127.0.0.1", description="Address to bind; the image uses 0.0.0.0.")
+    port: int = Field(8000, ge=1, le=65535, description="TCP port to bind.")
+    workers: int = Field(2, ge=1, le=64, description="Gunicorn worker processes.")
+    log_level: str = Field("info", pattern="^(debug|info|warning|error|critical)$")
+    timeout_seconds: int = Field(
+        60, ge=1, description="Gunicorn kills a worker silent for this long."
+    )
+    graceful_timeout_seconds: int = Field(
+        30, ge=1, description="On SIGTERM, in-flight requests get this long before SIGKILL."
+    )
+    keepalive_seconds: int = Field(
+        75,
+        ge=1,
+        description="Idle keep-alive; longer than common load-balancer idle timeouts (60 s) "
+        "so the balancer, not us, closes idle connections.",
+    )
+    max_requests: int = Field(
+        0, ge=0, description="Recycle a worker after this many requests (0: never)."
+    )
+    max_requests_jitter: int = Field(
+        0, ge=0, description="Random extra requests before recycling, so workers differ."
+    )
+    warmup_rows: int = Field(
+        1, ge=1, description="Rows of the input example each worker predicts before ready."
+    )

@@ -1,0 +1,130 @@
+"""Check a parsed input against the model's input schema before predicting.
+
+MLflow's own enforcement still runs inside predict; this check exists to answer with a
+message that names the column and the expected type, without echoing any value.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from mlflow.types import ColSpec, DataType, ParamSchema, Schema
+
+from app.errors import BadRequestError, SchemaMismatchError
+
+_INTEGER_TYPES = {DataType.long, DataType.integer}
+_NUMBER_TYPES = {DataType.long, DataType.integer, DataType.double, DataType.float}
+_TYPE_WORDS = {
+    DataType.long: "long (whole numbers)",
+    DataType.integer: "integer (whole numbers)",
+    DataType.double: "double (numbers)",
+    DataType.float: "float (numbers)",
+    DataType.string: "string (text)",
+    DataType.boolean: "boolean (true/false)",
+}
+
+
+def check_input(data: Any, schema: Schema | None) -> None:
+    """Raise SchemaMismatchError for the first problem found, BadRequestError for no rows."""
+    if isinstance(data, pd.DataFrame) and data.empty:
+        raise BadRequestError("the request holds no rows to score")
+    if schema is None or schema.is_tensor_spec() or not isinstance(data, pd.DataFrame):
+        return
+    missing = [name for name in schema.required_input_names() if name not in data.columns]
+    if missing:
+        raise SchemaMismatchError(
+            f"missing required column(s): {_names(missing)}; the model expects "
+            f"{_names(schema.input_names())}"
+        )
+    for spec in schema.inputs:
+        if isinstance(spec, ColSpec) and spec.name in data.columns:
+            problem = _column_problem(data[spec.name], spec)
+            if problem:
+                raise SchemaMismatchError(f"column '{spec.name}' {problem}")
+
+
+def describe_type(data_type: DataType) -> str:
+    return _TYPE_WORDS.get(data_type, str(data_type))
+
+
+def _column_problem(column: pd.Series, spec: ColSpec) -> str | None:
+    expected = f"expects {describe_type(spec.type)}"
+    if spec.required and column.isna().to_numpy().any():
+        return f"is required but has missing (null) values; it {expected}"
+    kind = column.dtype.kind
+    if spec.type in _NUMBER_TYPES:
+        if kind == "b":
+            return f"{expected}, got booleans"
+        if kind not in "iuf":
+            return f"{expected}, got {_value_kinds(column)}"
+        if spec.type in _INTEGER_TYPES and kind == "f":
+            values = column.dropna().to_numpy()
+            if (values != values.round()).any():
+                return f"{expected}, got decimal numbers"
+    elif spec.type == DataType.string:
+        if kind != "O" and not isinstance(column.dtype, pd.StringDtype):
+            return f"{expected}, got {_value_kinds(column)}"
+        if not column.dropna().map(lambda value: isinstance(value, str)).all():
+            return f"{expected}, got {_value_kinds(column)}"
+    elif spec.type == DataType.boolean and kind != "b":
+        return f"{expected}, got {_value_kinds(column)}"
+    return None
+
+
+def _value_kinds(column: pd.Series) -> str:
+    """Words for the kinds of values present ('text', 'numbers', ...), never the values."""
+    kinds = sorted({_kind_word(value) for value in column.dropna().head(1000)})
+    if not kinds and column.dtype.kind in "iuf":
+        kinds = ["numbers"]
+    return " and ".join(kinds) or "no values"
+
+
+def _kind_word(value: Any) -> str:
+    if isinstance(value, bool | np.bool_):
+        return "booleans"
+    if isinstance(value, numbers.Number):
+        return "numbers"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list | tuple | np.ndarray):
+        return "arrays"
+    if isinstance(value, dict):
+        return "objects"
+    return "other values"
+
+
+def _names(names: list[str]) -> str:
+    shown = ", ".join(f"'{name}'" for name in names[:20])
+    return shown + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+
+
+def check_params(params: dict[str, Any] | None, schema: ParamSchema | None) -> None:
+    """Type-check the params the model declares; MLflow ignores undeclared ones, so do we."""
+    if not params or schema is None:
+        return
+    for spec in schema.params:
+        if spec.name in params and params[spec.name] is not None:
+            value = params[spec.name]
+            values = value if spec.shape is not None and isinstance(value, list) else [value]
+            if spec.shape is not None and not isinstance(value, list):
+                raise SchemaMismatchError(f"param '{spec.name}' expects a list")
+            if not all(_param_value_fits(item, spec.dtype) for item in values):
+                raise SchemaMismatchError(
+                    f"param '{spec.name}' expects {describe_type(spec.dtype)}, "
+                    f"got {_kind_word(values[0]) if values else 'no values'}"
+                )
+
+
+def _param_value_fits(value: Any, data_type: DataType) -> bool:
+    if isinstance(value, bool):
+        return data_type == DataType.boolean
+    if data_type in _INTEGER_TYPES:
+        return isinstance(value, int)
+    if data_type in _NUMBER_TYPES:
+        return isinstance(value, int | float)
+    if data_type in (DataType.string, DataType.datetime):
+        return isinstance(value, str)
+    return data_type != DataType.boolean
