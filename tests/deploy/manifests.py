@@ -1,0 +1,59 @@
+"""Rendering the kustomize overlays with the pinned tools, shared by the deployment tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "k8s"
+OVERLAYS = ("staging", "production")
+# CI must run every test; only a developer machine may skip one for a missing tool.
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+Manifest = dict[str, Any]
+PinRelease = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def venv_tool(name: str) -> str:
+    """Path of a tool pinned in requirements-deploy.txt, from this interpreter's venv."""
+    path = shutil.which(name, path=str(Path(sys.executable).parent))
+    if path is None:
+        pytest.fail(f"{name} is missing: pip install -r requirements-deploy.txt")
+    return path
+
+
+def render_overlay(overlay: str, k8s_dir: Path = K8S) -> list[Manifest]:
+    """`kubectl kustomize` one overlay, offline, into its list of resources."""
+    out = subprocess.run(
+        [venv_tool("kubectl"), "kustomize", str(k8s_dir / "overlays" / overlay)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+def find(docs: list[Manifest], kind: str) -> Manifest:
+    """The single resource of `kind` in a render."""
+    (match,) = (doc for doc in docs if doc["kind"] == kind)
+    return match
+
+
+def pod_template(docs: list[Manifest]) -> Manifest:
+    template: Manifest = find(docs, "Deployment")["spec"]["template"]
+    return template
+
+
+def server_container(docs: list[Manifest]) -> Manifest:
+    (container,) = pod_template(docs)["spec"]["containers"]
+    return container
