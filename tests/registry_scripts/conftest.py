@@ -1,0 +1,125 @@
+"""Fixtures for the registry commands: a throwaway SQLite registry and tiny real models."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+from sklearn.linear_model import LogisticRegression
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def empty_registry_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated, empty MLflow database: creating one costs ~2 s, copying it ~nothing."""
+    path = tmp_path_factory.mktemp("template") / "mlflow.db"
+    MlflowClient(f"sqlite:///{path}").search_registered_models()
+    return path
+
+
+@pytest.fixture
+def sqlite_registry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_registry_db: Path
+) -> Iterator[str]:
+    """An embedded registry under tmp_path, made current for MLflow and our commands.
+
+    The working directory moves too: the SQLite store puts new experiments' artifacts
+    in ./mlruns, and the copied template's Default experiment points elsewhere.
+    """
+    shutil.copyfile(empty_registry_db, tmp_path / "mlflow.db")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    for key in ("GITLAB_USER_LOGIN", "CI_PIPELINE_URL", "CI_PIPELINE_ID"):
+        monkeypatch.delenv(key, raising=False)
+    mlflow.set_tracking_uri(uri)
+    # A fresh experiment keeps artifacts under tmp_path and replaces the active experiment
+    # id a previous test left in MLflow's globals.
+    mlflow.set_experiment("registry-tests")
+    yield uri
+    mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture
+def client(sqlite_registry: str) -> MlflowClient:
+    return MlflowClient(sqlite_registry)
+
+
+@pytest.fixture
+def log_tiny_model(sqlite_registry: str) -> Callable[[], tuple[str, str]]:
+    """Log a real (tiny) scikit-learn model in a new run; returns (run_id, models:/m-<id>)."""
+
+    def log() -> tuple[str, str]:
+        rng = np.random.default_rng(0)
+        features = pd.DataFrame({"a": rng.random(40), "b": rng.random(40)})
+        labels = (features["a"] > 0.5).astype(int)
+        with mlflow.start_run() as run, warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # integer-column schema hint
+            info = mlflow.sklearn.log_model(
+                LogisticRegression().fit(features, labels),
+                name="model",
+                input_example=features.head(2),
+                # Naming the requirements skips MLflow's inference subprocess (~5 s).
+                pip_requirements=["scikit-learn"],
+            )
+        return run.info.run_id, info.model_uri
+
+    return log
+
+
+@pytest.fixture
+def register_versions(
+    client: MlflowClient, log_tiny_model: Callable[[], tuple[str, str]]
+) -> Callable[[int], list[str]]:
+    """Register `count` tiny model versions of `credit-risk-scoring`; returns their numbers."""
+    from registry_scripts.register import register_model_version
+
+    def register(count: int) -> list[str]:
+        versions = []
+        for _ in range(count):
+            run_id, model_uri = log_tiny_model()
+            model_version = register_model_version(
+                client, model_uri, "credit-risk-scoring", run_id=run_id
+            )
+            versions.append(str(model_version.version))
+        return versions
+
+    return register
+
+
+CommandRunner = Callable[[Callable[[Sequence[str] | None], int], Sequence[str]], tuple[int, Any]]
+
+
+@pytest.fixture
+def run_command(capsys: pytest.CaptureFixture[str]) -> CommandRunner:
+    """Run a command's main() in-process; returns (exit code, the parsed JSON line)."""
+
+    def run(main: Callable[[Sequence[str] | None], int], argv: Sequence[str]) -> tuple[int, Any]:
+        capsys.readouterr()
+        code = main(list(argv))
+        lines = capsys.readouterr().out.splitlines()
+        assert len(lines) == 1, f"expected one JSON line on stdout, got {lines!r}"
+        return code, json.loads(lines[0])
+
+    return run
+
+
+@pytest.fixture
+def command_env() -> Callable[..., dict[str, str]]:
+    """Environment for `python -m registry_scripts...` run outside the project root."""
+
+    def build(**overrides: str) -> dict[str, str]:
+        return {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **overrides}
+
+    return build

@@ -1,0 +1,162 @@
+"""promote_version and `python -m registry_scripts.promote` against a real SQLite registry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from registry_scripts import promote
+from registry_scripts._errors import UsageError
+from registry_scripts.promote import promote_version
+
+NAME = "credit-risk-scoring"
+
+
+def stage_of(client: MlflowClient, version: str) -> str:
+    return str(client.get_model_version(NAME, version).current_stage)
+
+
+def test_first_promotion_sets_alias_stage_and_audit_tags(
+    client: MlflowClient,
+    register_versions: Callable[[int], list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GITLAB_USER_LOGIN", "alice")
+    monkeypatch.setenv("CI_PIPELINE_URL", "https://gitlab.example.com/p/-/pipelines/42")
+    (v1,) = register_versions(1)
+
+    result = promote_version(client, NAME, v1)
+
+    assert result["changed"] is True
+    assert result["previous_version"] is None
+    assert client.get_model_version_by_alias(NAME, "production").version == int(v1)
+    assert stage_of(client, v1) == "Production"
+    tags = client.get_model_version(NAME, v1).tags
+    assert tags["audit.promoted_by"] == "alice"
+    assert tags["audit.promoted_pipeline"] == "https://gitlab.example.com/p/-/pipelines/42"
+    assert tags["audit.promoted_reason"] == "promote"
+    assert tags["audit.promoted_at"].endswith("+00:00")
+
+
+def test_second_promotion_keeps_previous_alias_and_archives_old_stage(
+    client: MlflowClient, register_versions: Callable[[int], list[str]]
+) -> None:
+    v1, v2 = register_versions(2)
+    promote_version(client, NAME, v1)
+
+    result = promote_version(client, NAME, v2)
+
+    assert result["previous_version"] == v1
+    assert client.get_registered_model(NAME).aliases == {"production": 2, "previous": 1}
+    assert (stage_of(client, v1), stage_of(client, v2)) == ("Archived", "Production")
+    assert client.get_model_version(NAME, v2).tags["audit.promoted_from_version"] == v1
+
+
+def test_promoting_the_production_version_again_changes_nothing(
+    client: MlflowClient, register_versions: Callable[[int], list[str]]
+) -> None:
+    v1, v2 = register_versions(2)
+    promote_version(client, NAME, v1)
+    promote_version(client, NAME, v2)
+    tags_before = client.get_model_version(NAME, v2).tags
+
+    result = promote_version(client, NAME, v2)
+
+    assert result["changed"] is False
+    assert result["previous_version"] == v1
+    assert client.get_registered_model(NAME).aliases == {"production": 2, "previous": 1}
+    assert client.get_model_version(NAME, v2).tags == tags_before
+
+
+def test_promotion_repairs_a_stage_that_drifted_from_the_alias(
+    client: MlflowClient, register_versions: Callable[[int], list[str]]
+) -> None:
+    """Someone moved the stage by hand in the UI; promoting the alias holder fixes it."""
+    v1, v2 = register_versions(2)
+    promote_version(client, NAME, v2)
+    client.transition_model_version_stage(NAME, v1, "Production")
+
+    result = promote_version(client, NAME, v2)
+
+    assert result["changed"] is True
+    assert (stage_of(client, v1), stage_of(client, v2)) == ("Archived", "Production")
+
+
+def test_stage_only_registry_counts_as_production_for_previous(
+    client: MlflowClient, register_versions: Callable[[int], list[str]]
+) -> None:
+    """A registry promoted with stages alone (no alias yet) still records `previous`."""
+    v1, v2 = register_versions(2)
+    client.transition_model_version_stage(NAME, v1, "Production")
+
+    promote_version(client, NAME, v2)
+
+    assert client.get_registered_model(NAME).aliases == {"production": 2, "previous": 1}
+
+
+def test_promote_accepts_int_versions_as_mlflow_returns_them(
+    client: MlflowClient, register_versions: Callable[[int], list[str]]
+) -> None:
+    (v1,) = register_versions(1)
+    assert promote_version(client, NAME, int(v1))["version"] == v1
+
+
+def test_unknown_version_raises_not_found(
+    client: MlflowClient, register_versions: Callable[[int], list[str]]
+) -> None:
+    register_versions(1)
+    with pytest.raises(MlflowException) as caught:
+        promote_version(client, NAME, "7")
+    assert caught.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
+@pytest.mark.parametrize("version", ["latest", "0", "-1", "Production", ""])
+def test_non_numeric_version_is_a_usage_error(client: MlflowClient, version: str) -> None:
+    with pytest.raises(UsageError):
+        promote_version(client, NAME, version)
+
+
+def test_cli_prints_one_json_line_and_exits_zero(
+    register_versions: Callable[[int], list[str]], run_command
+) -> None:
+    (v1,) = register_versions(1)
+    code, result = run_command(promote.main, ["--name", NAME, "--version", v1])
+    assert code == 0
+    assert result["ok"] is True
+    assert result["version"] == v1
+    assert result["uris"] == [f"models:/{NAME}@production", f"models:/{NAME}/Production"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "exit_code"),
+    [
+        (["--name", NAME, "--version", "9"], 5),
+        (["--name", "no-such-model", "--version", "1"], 5),
+        (["--name", NAME, "--version", "latest"], 2),
+        (["--name", NAME], 2),
+    ],
+)
+def test_cli_error_exit_codes(
+    register_versions: Callable[[int], list[str]], run_command, argv: list[str], exit_code: int
+) -> None:
+    register_versions(1)
+    code, result = run_command(promote.main, argv)
+    assert (code, result["ok"], result["exit_code"]) == (exit_code, False, exit_code)
+    assert result["error"]
+
+
+def test_require_gate_refuses_an_unvalidated_version(
+    client: MlflowClient, register_versions: Callable[[int], list[str]], run_command
+) -> None:
+    (v1,) = register_versions(1)
+    code, result = run_command(promote.main, ["--version", v1, "--require-gate"])
+    assert code == 3
+    assert "quality gate" in result["error"]
+    assert client.get_registered_model(NAME).aliases == {}
+
+    client.set_model_version_tag(NAME, v1, "gate.status", "passed")
+    code, result = run_command(promote.main, ["--version", v1, "--require-gate"])
+    assert code == 0
