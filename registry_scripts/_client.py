@@ -41,7 +41,7 @@ def create_client() -> MlflowClient:
     return MlflowClient()
 
 
-def _is_connection_failure(exc: BaseException) -> bool:
+def is_connection_failure(exc: BaseException) -> bool:
     """True when a connection error, timeout or exhausted retry is anywhere in the chain.
 
     MLflow re-raises transport errors as a plain MlflowException, so the original is only
@@ -75,7 +75,7 @@ def redact_uri(uri: str) -> str:
 
 def translate_mlflow_error(exc: MlflowException, tracking_uri: str) -> RegistryScriptError:
     """Map an MlflowException to the error (and so the exit code) a caller should see."""
-    if _is_connection_failure(exc):
+    if is_connection_failure(exc):
         return RegistryUnreachableError(
             f"registry at {redact_uri(tracking_uri)} is unreachable after bounded retries: "
             f"{exc.message}"

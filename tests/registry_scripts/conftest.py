@@ -17,7 +17,7 @@ import pytest
 from mlflow import MlflowClient
 from sklearn.linear_model import LogisticRegression
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from tests.registry_scripts.support import DEMO_TRAINING, PROJECT_ROOT
 
 
 @pytest.fixture(scope="session")
@@ -123,3 +123,17 @@ def command_env() -> Callable[..., dict[str, str]]:
         return {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **overrides}
 
     return build
+
+
+@pytest.fixture
+def register_demo(client: MlflowClient) -> Callable[..., str]:
+    """Train the demo model (deliberately bad with bad=True), register it, return the version."""
+    from registry_scripts.register import register_model_version
+    from registry_scripts.train import MODEL_NAME, train_demo_model
+
+    def register(*, bad: bool = False) -> str:
+        result = train_demo_model(shuffle_labels=bad, **DEMO_TRAINING)
+        version = register_model_version(client, result.model_uri, MODEL_NAME, run_id=result.run_id)
+        return str(version.version)
+
+    return register
