@@ -13,7 +13,7 @@ from mlflow.types import ColSpec, DataType, Schema
 
 from app.model import ServedModel
 
-_JSON_TYPES: dict[DataType, dict[str, str]] = {
+_JSON_TYPES: dict[object, dict[str, str]] = {
     DataType.long: {"type": "integer", "format": "int64"},
     DataType.integer: {"type": "integer", "format": "int32"},
     DataType.double: {"type": "number", "format": "double"},

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn, cast
 
 import orjson
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.pyfunc.scoring_server import infer_and_parse_data
 from mlflow.types import Schema
-from mlflow.utils.proto_json_utils import _get_jsonable_obj
+from mlflow.utils.proto_json_utils import _get_jsonable_obj, cast_df_types_according_to_schema
 
 from app.errors import (
     BadRequestError,
@@ -34,6 +34,7 @@ SUPPORTED_CONTENT_TYPES = (JSON, CSV, PARQUET)
 
 INPUT_FIELDS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 RECORDS_ALIAS = "data"  # `{"data": [...]}`, what many hand-written clients send
+_DATAFRAME_FIELDS = ("dataframe_records", "dataframe_split")
 PARAMS_FIELD = "params"
 
 _SHAPE_HELP = (
@@ -112,13 +113,52 @@ def _parse_json(body: bytes, schema: Schema | None) -> ScoringRequest:
         raise BadRequestError(f"'params' must be a JSON object, got a {_json_type(params)}")
 
     mlflow_field = "dataframe_records" if field == RECORDS_ALIAS else field
+    value = payload[field]
+    if mlflow_field in _DATAFRAME_FIELDS and _has_columns(schema):
+        # Check the values as sent, then cast as MLflow would: its cast alone would turn
+        # 35.5 into 35 for a long column, or true into 1.0 for a double one, silently.
+        untyped = _parse_untyped(field, {mlflow_field: value})
+        check_input(untyped, schema)
+        return ScoringRequest(cast_df_types_according_to_schema(untyped, schema), params, field)
+    if _has_columns(schema) and isinstance(value, list | dict):
+        check_input(_frame_or_none(value), schema)
     try:
-        data = infer_and_parse_data({mlflow_field: payload[field]}, schema)
+        data = infer_and_parse_data({mlflow_field: value}, cast(Schema, schema))
+    except (MlflowException, ValueError, TypeError):
+        _explain_parse_failure(field, {mlflow_field: value}, schema)
+    return ScoringRequest(data, params, field)
+
+
+def _has_columns(schema: Schema | None) -> bool:
+    return schema is not None and not schema.is_tensor_spec()
+
+
+def _frame_or_none(value: list[Any] | dict[str, Any]) -> pd.DataFrame | None:
+    """`instances`/`inputs` given as records or columns, as a frame to validate."""
+    try:
+        return pd.DataFrame(value)
+    except (ValueError, TypeError):
+        return None  # not tabular: MLflow's parser below decides
+
+
+def _parse_untyped(field: str, data: dict[str, Any]) -> Any:
+    try:
+        return infer_and_parse_data(data, cast(Schema, None))
     except MlflowException as error:
         raise BadRequestError(f"'{field}' is not valid: {error.message}") from None
-    except (ValueError, TypeError) as error:
-        raise BadRequestError(f"'{field}' does not describe a table or tensor: {error}") from None
-    return ScoringRequest(data, params, field)
+    except (ValueError, TypeError):
+        raise BadRequestError(f"'{field}' does not describe a table or tensor") from None
+
+
+def _explain_parse_failure(field: str, data: dict[str, Any], schema: Schema | None) -> NoReturn:
+    """Turn a failed typed parse into an error that names the problem without values.
+
+    MLflow casts columns to the signature's types while parsing and quotes the offending
+    value when that fails; so parse again untyped: if that fails too the shape is wrong,
+    otherwise validation names the column.
+    """
+    check_input(_parse_untyped(field, data), schema)
+    raise SchemaMismatchError(f"values in '{field}' do not convert to the model's input types")
 
 
 def _parse_csv(body: bytes, schema: Schema | None) -> pd.DataFrame:
@@ -131,7 +171,9 @@ def _parse_csv(body: bytes, schema: Schema | None) -> pd.DataFrame:
     if schema is None:
         return _read_csv(text, None)
     try:
-        return _read_csv(text, dict(zip(schema.input_names(), schema.pandas_types(), strict=True)))
+        return _read_csv(
+            text, dict(zip(map(str, schema.input_names()), schema.pandas_types(), strict=True))
+        )
     except ValueError:
         # A value that does not convert to its column's type. Pandas' message quotes the
         # value, so read the text untyped and let validation name the column instead.
@@ -142,7 +184,7 @@ def _parse_csv(body: bytes, schema: Schema | None) -> pd.DataFrame:
 
 def _read_csv(text: str, dtypes: dict[str, Any] | None) -> pd.DataFrame:
     try:
-        return pd.read_csv(io.StringIO(text), dtype=dtypes)  # type: ignore[arg-type]
+        return pd.read_csv(io.StringIO(text), dtype=dtypes)
     except pd.errors.ParserError as error:
         raise MalformedRequestError(f"CSV body cannot be parsed: {_first_line(error)}") from None
     except pd.errors.EmptyDataError:

@@ -7,6 +7,7 @@ message that names the column and the expected type, without echoing any value.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from app.errors import BadRequestError, SchemaMismatchError
 
 _INTEGER_TYPES = {DataType.long, DataType.integer}
 _NUMBER_TYPES = {DataType.long, DataType.integer, DataType.double, DataType.float}
-_TYPE_WORDS = {
+_TYPE_WORDS: dict[object, str] = {
     DataType.long: "long (whole numbers)",
     DataType.integer: "integer (whole numbers)",
     DataType.double: "double (numbers)",
@@ -46,7 +47,7 @@ def check_input(data: Any, schema: Schema | None) -> None:
                 raise SchemaMismatchError(f"column '{spec.name}' {problem}")
 
 
-def describe_type(data_type: DataType) -> str:
+def describe_type(data_type: object) -> str:
     return _TYPE_WORDS.get(data_type, str(data_type))
 
 
@@ -96,7 +97,7 @@ def _kind_word(value: Any) -> str:
     return "other values"
 
 
-def _names(names: list[str]) -> str:
+def _names(names: Sequence[object]) -> str:
     shown = ", ".join(f"'{name}'" for name in names[:20])
     return shown + (f" and {len(names) - 20} more" if len(names) > 20 else "")
 
@@ -118,7 +119,7 @@ def check_params(params: dict[str, Any] | None, schema: ParamSchema | None) -> N
                 )
 
 
-def _param_value_fits(value: Any, data_type: DataType) -> bool:
+def _param_value_fits(value: Any, data_type: object) -> bool:
     if isinstance(value, bool):
         return data_type == DataType.boolean
     if data_type in _INTEGER_TYPES:

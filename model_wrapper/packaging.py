@@ -79,7 +79,7 @@ def log_scoring_model(
     with tempfile.TemporaryDirectory() as workdir:
         estimator_path = Path(workdir) / "estimator.joblib"
         joblib.dump(estimator, estimator_path)
-        return mlflow.pyfunc.log_model(
+        info: ModelInfo = mlflow.pyfunc.log_model(
             name=artifact_name,
             python_model=str(MODEL_CODE),
             code_paths=[str(PACKAGE_DIR)],
@@ -95,3 +95,4 @@ def log_scoring_model(
             input_example=features.head(3),
             pip_requirements=pinned_model_requirements(),
         )
+    return info

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import joblib
-import mlflow.pyfunc
 import pandas as pd
 from mlflow.exceptions import MlflowException
+from mlflow.pyfunc.model import PythonModel, PythonModelContext
 
 from model_wrapper.rules import InvalidThresholdsError, RiskThresholds, score_rows
 
@@ -15,7 +15,7 @@ ESTIMATOR_ARTIFACT = "estimator"
 OUTPUT_COLUMNS = ("score", "risk_level", "decision", "model_name", "model_version")
 
 
-class RiskScoringModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+class RiskScoringModel(PythonModel):
     """Wraps any fitted estimator with `predict_proba` (a scikit-learn pipeline, XGBoost, ...).
 
     The model config logged with the version holds the risk thresholds and the model name;
@@ -23,7 +23,7 @@ class RiskScoringModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
     thresholds for one request.
     """
 
-    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+    def load_context(self, context: PythonModelContext) -> None:
         self._estimator = joblib.load(context.artifacts[ESTIMATOR_ARTIFACT])
         config = context.model_config or {}
         self._thresholds = RiskThresholds.from_mapping(config)
@@ -32,7 +32,7 @@ class RiskScoringModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
 
     def predict(
         self,
-        context: mlflow.pyfunc.PythonModelContext,
+        context: PythonModelContext,
         model_input: pd.DataFrame,
         params: dict[str, Any] | None = None,
     ) -> pd.DataFrame:
