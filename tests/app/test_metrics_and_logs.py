@@ -1,0 +1,93 @@
+"""/metrics counts by route template and status; one JSON log line per request, no values."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import VALID_ROW
+
+SECRET_INCOME = 987654.321
+
+
+def _samples(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def test_requests_are_counted_by_route_template_method_and_status(
+    make_client: Callable[..., TestClient],
+) -> None:
+    client = make_client()
+    for _ in range(3):
+        assert client.post("/invocations", json={"data": [VALID_ROW, VALID_ROW]}).status_code == 200
+    client.post("/invocations", content=b"{", headers={"Content-Type": "application/json"})
+    client.get("/no/such/path")
+    samples = _samples(client)
+    ok = ("http_requests_total", (("method", "POST"), ("route", "/invocations"), ("status", "200")))
+    bad = (
+        "http_requests_total",
+        (("method", "POST"), ("route", "/invocations"), ("status", "400")),
+    )
+    unmatched = (
+        "http_requests_total",
+        (("method", "GET"), ("route", "<unmatched>"), ("status", "404")),
+    )
+    assert samples[ok] == 3
+    assert samples[bad] == 1
+    assert samples[unmatched] == 1
+    assert samples[("serving_errors_total", (("error_code", "MALFORMED_REQUEST"),))] == 1
+    assert samples[("model_request_rows_count", ())] == 3
+    assert samples[("model_request_rows_sum", ())] == 6
+    latency = (
+        "http_request_duration_seconds_count",
+        (("method", "POST"), ("route", "/invocations")),
+    )
+    assert samples[latency] == 4
+    levels = {
+        labels: v for (name, labels), v in samples.items() if name == "model_predictions_total"
+    }
+    assert sum(levels.values()) == 6
+    assert samples[("model_ready", ())] == 1
+    info = [labels for (name, labels), v in samples.items() if name == "model_info" and v == 1]
+    assert dict(info[0])["name"] == "credit-risk-scoring"
+
+
+def test_one_log_line_per_request_with_identity_and_no_input_values(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="app.access")
+    row = {**VALID_ROW, "income": SECRET_INCOME}
+    client.post("/invocations", json={"data": [row]}, headers={"X-Request-ID": "log-test-1"})
+    client.post(
+        "/invocations", json={"data": [{**row, "age": "x"}]}, headers={"X-Request-ID": "log-test-2"}
+    )
+    lines = [r for r in caplog.records if r.name == "app.access"]
+    assert [getattr(r, "request_id", None) for r in lines] == ["log-test-1", "log-test-2"]
+    first, second = lines
+    assert (first.route, first.status, first.rows, first.method) == ("/invocations", 200, 1, "POST")
+    assert first.duration_ms > 0
+    assert (second.status, second.error_code) == (422, "INVALID_PARAMETER_VALUE")
+    everything = "\n".join(r.getMessage() + repr(r.__dict__) for r in caplog.records)
+    assert str(SECRET_INCOME) not in everything
+    assert not re.search(r"987654", everything)
+
+
+def test_probes_are_not_logged_when_healthy(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="app.access")
+    for path in ("/livez", "/readyz", "/ping", "/health", "/metrics"):
+        client.get(path)
+    assert [r for r in caplog.records if r.name == "app.access"] == []

@@ -1,0 +1,122 @@
+"""Shared fixtures: a real SQLite registry with the demo model trained, registered, promoted.
+
+Training uses fewer rows and trees than the demo so the suite stays quick; the model is
+the same pipeline (scikit-learn preprocessing + XGBoost) wrapped the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.model import ServedModel, load_served_model
+from app.settings import Settings
+from registry_scripts.promote import promote_version
+from registry_scripts.register import register_model_version
+from registry_scripts.train import EXPERIMENT, MODEL_NAME, train_demo_model
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PRODUCTION_URI = f"models:/{MODEL_NAME}/Production"
+
+VALID_ROW = {
+    "age": 35,
+    "income": 85000.0,
+    "employment_status": "employed",
+    "num_credit_cards": 2,
+    "credit_history_years": 8.5,
+    "debt_to_income": 0.31,
+    "num_late_payments": 0,
+    "loan_amount": 12000.0,
+    "home_ownership": "rent",
+}
+RISKY_ROW = {
+    **VALID_ROW,
+    "income": 14000.0,
+    "employment_status": "unemployed",
+    "debt_to_income": 1.1,
+    "num_late_payments": 6,
+    "loan_amount": 40000.0,
+    "credit_history_years": 0.5,
+}
+
+
+@dataclass(frozen=True)
+class RegisteredDemo:
+    tracking_uri: str
+    name: str
+    version: str
+    run_id: str
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegisteredDemo]:
+    """The demo model as version 1, promoted to Production, in a fresh SQLite registry."""
+    root = tmp_path_factory.mktemp("registry")
+    tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
+    saved = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
+    mlflow.set_tracking_uri(tracking_uri)
+    # Artifacts next to the database, not in ./mlruns of whatever directory tests run in.
+    mlflow.MlflowClient().create_experiment(EXPERIMENT, artifact_location=str(root / "artifacts"))
+    result = train_demo_model(n_rows=3000, n_estimators=60)
+    client = mlflow.MlflowClient()
+    version = register_model_version(client, result.model_uri, MODEL_NAME, run_id=result.run_id)
+    promote_version(client, MODEL_NAME, version.version)
+    yield RegisteredDemo(tracking_uri, MODEL_NAME, str(version.version), result.run_id)
+    mlflow.set_tracking_uri(None)
+    if saved is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = saved
+
+
+@pytest.fixture(scope="session")
+def served_model(registry: RegisteredDemo) -> ServedModel:
+    return load_served_model(PRODUCTION_URI)
+
+
+def wait_until_ready(client: TestClient, seconds: float = 30.0) -> None:
+    """Poll /readyz until the warm-up passed; bounded in time."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if client.get("/readyz").status_code == 200:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"/readyz did not turn 200 within {seconds} s")
+
+
+@pytest.fixture(scope="session")
+def make_client(served_model: ServedModel) -> Iterator[Callable[..., TestClient]]:
+    """Build a started (lifespan run, warmed up) TestClient around a model."""
+    clients: list[TestClient] = []
+
+    def make(model: ServedModel = served_model, **settings: object) -> TestClient:
+        client = TestClient(create_app(Settings(**settings), model=model))  # type: ignore[arg-type]
+        client.__enter__()
+        clients.append(client)
+        wait_until_ready(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    return make_client()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
