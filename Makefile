@@ -1,0 +1,48 @@
+# The front door: `make serve` runs the service on the demo model, `make test` proves it.
+# Both create the virtual environment first (Python 3.11 and pip are all a machine needs).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PIP_VERSION := 25.3
+
+# The embedded registry: a SQLite file (and ./mlruns for artifacts) in this directory,
+# both ignored by git. Point MLFLOW_TRACKING_URI at an `mlflow server` to use that instead.
+export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
+
+.PHONY: serve test lint format typecheck bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt requirements-deploy.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip==$(PIP_VERSION)
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+## Train and promote the demo model if the registry has no Production version, then serve it
+## on 127.0.0.1:8000 with the production command (2 workers, preloaded model).
+serve: $(STAMP)
+	$(BIN)/python -m registry_scripts.train --promote --if-missing
+	PATH="$(CURDIR)/$(BIN):$$PATH" gunicorn --config python:app.gunicorn_conf "app.main:create_app()"
+
+## Lint, type-check and run every test (real registry, real Gunicorn, real mlflow server).
+test: lint typecheck
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## Our server against `mlflow models serve` on the same model; prints a table, writes JSON.
+bench: $(STAMP)
+	$(BIN)/python -m bench.compare
+
+clean:
+	rm -rf $(VENV) .venv-checkov .pytest_cache .mypy_cache .ruff_cache
