@@ -112,3 +112,27 @@ async def handle_unexpected_error(request: Request, error: Exception) -> Respons
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     request.state.error_code = "INTERNAL_ERROR"
     return error_response(500, "INTERNAL_ERROR", "internal server error; see the server log")
+
+
+class RequestTooLargeError(ServingError):
+    """The body or its row count is above a configured limit."""
+
+    status_code = 413
+    error_code = "RESOURCE_LIMIT_EXCEEDED"
+
+
+class OverloadedError(ServingError):
+    """This worker already holds its maximum of scoring requests: retry shortly."""
+
+    status_code = 503
+    error_code = "TEMPORARILY_UNAVAILABLE"
+
+
+class DeadlineExceededError(ServingError):
+    status_code = 504
+    error_code = "DEADLINE_EXCEEDED"
+
+
+class UnauthenticatedError(ServingError):
+    status_code = 401
+    error_code = "UNAUTHENTICATED"

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from app import __version__
+from app.auth import ApiKeyMiddleware, load_api_keys
 from app.errors import (
     ModelLoadError,
     ServingError,
@@ -53,9 +54,14 @@ def create_app(settings: Settings | None = None, model: ServedModel | None = Non
         description.load_seconds,
     )
 
+    try:
+        api_keys = load_api_keys(settings)
+    except OSError as error:
+        logger.critical("API keys could not be read, server not started: %s", error)
+        raise SystemExit(3) from None
     metrics = ServingMetrics()
     readiness = Readiness()
-    scorer = Scorer(model, metrics)
+    scorer = Scorer(model, metrics, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -64,9 +70,11 @@ def create_app(settings: Settings | None = None, model: ServedModel | None = Non
             description.name or "", description.version or "", description.run_id or ""
         ).set(1)
         metrics.model_load_seconds.set(description.load_seconds)
+        scorer.batcher.start()
         warm_up = asyncio.create_task(_warm_up(model, readiness, settings.warmup_rows, metrics))
         yield
         warm_up.cancel()
+        await scorer.batcher.stop()
         metrics.ready.set(0)
 
     app = FastAPI(
@@ -77,10 +85,13 @@ def create_app(settings: Settings | None = None, model: ServedModel | None = Non
         lifespan=lifespan,
     )
     app.include_router(build_probe_router(readiness))
-    app.include_router(build_model_router(model, scorer, metrics))
+    app.include_router(build_model_router(model, scorer, metrics, settings))
     app.add_exception_handler(ServingError, handle_serving_error)
     app.add_exception_handler(HTTPException, handle_http_exception)
     app.add_exception_handler(Exception, handle_unexpected_error)
+    if api_keys:
+        app.add_middleware(ApiKeyMiddleware, keys=api_keys, settings=settings)
+    # Added last, so outermost: 401s and every other answer get a request id and a log line.
     app.add_middleware(RequestContextMiddleware, metrics=metrics, model=description)
     return app
 

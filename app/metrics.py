@@ -79,6 +79,12 @@ class ServingMetrics:
             ["risk_level"],
             registry=registry,
         )
+        self.batch_rows = Histogram(
+            "model_batch_rows",
+            "Rows per predict call after micro-batching combined concurrent requests.",
+            buckets=ROW_BUCKETS,
+            registry=registry,
+        )
         self.model_info = Gauge(
             "model_info",
             "Always 1; the labels name the model serving.",

@@ -2,8 +2,10 @@
 
 Accepts what `mlflow models serve` accepts (JSON with exactly one of `dataframe_split`,
 `dataframe_records`, `instances`, `inputs`, optional `params`; `text/csv`; Parquet) plus
-`{"data": [records]}`, and builds the model input with MLflow's own parsers so the same
-body gives the same input as MLflow's server.
+`{"data": [records]}`. Tabular JSON takes a lean path: records become column lists,
+checked value by value, and the DataFrame is built once per batch with MLflow's own
+casting, so the model sees what MLflow's server would give it. Other shapes go through
+MLflow's own parsers.
 """
 
 from __future__ import annotations
@@ -17,15 +19,16 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.pyfunc.scoring_server import infer_and_parse_data
 from mlflow.types import Schema
-from mlflow.utils.proto_json_utils import _get_jsonable_obj, cast_df_types_according_to_schema
+from mlflow.utils.proto_json_utils import cast_df_types_according_to_schema
 
+from app.batching import ColumnData, ModelInput
 from app.errors import (
     BadRequestError,
     MalformedRequestError,
     SchemaMismatchError,
     UnsupportedMediaTypeError,
 )
-from app.validation import check_input
+from app.validation import check_columns, check_input, require_columns
 
 JSON = "application/json"
 CSV = "text/csv"
@@ -34,7 +37,6 @@ SUPPORTED_CONTENT_TYPES = (JSON, CSV, PARQUET)
 
 INPUT_FIELDS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 RECORDS_ALIAS = "data"  # `{"data": [...]}`, what many hand-written clients send
-_DATAFRAME_FIELDS = ("dataframe_records", "dataframe_split")
 PARAMS_FIELD = "params"
 
 _SHAPE_HELP = (
@@ -46,28 +48,34 @@ _SHAPE_HELP = (
 
 @dataclass(frozen=True)
 class ScoringRequest:
-    data: Any  # a DataFrame for tabular formats; tensors stay as MLflow parses them
+    data: ModelInput | Any  # column lists or a DataFrame; tensors stay as MLflow parses them
+    rows: int
     params: dict[str, Any] | None
-    input_format: str
 
     @property
-    def rows(self) -> int:
-        return len(self.data) if hasattr(self.data, "__len__") else 1
+    def batchable(self) -> bool:
+        return isinstance(self.data, dict | pd.DataFrame) and self.rows > 0
 
 
 def parse_request(body: bytes, content_type: str | None, schema: Schema | None) -> ScoringRequest:
     mime_type = _media_type(content_type)
     if mime_type == JSON:
         return _parse_json(body, schema)
-    if mime_type == CSV:
-        return ScoringRequest(_parse_csv(body, schema), None, "csv")
-    return ScoringRequest(_parse_parquet(body), None, "parquet")
+    frame = _parse_csv(body, schema) if mime_type == CSV else _parse_parquet(body)
+    check_input(frame, schema)
+    return ScoringRequest(frame, len(frame), None)
 
 
-def encode_predictions(predictions: Any) -> bytes:
-    """Serialise as MLflow's server does: DataFrames as records, NumPy as lists."""
-    jsonable = _get_jsonable_obj(predictions, pandas_orient="records")
-    return orjson.dumps({"predictions": jsonable}, option=orjson.OPT_SERIALIZE_NUMPY)
+def columns_to_frame(data: ModelInput, schema: Schema | None) -> pd.DataFrame:
+    """The model input MLflow's parser would build: a DataFrame cast to the signature."""
+    if isinstance(data, pd.DataFrame):
+        return data
+    frame = pd.DataFrame(data)
+    return cast_df_types_according_to_schema(frame, schema) if schema is not None else frame
+
+
+def encode_predictions(rows: list[Any]) -> bytes:
+    return orjson.dumps({"predictions": rows}, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def _media_type(content_type: str | None) -> str:
@@ -107,26 +115,75 @@ def _parse_json(body: bytes, schema: Schema | None) -> ScoringRequest:
         found = ", ".join(f"'{field}'" for field in fields) or "none"
         raise BadRequestError(f"found {len(fields)} input fields ({found}); {_SHAPE_HELP}")
     field = fields[0]
-
     params = payload.get(PARAMS_FIELD)
     if params is not None and not isinstance(params, dict):
         raise BadRequestError(f"'params' must be a JSON object, got a {_json_type(params)}")
 
-    mlflow_field = "dataframe_records" if field == RECORDS_ALIAS else field
     value = payload[field]
-    if mlflow_field in _DATAFRAME_FIELDS and _has_columns(schema):
-        # Check the values as sent, then cast as MLflow would: its cast alone would turn
-        # 35.5 into 35 for a long column, or true into 1.0 for a double one, silently.
-        untyped = _parse_untyped(field, {mlflow_field: value})
-        check_input(untyped, schema)
-        return ScoringRequest(cast_df_types_according_to_schema(untyped, schema), params, field)
-    if _has_columns(schema) and isinstance(value, list | dict):
+    if _has_columns(schema):
+        assert schema is not None
+        columns = _lean_columns(field, value, schema)
+        if columns is not None:
+            rows = len(next(iter(columns.values()))) if columns else 0
+            if rows == 0:
+                raise BadRequestError("the request holds no rows to score")
+            check_columns(columns, schema)
+            return ScoringRequest(columns, rows, params)
+    data = _parse_with_mlflow(field, value, schema)
+    check_input(data, schema)
+    rows = len(data) if isinstance(data, pd.DataFrame) else 1
+    return ScoringRequest(data, rows, params)
+
+
+def _lean_columns(field: str, value: Any, schema: Schema) -> ColumnData | None:
+    """Records or a split table as column lists of the signature's columns, or None.
+
+    None sends the body through MLflow's parsers, which explain what is wrong with it.
+    """
+    names = [str(name) for name in schema.input_names()]
+    required = set(schema.required_input_names())
+    if field in ("dataframe_records", RECORDS_ALIAS, "instances"):
+        if not isinstance(value, list) or not all(isinstance(row, dict) for row in value):
+            return None
+        if not value:
+            return {}
+        present = [n for n in names if any(n in row for row in value)]
+        require_columns(required.difference(present), schema)
+        return {name: [row.get(name) for row in value] for name in present}
+    if (
+        field == "dataframe_split"
+        and isinstance(value, dict)
+        and set(value)
+        <= {
+            "columns",
+            "data",
+            "index",
+        }
+    ):
+        table_columns, table = value.get("columns"), value.get("data")
+        if not (isinstance(table_columns, list) and isinstance(table, list)):
+            return None
+        width = len(table_columns)
+        if not all(isinstance(row, list) and len(row) == width for row in table):
+            return None
+        if not table:
+            return {}
+        position = {name: index for index, name in enumerate(table_columns)}
+        require_columns(required.difference(position), schema)
+        return {name: [row[position[name]] for row in table] for name in names if name in position}
+    return None
+
+
+def _parse_with_mlflow(field: str, value: Any, schema: Schema | None) -> Any:
+    mlflow_field = "dataframe_records" if field == RECORDS_ALIAS else field
+    tensor_field = field in ("instances", "inputs")
+    if tensor_field and _has_columns(schema) and isinstance(value, list | dict):
+        # Validate what was sent before MLflow casts it (its cast truncates 35.5 to 35).
         check_input(_frame_or_none(value), schema)
     try:
-        data = infer_and_parse_data({mlflow_field: value}, cast(Schema, schema))
+        return infer_and_parse_data({mlflow_field: value}, cast(Schema, schema))
     except (MlflowException, ValueError, TypeError):
         _explain_parse_failure(field, {mlflow_field: value}, schema)
-    return ScoringRequest(data, params, field)
 
 
 def _has_columns(schema: Schema | None) -> bool:
@@ -134,30 +191,25 @@ def _has_columns(schema: Schema | None) -> bool:
 
 
 def _frame_or_none(value: list[Any] | dict[str, Any]) -> pd.DataFrame | None:
-    """`instances`/`inputs` given as records or columns, as a frame to validate."""
     try:
         return pd.DataFrame(value)
     except (ValueError, TypeError):
-        return None  # not tabular: MLflow's parser below decides
-
-
-def _parse_untyped(field: str, data: dict[str, Any]) -> Any:
-    try:
-        return infer_and_parse_data(data, cast(Schema, None))
-    except MlflowException as error:
-        raise BadRequestError(f"'{field}' is not valid: {error.message}") from None
-    except (ValueError, TypeError):
-        raise BadRequestError(f"'{field}' does not describe a table or tensor") from None
+        return None  # not tabular: MLflow's parser decides
 
 
 def _explain_parse_failure(field: str, data: dict[str, Any], schema: Schema | None) -> NoReturn:
     """Turn a failed typed parse into an error that names the problem without values.
 
-    MLflow casts columns to the signature's types while parsing and quotes the offending
-    value when that fails; so parse again untyped: if that fails too the shape is wrong,
-    otherwise validation names the column.
+    MLflow quotes the offending value when a cast fails; so parse again untyped: if that
+    fails too the shape is wrong, otherwise validation names the column.
     """
-    check_input(_parse_untyped(field, data), schema)
+    try:
+        untyped = infer_and_parse_data(data, cast(Schema, None))
+    except MlflowException as error:
+        raise BadRequestError(f"'{field}' is not valid: {error.message}") from None
+    except (ValueError, TypeError):
+        raise BadRequestError(f"'{field}' does not describe a table or tensor") from None
+    check_input(untyped, schema)
     raise SchemaMismatchError(f"values in '{field}' do not convert to the model's input types")
 
 
@@ -177,8 +229,7 @@ def _parse_csv(body: bytes, schema: Schema | None) -> pd.DataFrame:
     except ValueError:
         # A value that does not convert to its column's type. Pandas' message quotes the
         # value, so read the text untyped and let validation name the column instead.
-        untyped = _read_csv(text, None)
-        check_input(untyped, schema)
+        check_input(_read_csv(text, None), schema)
         raise SchemaMismatchError("CSV values do not match the model's input types") from None
 
 

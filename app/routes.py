@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from app.errors import DeadlineExceededError
+from app.limits import ConcurrencyLimit, check_rows, read_body
 from app.metrics import EXPOSITION_CONTENT_TYPE, ServingMetrics
 from app.model import ServedModel
 from app.openapi import invocations_openapi
 from app.scoring import Scorer
+from app.settings import Settings
 
 
-def build_model_router(model: ServedModel, scorer: Scorer, metrics: ServingMetrics) -> APIRouter:
+def build_model_router(
+    model: ServedModel, scorer: Scorer, metrics: ServingMetrics, settings: Settings
+) -> APIRouter:
     router = APIRouter()
     version_body = orjson.dumps(model.description.as_dict())
+    concurrency = ConcurrencyLimit(settings.max_concurrent_requests)
+
+    async def handle(request: Request) -> bytes:
+        body = await read_body(request, settings.max_body_bytes)
+        scoring_request = scorer.parse(body, request.headers.get("content-type"))
+        request.state.rows = scoring_request.rows
+        check_rows(scoring_request.rows, settings.max_request_rows)
+        return await scorer.score(scoring_request)
 
     @router.post(
         "/invocations",
@@ -24,11 +38,15 @@ def build_model_router(model: ServedModel, scorer: Scorer, metrics: ServingMetri
         openapi_extra=invocations_openapi(model),
     )
     async def invocations(request: Request) -> Response:
-        body = await request.body()
-        # Parsing, validation and predict are CPU-bound: keep them off the event loop.
-        result = await run_in_threadpool(scorer.score, body, request.headers.get("content-type"))
-        request.state.rows = result.rows
-        return Response(result.body, media_type="application/json")
+        with concurrency.slot():
+            try:
+                body = await asyncio.wait_for(handle(request), settings.request_timeout_seconds)
+            except TimeoutError:
+                raise DeadlineExceededError(
+                    f"no answer within {settings.request_timeout_seconds:g} s "
+                    "(REQUEST_TIMEOUT_SECONDS); the request was abandoned"
+                ) from None
+        return Response(body, media_type="application/json")
 
     @router.get("/version", tags=["model"], summary="The model serving and package versions")
     async def version() -> Response:

@@ -1,24 +1,27 @@
 """The data plane: one scoring request from body bytes to response bytes.
 
 Routes hand it the body and content type; it parses (MLflow's protocol), validates against
-the signature, predicts, records model metrics and encodes. It knows nothing of HTTP.
+the signature, hands tabular requests to the micro-batcher (others are predicted alone),
+records model metrics and encodes. It knows nothing of HTTP.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
 from mlflow.exceptions import MlflowException
+from mlflow.utils.proto_json_utils import _get_jsonable_obj
+from starlette.concurrency import run_in_threadpool
 
+from app.batching import MicroBatcher, ModelInput
 from app.errors import PredictionFailedError, SchemaMismatchError
 from app.metrics import ServingMetrics
 from app.model import ServedModel
-from app.protocol import encode_predictions, parse_request
-from app.validation import check_input, check_params
+from app.protocol import ScoringRequest, columns_to_frame, encode_predictions, parse_request
+from app.settings import Settings
+from app.validation import check_params
 
 logger = logging.getLogger(__name__)
 
@@ -26,32 +29,44 @@ logger = logging.getLogger(__name__)
 # name the column, so when MLflow still objects the answer is generic.
 _MLFLOW_ENFORCEMENT_PREFIXES = ("Failed to enforce schema", "Failed to validate", "Incompatible")
 _CLIENT_ERROR_CODES = {"INVALID_PARAMETER_VALUE", "BAD_REQUEST"}
-
-
-@dataclass(frozen=True)
-class ScoringResult:
-    body: bytes
-    rows: int
+_FAILED = "the model failed to score this request; the server log has the detail"
 
 
 class Scorer:
-    def __init__(self, model: ServedModel, metrics: ServingMetrics) -> None:
+    def __init__(self, model: ServedModel, metrics: ServingMetrics, settings: Settings) -> None:
         self.model = model
         self.metrics = metrics
+        self.batcher = MicroBatcher(
+            self.predict_jsonable,
+            self.to_frame,
+            enabled=settings.batching,
+            max_batch_rows=settings.batch_max_rows,
+            max_wait_seconds=settings.batch_max_wait_ms / 1000,
+            observe_batch=metrics.batch_rows.observe,
+        )
 
-    def score(self, body: bytes, content_type: str | None) -> ScoringResult:
+    def parse(self, body: bytes, content_type: str | None) -> ScoringRequest:
         request = parse_request(body, content_type, self.model.input_schema)
-        check_input(request.data, self.model.input_schema)
         check_params(request.params, self.model.params_schema)
-        predictions = self.predict(request.data, request.params)
-        self.metrics.rows.observe(request.rows)
-        self._count_predictions(predictions, request.rows)
-        return ScoringResult(encode_predictions(predictions), request.rows)
+        return request
 
-    def predict(self, data: Any, params: dict[str, Any] | None) -> Any:
+    async def score(self, request: ScoringRequest) -> bytes:
+        if request.batchable:
+            outputs = await self.batcher.submit(request.data, request.rows, request.params)
+        else:
+            outputs = await run_in_threadpool(self.predict_jsonable, request.data, request.params)
+        self.metrics.rows.observe(request.rows)
+        self._count_predictions(outputs)
+        return encode_predictions(outputs)
+
+    def to_frame(self, data: ModelInput) -> Any:
+        return columns_to_frame(data, self.model.input_schema)
+
+    def predict_jsonable(self, data: Any, params: dict[str, Any] | None) -> Any:
+        """Predict; the output as MLflow's server encodes it (DataFrames as records)."""
         started = time.perf_counter()
         try:
-            return self.model.predict(data, params)
+            predictions = self.model.predict(data, params)
         except MlflowException as error:
             if error.error_code not in _CLIENT_ERROR_CODES:
                 logger.exception("the model failed with %s", error.error_code)
@@ -66,13 +81,13 @@ class Scorer:
             raise PredictionFailedError(_FAILED) from error
         finally:
             self.metrics.predict_seconds.observe(time.perf_counter() - started)
+        return _get_jsonable_obj(predictions, pandas_orient="records")
 
-    def _count_predictions(self, predictions: Any, rows: int) -> None:
-        if isinstance(predictions, pd.DataFrame) and "risk_level" in predictions.columns:
-            for level, count in predictions["risk_level"].value_counts().items():
-                self.metrics.predictions.labels(str(level)).inc(int(count))
-        else:
-            self.metrics.predictions.labels("none").inc(rows)
-
-
-_FAILED = "the model failed to score this request; the server log has the detail"
+    def _count_predictions(self, outputs: Any) -> None:
+        counts: dict[str, int] = {}
+        for row in outputs if isinstance(outputs, list) else [outputs]:
+            level = row.get("risk_level") if isinstance(row, dict) else None
+            key = str(level) if level is not None else "none"
+            counts[key] = counts.get(key, 0) + 1
+        for level, count in counts.items():
+            self.metrics.predictions.labels(level).inc(count)

@@ -46,3 +46,42 @@ class Settings(BaseSettings):
     warmup_rows: int = Field(
         1, ge=1, description="Rows of the input example each worker predicts before ready."
     )
+
+    # Micro-batching (per worker)
+    batching: bool = Field(
+        True, description="Combine concurrent requests into one predict call (off: one each)."
+    )
+    batch_max_rows: int = Field(512, ge=1, description="Most rows in one combined predict.")
+    batch_max_wait_ms: float = Field(
+        0.0,
+        ge=0.0,
+        le=1000.0,
+        description="Extra wait for a batch to fill; 0 takes what queued during the last "
+        "predict, which adds no latency to a lone request.",
+    )
+
+    # Limits
+    max_body_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, description="Largest request body, after decompression."
+    )
+    max_request_rows: int = Field(10_000, ge=1, description="Most rows in one request.")
+    request_timeout_seconds: float = Field(
+        30.0, gt=0, description="A scoring request not answered by then gets 504."
+    )
+    max_concurrent_requests: int = Field(
+        256,
+        ge=1,
+        description="Scoring requests one worker holds at once; more get 503 with Retry-After.",
+    )
+
+    # Authentication
+    api_keys: str = Field(
+        "",
+        repr=False,
+        description="Comma-separated API keys; empty with no API_KEYS_FILE disables auth.",
+    )
+    api_keys_file: str = Field(
+        "", description="A file (e.g. a mounted Secret) with one API key per line."
+    )
+    metrics_public: bool = Field(True, description="Serve /metrics without a key.")
+    docs_public: bool = Field(True, description="Serve /docs and /openapi.json without a key.")

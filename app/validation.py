@@ -34,17 +34,69 @@ def check_input(data: Any, schema: Schema | None) -> None:
         raise BadRequestError("the request holds no rows to score")
     if schema is None or schema.is_tensor_spec() or not isinstance(data, pd.DataFrame):
         return
-    missing = [name for name in schema.required_input_names() if name not in data.columns]
-    if missing:
-        raise SchemaMismatchError(
-            f"missing required column(s): {_names(missing)}; the model expects "
-            f"{_names(schema.input_names())}"
-        )
+    require_columns(set(schema.required_input_names()).difference(data.columns), schema)
     for spec in schema.inputs:
         if isinstance(spec, ColSpec) and spec.name in data.columns:
             problem = _column_problem(data[spec.name], spec)
             if problem:
                 raise SchemaMismatchError(f"column '{spec.name}' {problem}")
+
+
+def require_columns(missing: set[str], schema: Schema) -> None:
+    """Raise SchemaMismatchError naming the required columns the request lacks."""
+    if missing:
+        ordered = [name for name in schema.input_names() if name in missing]
+        raise SchemaMismatchError(
+            f"missing required column(s): {_names(ordered)}; the model expects "
+            f"{_names(schema.input_names())}"
+        )
+
+
+def check_columns(columns: dict[str, list[Any]], schema: Schema) -> None:
+    """The lean JSON path's check: column lists of JSON values against the signature.
+
+    Absent columns are the parser's to report (require_columns): it sees the records.
+    """
+    for spec in schema.inputs:
+        if isinstance(spec, ColSpec) and spec.name in columns:
+            problem = _values_problem(columns[spec.name], spec)
+            if problem:
+                raise SchemaMismatchError(f"column '{spec.name}' {problem}")
+
+
+def _values_problem(values: list[Any], spec: ColSpec) -> str | None:
+    expected = f"expects {describe_type(spec.type)}"
+    fits = _JSON_CHECKS.get(spec.type)
+    if fits is None:
+        return None  # a type we do not check at JSON level; MLflow's enforcement does
+    for value in values:
+        if value is None:
+            if spec.required:
+                return f"is required but has missing (null) values; it {expected}"
+            continue
+        if not fits(value):
+            if spec.type in _INTEGER_TYPES and isinstance(value, float):
+                return f"{expected}, got decimal numbers"
+            return f"{expected}, got {_kind_word(value)}"
+    return None
+
+
+def _is_whole_number(value: Any) -> bool:
+    return (type(value) is int) or (type(value) is float and value.is_integer())
+
+
+def _is_number(value: Any) -> bool:
+    return type(value) is int or type(value) is float
+
+
+_JSON_CHECKS: dict[object, Any] = {
+    DataType.long: _is_whole_number,
+    DataType.integer: _is_whole_number,
+    DataType.double: _is_number,
+    DataType.float: _is_number,
+    DataType.string: lambda value: type(value) is str,
+    DataType.boolean: lambda value: type(value) is bool,
+}
 
 
 def describe_type(data_type: object) -> str:

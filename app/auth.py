@@ -1,0 +1,80 @@
+"""Optional API-key authentication as pure ASGI middleware.
+
+Keys come from API_KEYS and/or a mounted file (API_KEYS_FILE). A request presents one as
+`Authorization: Bearer <key>` or `X-API-Key: <key>`. Every configured key is compared in
+constant time, and all of them always, so timing tells nothing about which key is close.
+Probes are always open; /metrics and /docs are open when configured public.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from pathlib import Path
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.errors import error_body
+from app.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+PROBE_PATHS = frozenset({"/livez", "/readyz", "/ping", "/health"})
+DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
+CHALLENGE = b'Bearer realm="model-serving"'
+
+
+def load_api_keys(settings: Settings) -> list[bytes]:
+    """The configured keys; a missing or unreadable key file stops start-up."""
+    keys = [key.strip() for key in settings.api_keys.split(",")]
+    if settings.api_keys_file:
+        keys += Path(settings.api_keys_file).read_text().splitlines()
+    return [key.strip().encode() for key in keys if key.strip()]
+
+
+class ApiKeyMiddleware:
+    def __init__(self, app: ASGIApp, *, keys: list[bytes], settings: Settings) -> None:
+        self.app = app
+        self.keys = keys
+        self.open_paths = set(PROBE_PATHS)
+        if settings.metrics_public:
+            self.open_paths.add("/metrics")
+        if settings.docs_public:
+            self.open_paths |= DOCS_PATHS
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.open_paths or self._authorised(scope):
+            await self.app(scope, receive, send)
+            return
+        scope.setdefault("state", {})["error_code"] = "UNAUTHENTICATED"
+        body = error_body("UNAUTHENTICATED", "a valid API key is required (Authorization: Bearer)")
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"www-authenticate", CHALLENGE),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    def _authorised(self, scope: Scope) -> bool:
+        presented = _presented_key(scope)
+        if presented is None:
+            return False
+        matched = False
+        for key in self.keys:  # no early exit: the time spent does not depend on the match
+            matched |= hmac.compare_digest(presented, key)
+        return matched
+
+
+def _presented_key(scope: Scope) -> bytes | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization" and value[:7].lower() == b"bearer ":
+            return bytes(value[7:].strip())
+        if name == b"x-api-key":
+            return bytes(value.strip())
+    return None

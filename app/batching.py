@@ -1,0 +1,188 @@
+"""Adaptive micro-batching: concurrent requests in one worker share one predict call.
+
+Most of a small prediction's cost is per call (pyfunc's schema enforcement, the pipeline's
+set-up), not per row, so combining requests is where throughput is. One consumer per
+worker takes whatever is queued when the previous predict ends, up to a row bound, so
+a lone request waits for nothing and a burst is scored in a few calls. Predict runs in a
+single thread per worker: one native math thread, no GIL contention between predicts.
+
+Requests with different params are predicted apart. If a combined call fails, each of
+its requests is predicted on its own, so one bad request cannot fail its neighbours.
+A request whose caller gave up (timeout) is dropped before it is predicted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+# What a request contributes: columns as lists (the lean JSON path) or a DataFrame.
+ColumnData = dict[str, list[Any]]
+ModelInput = ColumnData | pd.DataFrame
+
+
+@dataclass
+class PendingRequest:
+    data: ModelInput
+    rows: int
+    params: dict[str, Any] | None
+    future: asyncio.Future[Any] = field(repr=False)
+
+    @property
+    def params_key(self) -> bytes:
+        return orjson.dumps(self.params, option=orjson.OPT_SORT_KEYS) if self.params else b""
+
+
+# predict(frame, params) -> the JSON-able output (a list, one entry per row, for tabular
+# models); raises a ServingError on failure.
+PredictRows = Callable[[pd.DataFrame, dict[str, Any] | None], Any]
+# Called per combined call with its row count (a metrics hook).
+ObserveBatch = Callable[[int], None]
+
+
+class MicroBatcher:
+    def __init__(
+        self,
+        predict_rows: PredictRows,
+        to_frame: Callable[[ModelInput], pd.DataFrame],
+        *,
+        enabled: bool,
+        max_batch_rows: int,
+        max_wait_seconds: float,
+        observe_batch: ObserveBatch,
+    ) -> None:
+        self._predict_rows = predict_rows
+        self._to_frame = to_frame
+        self._enabled = enabled
+        self._max_rows = max_batch_rows
+        self._max_wait = max_wait_seconds
+        self._observe_batch = observe_batch
+        self._queue: deque[PendingRequest] = deque()
+        self._wake = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
+        self._consumer: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the consumer on the running loop (each worker, after fork)."""
+        self._consumer = asyncio.get_running_loop().create_task(self._consume())
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            self._consumer.cancel()
+            await asyncio.gather(self._consumer, return_exceptions=True)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def submit(
+        self, data: ModelInput, rows: int, params: dict[str, Any] | None
+    ) -> asyncio.Future[Any]:
+        """Queue a validated request; the future resolves to its rows' outputs."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append(PendingRequest(data, rows, params, future))
+        self._wake.set()
+        return future
+
+    async def _consume(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            if self._max_wait > 0:
+                await asyncio.sleep(self._max_wait)
+            batch = self._take_batch()
+            if not self._queue:
+                self._wake.clear()
+            for group in _group_by_params(batch):
+                try:
+                    results = await loop.run_in_executor(self._executor, self._predict_group, group)
+                except Exception as error:  # never leave a caller waiting forever
+                    logger.exception("the batch consumer failed")
+                    results = [error] * len(group)
+                for request, result in zip(group, results, strict=True):
+                    if request.future.done():
+                        continue
+                    if isinstance(result, BaseException):
+                        request.future.set_exception(result)
+                    else:
+                        request.future.set_result(result)
+
+    def _take_batch(self) -> list[PendingRequest]:
+        batch: list[PendingRequest] = []
+        rows = 0
+        while self._queue:
+            request = self._queue[0]
+            if request.future.done():  # the caller timed out or went away
+                self._queue.popleft()
+                continue
+            if batch and (not self._enabled or rows + request.rows > self._max_rows):
+                break
+            batch.append(self._queue.popleft())
+            rows += request.rows
+        return batch
+
+    def _predict_group(self, group: list[PendingRequest]) -> list[Any]:
+        """Runs in the predict thread: one call for the group, or one per request on failure."""
+        if len(group) > 1:
+            try:
+                outputs = self._predict_combined(group)
+            except Exception:
+                logger.info(
+                    "a combined predict of %d requests failed; scoring them apart", len(group)
+                )
+            else:
+                if outputs is not None:
+                    return outputs
+        return [self._predict_alone(request) for request in group]
+
+    def _predict_combined(self, group: list[PendingRequest]) -> list[Any] | None:
+        frame = _combine([request.data for request in group], self._to_frame)
+        outputs = self._predict_rows(frame, group[0].params)
+        self._observe_batch(len(frame))
+        if not isinstance(outputs, list) or len(outputs) != len(frame):
+            return None  # the model's output is not one entry per row: score apart
+        results = []
+        offset = 0
+        for request in group:
+            results.append(outputs[offset : offset + request.rows])
+            offset += request.rows
+        return results
+
+    def _predict_alone(self, request: PendingRequest) -> Any:
+        try:
+            outputs = self._predict_rows(self._to_frame(request.data), request.params)
+        except Exception as error:
+            return error
+        self._observe_batch(request.rows)
+        return outputs
+
+
+def _group_by_params(batch: list[PendingRequest]) -> list[list[PendingRequest]]:
+    groups: dict[bytes, list[PendingRequest]] = {}
+    for request in batch:
+        groups.setdefault(request.params_key, []).append(request)
+    return list(groups.values())
+
+
+def _combine(
+    inputs: list[ModelInput], to_frame: Callable[[ModelInput], pd.DataFrame]
+) -> pd.DataFrame:
+    """One frame for the group; column lists are joined before any DataFrame is built."""
+    first = inputs[0]
+    if isinstance(first, dict) and all(
+        isinstance(data, dict) and data.keys() == first.keys() for data in inputs
+    ):
+        joined: ColumnData = {name: [] for name in first}
+        for data in inputs:
+            assert isinstance(data, dict)
+            for name, values in data.items():
+                joined[name].extend(values)
+        return to_frame(joined)
+    return pd.concat([to_frame(data) for data in inputs], ignore_index=True)
