@@ -42,7 +42,7 @@ def check_input(data: Any, schema: Schema | None) -> None:
                 raise SchemaMismatchError(f"column '{spec.name}' {problem}")
 
 
-def require_columns(missing: set[str], schema: Schema) -> None:
+def require_columns(missing: set[str | int], schema: Schema) -> None:
     """Raise SchemaMismatchError naming the required columns the request lacks."""
     if missing:
         ordered = [name for name in schema.input_names() if name in missing]
