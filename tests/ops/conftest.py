@@ -1,0 +1,46 @@
+"""Fixtures of the ops checks: what a real app exports, and promtool."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from starlette.routing import BaseRoute
+
+from tests.conftest import VALID_ROW
+from tests.ops.promql import ANNOUNCED_METRICS, exported_labels, find_promtool
+
+
+@pytest.fixture(scope="session")
+def exported_metrics(client: TestClient) -> dict[str, set[str]]:
+    """Series name -> label names the real app exports (plus the announced ones).
+
+    The app is the test suite's real one (demo model, real registry); one valid and one
+    invalid scoring request first, so the labelled counters have samples and labels.
+    """
+    assert client.post("/invocations", json={"dataframe_records": [VALID_ROW]}).status_code == 200
+    bad = client.post("/invocations", content=b"{", headers={"Content-Type": "application/json"})
+    assert bad.status_code == 400
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    exported = exported_labels(response.text)
+    for name, labels in ANNOUNCED_METRICS.items():
+        exported.setdefault(name, set()).update(labels)
+    return exported
+
+
+@pytest.fixture(scope="session")
+def route_templates(client: TestClient) -> set[str]:
+    """Every route template the app answers, as the `route` label carries it.
+
+    Routers included in the app are listed in its OpenAPI document (FastAPI includes them
+    lazily, so `app.routes` does not show them); the document's own routes are not in it.
+    """
+    documented = set(client.get("/openapi.json").json()["paths"])
+    routes: list[BaseRoute] = client.app.routes  # type: ignore[attr-defined]
+    plain = {str(route.path) for route in routes if hasattr(route, "path")}
+    return documented | plain | {"<unmatched>"}
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    return find_promtool()

@@ -1,0 +1,170 @@
+"""What a PromQL expression reads: metric names, label names and label values of its selectors.
+
+The dashboard and the alert rules are checked against what the app really exports, so a
+renamed metric or label breaks a test instead of leaving an empty panel or a silent alert.
+Expressions are parsed by a real PromQL parser (promql-parser, a port of Prometheus' own);
+`promtool` checks them again with Prometheus' parser in the tests.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import promql_parser
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import PROJECT_ROOT
+
+DASHBOARD_PATH = PROJECT_ROOT / "ops" / "grafana" / "serving-dashboard.json"
+ALERTS_PATH = PROJECT_ROOT / "ops" / "prometheus" / "alerts.yml"
+PROMETHEUS_CONFIG_PATH = PROJECT_ROOT / "ops" / "prometheus" / "prometheus.yml"
+ALERT_TESTS_PATH = Path(__file__).resolve().parent / "promtool" / "alerts_test.yml"
+
+# Labels Prometheus adds to every scraped series, and the histogram bucket label.
+TARGET_LABELS = frozenset({"job", "instance"})
+
+# Announced in the contract and not exported yet (lead's work in progress): name -> labels.
+ANNOUNCED_METRICS: dict[str, frozenset[str]] = {
+    "model_feature_drift_psi": frozenset({"feature"}),
+    "model_score_drift_psi": frozenset(),
+    "http_requests_rejected_total": frozenset({"reason"}),
+    "model_batch_size_bucket": frozenset({"le"}),
+    "model_batch_size_sum": frozenset(),
+    "model_batch_size_count": frozenset(),
+}
+
+# Grafana's built-in interval variables stand for durations; other `$variables` are label values.
+_GRAFANA_DURATION_VARIABLE = re.compile(r"\$(?:__rate_interval|__interval|__range)\b")
+_GRAFANA_VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)")
+
+
+@dataclass
+class SelectorUse:
+    """One vector selector of an expression."""
+
+    metric: str
+    matchers: list[tuple[str, str, str]]  # (label, operator, value)
+
+
+@dataclass
+class QueryUse:
+    """Everything one expression reads."""
+
+    selectors: list[SelectorUse] = field(default_factory=list)
+    grouping_labels: set[str] = field(default_factory=set)
+
+    @property
+    def metrics(self) -> set[str]:
+        return {selector.metric for selector in self.selectors}
+
+
+def expand_grafana_variables(expr: str) -> str:
+    """Replace Grafana's template variables with values PromQL parses."""
+    expr = _GRAFANA_DURATION_VARIABLE.sub("5m", expr)
+    return _GRAFANA_VARIABLE.sub(lambda match: "grafana_variable", expr)
+
+
+def analyse(expr: str) -> QueryUse:
+    """Parse `expr` (Grafana variables allowed) and collect its selectors and groupings."""
+    use = QueryUse()
+
+    def visit(node: promql_parser.Expr) -> None:
+        if isinstance(node, promql_parser.VectorSelector):
+            matchers = [(m.name, _operator(m.op), m.value) for m in node.matchers.matchers]
+            names = [
+                value for label, op, value in matchers if label == "__name__" and op == "Equal"
+            ]
+            metric = node.name or (names[0] if names else "")
+            assert metric, f"selector without a metric name in: {expr}"
+            use.selectors.append(SelectorUse(metric, [m for m in matchers if m[0] != "__name__"]))
+        elif isinstance(node, promql_parser.AggregateExpr) and node.modifier is not None:
+            use.grouping_labels.update(node.modifier.labels)
+        elif isinstance(node, promql_parser.BinaryExpr) and node.modifier is not None:
+            if node.modifier.matching is not None:
+                use.grouping_labels.update(node.modifier.matching.labels)
+            use.grouping_labels.update(node.modifier.group_labels or [])
+
+    promql_parser.walk(promql_parser.parse(expand_grafana_variables(expr)), visit)
+    return use
+
+
+def exported_labels(exposition: str) -> dict[str, set[str]]:
+    """Series name -> label names, from a /metrics body (families without samples too).
+
+    A labelled counter that has not counted yet has a TYPE line and no samples, so names
+    are derived from each family's type as well as read from its samples.
+    """
+    suffixes = {
+        "counter": ("_total", "_created"),
+        "histogram": ("_bucket", "_sum", "_count", "_created"),
+        "summary": ("", "_sum", "_count", "_created"),
+    }
+    labels: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(exposition):
+        for suffix in suffixes.get(family.type, ("",)):
+            labels.setdefault(family.name + suffix, set())
+        for sample in family.samples:
+            labels.setdefault(sample.name, set()).update(sample.labels)
+    return labels
+
+
+def route_values(operator: str, value: str) -> list[str]:
+    """The route templates a matcher on `route` names: each alternative of a regex."""
+    return value.split("|") if operator in {"Re", "NotRe"} else [value]
+
+
+def find_promtool() -> str:
+    """promtool's path; missing is a failure under CI (CI=true), a skip on a workstation."""
+    path = os.environ.get("PROMTOOL") or shutil.which("promtool")
+    if path:
+        return path
+    message = (
+        "promtool is not installed: `apt-get install -y --no-install-recommends prometheus` "
+        "(Debian) provides it, or set PROMTOOL to its path"
+    )
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def run_promtool(promtool: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [promtool, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=PROJECT_ROOT,
+        check=False,
+    )
+
+
+def _operator(op: promql_parser.MatchOp) -> str:
+    """'Equal', 'NotEqual', 'Re' or 'NotRe'."""
+    return str(op).removeprefix("MatchOp.")
+
+
+def query_problems(expr: str, exported: dict[str, set[str]], routes: set[str]) -> list[str]:
+    """Why `expr` would read nothing from the app: unknown metrics, labels or routes."""
+    use = analyse(expr)
+    problems = [f"metric {name!r} is not exported" for name in use.metrics - exported.keys()]
+    known = [selector for selector in use.selectors if selector.metric in exported]
+    for selector in known:
+        carried = exported[selector.metric] | TARGET_LABELS
+        for label, operator, value in selector.matchers:
+            if label not in carried:
+                problems.append(f"{selector.metric} has no label {label!r}")
+            elif label == "route":
+                unknown = [v for v in route_values(operator, value) if v not in routes]
+                problems.extend(f"route {v!r} is no route of the app" for v in unknown)
+    carried_by_any = set().union(TARGET_LABELS, *(exported[s.metric] for s in known))
+    problems.extend(
+        f"grouping by {label!r}, which no metric of the query carries"
+        for label in sorted(use.grouping_labels - carried_by_any)
+    )
+    return problems
