@@ -1,4 +1,4 @@
-"""Fixtures for the registry commands: a throwaway SQLite registry and tiny real models."""
+"""Fixtures for the registry commands: real registries (SQLite, `mlflow server`), real models."""
 
 from __future__ import annotations
 
@@ -17,7 +17,38 @@ import pytest
 from mlflow import MlflowClient
 from sklearn.linear_model import LogisticRegression
 
-from tests.registry_scripts.support import DEMO_TRAINING, PROJECT_ROOT
+from registry_scripts._client import HTTP_DEFAULTS
+from tests.registry_scripts.support import (
+    PROJECT_ROOT,
+    register_demo_version,
+    running_mlflow_server,
+)
+
+CI_IDENTITY_VARIABLES = ("GITLAB_USER_LOGIN", "CI_PIPELINE_URL", "CI_PIPELINE_ID")
+
+
+@pytest.fixture(autouse=True)
+def _restore_http_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands run in-process write MLflow HTTP defaults into os.environ; undo that."""
+    for key, value in HTTP_DEFAULTS.items():
+        monkeypatch.setenv(key, os.environ.get(key, value))
+
+
+def _use_registry(uri: str, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Make `uri` current for MLflow, our commands and their subprocesses, then undo it.
+
+    The working directory moves to `workdir`: the SQLite store puts new experiments'
+    artifacts in ./mlruns. A fresh experiment replaces the active experiment id a previous
+    test left in MLflow's globals.
+    """
+    monkeypatch.chdir(workdir)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    for key in CI_IDENTITY_VARIABLES:
+        monkeypatch.delenv(key, raising=False)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("registry-tests")
+    yield uri
+    mlflow.set_tracking_uri(None)
 
 
 @pytest.fixture(scope="session")
@@ -32,23 +63,24 @@ def empty_registry_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def sqlite_registry(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_registry_db: Path
 ) -> Iterator[str]:
-    """An embedded registry under tmp_path, made current for MLflow and our commands.
-
-    The working directory moves too: the SQLite store puts new experiments' artifacts
-    in ./mlruns, and the copied template's Default experiment points elsewhere.
-    """
+    """A fresh embedded (SQLite) registry under tmp_path, made current."""
     shutil.copyfile(empty_registry_db, tmp_path / "mlflow.db")
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    for key in ("GITLAB_USER_LOGIN", "CI_PIPELINE_URL", "CI_PIPELINE_ID"):
-        monkeypatch.delenv(key, raising=False)
-    mlflow.set_tracking_uri(uri)
-    # A fresh experiment keeps artifacts under tmp_path and replaces the active experiment
-    # id a previous test left in MLflow's globals.
-    mlflow.set_experiment("registry-tests")
-    yield uri
-    mlflow.set_tracking_uri(None)
+    yield from _use_registry(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path, monkeypatch)
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real `mlflow server` per session (it takes 10-17 s to start); yields its URL."""
+    with running_mlflow_server(tmp_path_factory.mktemp("mlflow-server")) as url:
+        yield url
+
+
+@pytest.fixture
+def server_registry(
+    mlflow_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """The session's `mlflow server` made current. Its state outlives the test."""
+    yield from _use_registry(mlflow_server, tmp_path, monkeypatch)
 
 
 @pytest.fixture
@@ -98,6 +130,16 @@ def register_versions(
     return register
 
 
+@pytest.fixture
+def register_demo(client: MlflowClient) -> Callable[..., str]:
+    """register_demo_version bound to the test's SQLite registry."""
+
+    def register(*, bad: bool = False) -> str:
+        return register_demo_version(client, bad=bad)
+
+    return register
+
+
 CommandRunner = Callable[[Callable[[Sequence[str] | None], int], Sequence[str]], tuple[int, Any]]
 
 
@@ -123,17 +165,3 @@ def command_env() -> Callable[..., dict[str, str]]:
         return {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **overrides}
 
     return build
-
-
-@pytest.fixture
-def register_demo(client: MlflowClient) -> Callable[..., str]:
-    """Train the demo model (deliberately bad with bad=True), register it, return the version."""
-    from registry_scripts.register import register_model_version
-    from registry_scripts.train import MODEL_NAME, train_demo_model
-
-    def register(*, bad: bool = False) -> str:
-        result = train_demo_model(shuffle_labels=bad, **DEMO_TRAINING)
-        version = register_model_version(client, result.model_uri, MODEL_NAME, run_id=result.run_id)
-        return str(version.version)
-
-    return register

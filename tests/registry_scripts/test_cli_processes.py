@@ -1,0 +1,120 @@
+"""Every command as a real process: --help, and an unreachable registry failing fast."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from registry_scripts._client import HTTP_DEFAULTS, apply_http_defaults
+from tests.registry_scripts.support import free_port
+
+COMMANDS = ("register", "validate", "promote", "rollback", "resolve", "status")
+# Arguments that get each command as far as its first registry call.
+FIRST_CALL_ARGS = {
+    "register": ["--model-uri", "models:/m-0123456789abcdef0123456789abcdef"],
+    "validate": ["--version", "1"],
+    "promote": ["--version", "1"],
+    "rollback": [],
+    "resolve": ["--uri", "models:/credit-risk-scoring@production"],
+    "status": [],
+}
+# Python and MLflow take 3-10 s to import on a busy machine; the retries add ~3 s.
+# MLflow's own defaults (7 retries, backoff factor 2) would take minutes.
+UNREACHABLE_SECONDS = 20.0
+
+
+def start_all(
+    argvs: dict[str, list[str]], env: dict[str, str], cwd: Path
+) -> dict[str, subprocess.Popen[str]]:
+    """Start one process per command at once: six sequential interpreter starts are slow."""
+    return {
+        command: subprocess.Popen(
+            [sys.executable, "-m", f"registry_scripts.{command}", *argv],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for command, argv in argvs.items()
+    }
+
+
+def test_every_command_documents_itself_and_its_exit_codes(
+    command_env: Callable[..., dict[str, str]], tmp_path: Path
+) -> None:
+    processes = start_all({c: ["--help"] for c in COMMANDS}, command_env(), tmp_path)
+    for command, process in processes.items():
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        assert f"python -m registry_scripts.{command}" in out
+        assert "4 registry unreachable" in out
+
+
+def test_unreachable_registry_exits_4_with_a_clear_error_from_every_command(
+    command_env: Callable[..., dict[str, str]], tmp_path: Path
+) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    env = command_env(MLFLOW_TRACKING_URI=url)
+    for key in HTTP_DEFAULTS:  # the commands' own defaults are under test
+        env.pop(key, None)
+    processes = start_all(FIRST_CALL_ARGS, env, tmp_path)
+    for command, process in processes.items():
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 4, f"{command}: {out}\n{err}"
+        (line,) = out.splitlines()
+        result = json.loads(line)
+        assert (result["ok"], result["exit_code"]) == (False, 4)
+        assert f"registry at {url} is unreachable" in result["error"]
+        assert "unreachable" in err
+
+
+def test_unreachable_registry_gives_up_within_seconds(
+    command_env: Callable[..., dict[str, str]], tmp_path: Path
+) -> None:
+    """One process alone: interpreter start-up plus the bounded retries."""
+    env = command_env(MLFLOW_TRACKING_URI=f"http://127.0.0.1:{free_port()}")
+    for key in HTTP_DEFAULTS:
+        env.pop(key, None)
+    started = time.monotonic()
+    (process,) = start_all({"status": []}, env, tmp_path).values()
+    process.communicate(timeout=120)
+    assert process.returncode == 4
+    assert time.monotonic() - started < UNREACHABLE_SECONDS
+
+
+def test_usage_error_is_exit_2_with_a_json_line(
+    command_env: Callable[..., dict[str, str]], tmp_path: Path
+) -> None:
+    (process,) = start_all({"promote": ["--version"]}, command_env(), tmp_path).values()
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 2
+    assert json.loads(out)["exit_code"] == 2
+    assert "usage: python -m registry_scripts.promote" in err
+
+
+def test_http_defaults_never_override_what_the_user_set() -> None:
+    environ = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "7"}
+    apply_http_defaults(environ)
+    assert environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "7"
+    assert environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == HTTP_DEFAULTS["MLFLOW_HTTP_REQUEST_TIMEOUT"]
+
+
+@pytest.mark.parametrize(
+    ("uri", "shown"),
+    [
+        ("https://user:secret@mlflow.example.com/x", "https://mlflow.example.com/x"),
+        ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
+        ("sqlite:///mlflow.db", "sqlite:///mlflow.db"),
+    ],
+)
+def test_credentials_in_a_tracking_uri_never_reach_the_output(uri: str, shown: str) -> None:
+    from registry_scripts._client import redact_uri
+
+    assert redact_uri(uri) == shown
