@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 
 from app import __version__
 from app.auth import ApiKeyMiddleware, load_api_keys
+from app.drift import DriftMonitor
 from app.errors import (
     ModelLoadError,
     ServingError,
@@ -61,7 +62,17 @@ def create_app(settings: Settings | None = None, model: ServedModel | None = Non
         raise SystemExit(3) from None
     metrics = ServingMetrics()
     readiness = Readiness()
-    scorer = Scorer(model, metrics, settings)
+    drift = (
+        DriftMonitor(
+            description.training_profile,
+            metrics,
+            window_rows=settings.drift_window_rows,
+            min_rows=settings.drift_min_rows,
+        )
+        if description.training_profile
+        else None
+    )
+    scorer = Scorer(model, metrics, settings, drift)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -85,7 +96,7 @@ def create_app(settings: Settings | None = None, model: ServedModel | None = Non
         lifespan=lifespan,
     )
     app.include_router(build_probe_router(readiness))
-    app.include_router(build_model_router(model, scorer, metrics, settings))
+    app.include_router(build_model_router(model, scorer, metrics, settings, drift))
     app.add_exception_handler(ServingError, handle_serving_error)
     app.add_exception_handler(HTTPException, handle_http_exception)
     app.add_exception_handler(Exception, handle_unexpected_error)

@@ -85,6 +85,19 @@ class ServingMetrics:
             buckets=ROW_BUCKETS,
             registry=registry,
         )
+        self.feature_drift = Gauge(
+            "model_feature_drift_psi",
+            "PSI of each input feature over the recent window against training (max of workers).",
+            ["feature"],
+            registry=registry,
+            multiprocess_mode="max",
+        )
+        self.score_drift = Gauge(
+            "model_score_drift_psi",
+            "PSI of the model's score over the recent window against training (max of workers).",
+            registry=registry,
+            multiprocess_mode="max",
+        )
         self.model_info = Gauge(
             "model_info",
             "Always 1; the labels name the model serving.",

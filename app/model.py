@@ -42,11 +42,15 @@ class ModelDescription:
     run_id: str | None = None
     model_id: str | None = None
     signature: dict[str, Any] | None = None
+    training_profile: dict[str, Any] | None = field(default=None, repr=False)
     load_seconds: float = 0.0
     packages: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """What /version shows: everything but the (large) training profile."""
+        described = asdict(self)
+        described["has_training_profile"] = described.pop("training_profile") is not None
+        return described
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,7 @@ def load_served_model(uri: str) -> ServedModel:
         run_id=mlmodel.run_id,
         model_id=getattr(mlmodel, "model_id", None),
         signature=mlmodel.signature.to_dict() if mlmodel.signature else None,
+        training_profile=(mlmodel.metadata or {}).get("training_profile"),
         load_seconds=round(time.perf_counter() - started, 3),
         packages=_package_versions(),
     )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from app.drift import DriftMonitor
 from app.errors import DeadlineExceededError
 from app.limits import ConcurrencyLimit, check_rows, read_body
 from app.metrics import EXPOSITION_CONTENT_TYPE, ServingMetrics
@@ -18,7 +20,11 @@ from app.settings import Settings
 
 
 def build_model_router(
-    model: ServedModel, scorer: Scorer, metrics: ServingMetrics, settings: Settings
+    model: ServedModel,
+    scorer: Scorer,
+    metrics: ServingMetrics,
+    settings: Settings,
+    drift: DriftMonitor | None,
 ) -> APIRouter:
     router = APIRouter()
     version_body = orjson.dumps(model.description.as_dict())
@@ -51,6 +57,18 @@ def build_model_router(
     @router.get("/version", tags=["model"], summary="The model serving and package versions")
     async def version() -> Response:
         return Response(version_body, media_type="application/json")
+
+    @router.get(
+        "/drift",
+        tags=["model"],
+        summary="Per-feature and score PSI of this worker's recent rows against training",
+    )
+    async def drift_report() -> Response:
+        if drift is None:
+            report: dict[str, object] = {"enabled": False, "reason": "no training profile"}
+        else:
+            report = {"enabled": True, "pid": os.getpid(), **drift.report()}
+        return Response(orjson.dumps(report), media_type="application/json")
 
     @router.get("/metrics", tags=["operations"], summary="Prometheus metrics of all workers")
     async def metrics_endpoint() -> Response:

@@ -11,11 +11,13 @@ import logging
 import time
 from typing import Any
 
+import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.utils.proto_json_utils import _get_jsonable_obj
 from starlette.concurrency import run_in_threadpool
 
 from app.batching import MicroBatcher, ModelInput
+from app.drift import DriftMonitor
 from app.errors import PredictionFailedError, SchemaMismatchError
 from app.metrics import ServingMetrics
 from app.model import ServedModel
@@ -33,9 +35,16 @@ _FAILED = "the model failed to score this request; the server log has the detail
 
 
 class Scorer:
-    def __init__(self, model: ServedModel, metrics: ServingMetrics, settings: Settings) -> None:
+    def __init__(
+        self,
+        model: ServedModel,
+        metrics: ServingMetrics,
+        settings: Settings,
+        drift: DriftMonitor | None = None,
+    ) -> None:
         self.model = model
         self.metrics = metrics
+        self.drift = drift
         self.batcher = MicroBatcher(
             self.predict_jsonable,
             self.to_frame,
@@ -81,7 +90,10 @@ class Scorer:
             raise PredictionFailedError(_FAILED) from error
         finally:
             self.metrics.predict_seconds.observe(time.perf_counter() - started)
-        return _get_jsonable_obj(predictions, pandas_orient="records")
+        outputs = _get_jsonable_obj(predictions, pandas_orient="records")
+        if self.drift is not None and isinstance(data, pd.DataFrame):
+            self.drift.observe(data, outputs)
+        return outputs
 
     def _count_predictions(self, outputs: Any) -> None:
         counts: dict[str, int] = {}

@@ -74,6 +74,14 @@ class Settings(BaseSettings):
         description="Scoring requests one worker holds at once; more get 503 with Retry-After.",
     )
 
+    # Drift
+    drift_window_rows: int = Field(
+        5000, ge=100, description="Recent rows per worker compared with the training profile."
+    )
+    drift_min_rows: int = Field(
+        200, ge=10, description="Rows needed in the window before drift is reported."
+    )
+
     # Authentication
     api_keys: str = Field(
         "",

@@ -14,6 +14,7 @@ from mlflow.models import ModelSignature
 from mlflow.models.model import ModelInfo
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
+from model_wrapper.profile import build_training_profile
 from model_wrapper.rules import RiskThresholds
 from model_wrapper.scoring_model import ESTIMATOR_ARTIFACT
 
@@ -71,11 +72,14 @@ def log_scoring_model(
 ) -> ModelInfo:
     """Log `estimator` wrapped in RiskScoringModel to the active run.
 
-    `features` are training rows: their columns and dtypes give the input schema and the
-    first rows become the input example. The wrapper is logged as code (models from code)
-    with the `model_wrapper` package, so loading needs no pickled class from this process.
+    `features` are training rows: their columns and dtypes give the input schema, the
+    first rows become the input example, and their distribution (with the scores the
+    estimator gives them) is logged as the training profile for drift monitoring. The
+    wrapper is logged as code (models from code) with the `model_wrapper` package, so
+    loading needs no pickled class from this process.
     """
     thresholds = thresholds or RiskThresholds()
+    profile = build_training_profile(features, estimator.predict_proba(features)[:, 1])
     with tempfile.TemporaryDirectory() as workdir:
         estimator_path = Path(workdir) / "estimator.joblib"
         joblib.dump(estimator, estimator_path)
@@ -94,5 +98,6 @@ def log_scoring_model(
             signature=build_signature(features, thresholds),
             input_example=features.head(3),
             pip_requirements=pinned_model_requirements(),
+            metadata={"training_profile": profile},
         )
     return info

@@ -1,0 +1,34 @@
+"""A real pyfunc model that takes its time: for drain, timeout and load-shedding tests."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.pyfunc.model import PythonModel, PythonModelContext
+
+from tests.conftest import VALID_ROW
+
+
+class SlowModel(PythonModel):
+    def load_context(self, context: PythonModelContext) -> None:
+        self.seconds = float((context.model_config or {}).get("sleep_seconds", 1.0))
+
+    def predict(
+        self, context: PythonModelContext, model_input: pd.DataFrame, params: Any = None
+    ) -> pd.DataFrame:
+        time.sleep(self.seconds)
+        return pd.DataFrame({"score": [0.5] * len(model_input)})
+
+
+def save_slow_model(path: Path, seconds: float) -> Path:
+    mlflow.pyfunc.save_model(
+        path,
+        python_model=SlowModel(),
+        input_example=pd.DataFrame([VALID_ROW]),
+        model_config={"sleep_seconds": seconds},
+    )
+    return path

@@ -1,0 +1,211 @@
+"""Faults and load through the real production command on 127.0.0.1.
+
+Metrics across workers (also after a worker dies), load shedding, timeouts, drain on
+SIGTERM and a worker killed under load. Every loop is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.app.slow_model import save_slow_model
+from tests.app.test_production_server import RunningServer, start_server, stop, wait_ready
+from tests.conftest import VALID_ROW, RegisteredDemo
+
+pytestmark = pytest.mark.slow
+BODY = {"dataframe_records": [VALID_ROW]}
+
+
+@pytest.fixture
+def servers() -> Iterator[list[RunningServer]]:
+    started: list[RunningServer] = []
+    yield started
+    for server in started:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.wait(timeout=10)
+
+
+def _invocations_total(base_url: str) -> float:
+    text = httpx.get(f"{base_url}/metrics", timeout=10).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "http_requests_total"
+        and sample.labels.get("route") == "/invocations"
+        and sample.labels.get("status") == "200"
+    )
+
+
+def _worker_pids(server: RunningServer) -> set[int]:
+    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
+    return {int(pid) for pid in children.read_text().split()}
+
+
+def _wait_for_workers(
+    server: RunningServer, count: int, exclude: set[int], seconds: float
+) -> set[int]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        pids = _worker_pids(server) - exclude
+        if len(pids) >= count:
+            return pids
+        time.sleep(0.1)
+    raise AssertionError(f"no {count} new workers within {seconds} s")
+
+
+def _post_many(base_url: str, count: int, connections: int = 16) -> list[int]:
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=0)
+    with httpx.Client(limits=limits, timeout=30) as client, ThreadPoolExecutor(connections) as pool:
+        return list(
+            pool.map(
+                lambda _: client.post(f"{base_url}/invocations", json=BODY).status_code,
+                range(count),
+            )
+        )
+
+
+def test_metrics_count_every_request_across_workers_also_after_one_dies(
+    registry: RegisteredDemo, tmp_path: Path, servers: list[RunningServer]
+) -> None:
+    server = start_server(registry, tmp_path)
+    servers.append(server)
+    wait_ready(server)
+    assert _post_many(server.base_url, 150) == [200] * 150
+    assert _invocations_total(server.base_url) == 150
+
+    victim = min(_worker_pids(server))
+    os.kill(victim, signal.SIGKILL)
+    _wait_for_workers(server, 2, exclude={victim}, seconds=30)
+    wait_ready(server)
+    assert _post_many(server.base_url, 50) == [200] * 50
+    # The dead worker's counts stay in its files: nothing is lost or counted twice.
+    assert _invocations_total(server.base_url) == 200
+
+
+def test_overload_is_503_with_retry_after_and_probes_still_answer(
+    registry: RegisteredDemo, tmp_path: Path, servers: list[RunningServer]
+) -> None:
+    model = save_slow_model(tmp_path / "slow", seconds=1.5)
+    server = start_server(
+        registry, tmp_path, workers=1, MODEL_URI=str(model), MAX_CONCURRENT_REQUESTS="3"
+    )
+    servers.append(server)
+    wait_ready(server)
+    probe_statuses: list[int] = []
+
+    def probe_while_loaded() -> None:
+        time.sleep(0.5)
+        for _ in range(5):
+            probe_statuses.append(httpx.get(f"{server.base_url}/readyz", timeout=5).status_code)
+
+    prober = threading.Thread(target=probe_while_loaded)
+    prober.start()
+    limits = httpx.Limits(max_connections=10, max_keepalive_connections=0)
+    with httpx.Client(limits=limits, timeout=30) as client, ThreadPoolExecutor(10) as pool:
+        responses = list(
+            pool.map(lambda _: client.post(f"{server.base_url}/invocations", json=BODY), range(10))
+        )
+    prober.join(timeout=30)
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses.count(200) == 3
+    assert statuses.count(503) == 7
+    shed = next(r for r in responses if r.status_code == 503)
+    assert shed.headers["retry-after"] == "1"
+    assert shed.json() == {
+        "error_code": "TEMPORARILY_UNAVAILABLE",
+        "message": "this worker holds its limit of 3 requests; retry shortly",
+    }
+    assert probe_statuses == [200] * 5
+
+
+def test_a_request_past_its_deadline_is_504_with_the_error_body(
+    registry: RegisteredDemo, tmp_path: Path, servers: list[RunningServer]
+) -> None:
+    model = save_slow_model(tmp_path / "slow", seconds=2.0)
+    server = start_server(
+        registry, tmp_path, workers=1, MODEL_URI=str(model), REQUEST_TIMEOUT_SECONDS="0.5"
+    )
+    servers.append(server)
+    wait_ready(server, seconds=90)
+    started = time.monotonic()
+    response = httpx.post(f"{server.base_url}/invocations", json=BODY, timeout=30)
+    assert time.monotonic() - started < 1.8
+    assert response.status_code == 504
+    assert response.json() == {
+        "error_code": "DEADLINE_EXCEEDED",
+        "message": "no answer within 0.5 s (REQUEST_TIMEOUT_SECONDS); the request was abandoned",
+    }
+
+
+def test_sigterm_lets_40_in_flight_requests_finish_then_exits_0(
+    registry: RegisteredDemo, tmp_path: Path, servers: list[RunningServer]
+) -> None:
+    model = save_slow_model(tmp_path / "slow", seconds=1.0)
+    server = start_server(registry, tmp_path, MODEL_URI=str(model), GRACEFUL_TIMEOUT_SECONDS="20")
+    servers.append(server)
+    wait_ready(server)
+    limits = httpx.Limits(max_connections=40, max_keepalive_connections=0)
+    with httpx.Client(limits=limits, timeout=30) as client, ThreadPoolExecutor(40) as pool:
+        futures = [
+            pool.submit(client.post, f"{server.base_url}/invocations", json=BODY) for _ in range(40)
+        ]
+        time.sleep(0.5)  # all 40 sent and held by the workers
+        terminated = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        statuses = [future.result(timeout=30).status_code for future in futures]
+    assert statuses == [200] * 40
+    assert stop(server, seconds=25) == 0
+    assert time.monotonic() - terminated < 20
+
+
+def test_a_worker_killed_under_load_costs_at_most_its_in_flight_requests(
+    registry: RegisteredDemo, tmp_path: Path, servers: list[RunningServer]
+) -> None:
+    server = start_server(registry, tmp_path)
+    servers.append(server)
+    wait_ready(server)
+    connections = 8
+    statuses: list[int] = []
+    lock = threading.Lock()
+    stop_at = time.monotonic() + 6
+
+    def steady_load() -> None:
+        with httpx.Client(timeout=10) as client:
+            for _ in range(2000):  # bounded in count as well as in time
+                if time.monotonic() > stop_at:
+                    return
+                try:
+                    status = client.post(f"{server.base_url}/invocations", json=BODY).status_code
+                except httpx.TransportError:
+                    status = 0
+                with lock:
+                    statuses.append(status)
+
+    threads = [threading.Thread(target=steady_load) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    time.sleep(2)
+    victim = min(_worker_pids(server))
+    os.kill(victim, signal.SIGKILL)
+    killed_at = time.monotonic()
+    replacement = _wait_for_workers(server, 2, exclude={victim}, seconds=15)
+    assert time.monotonic() - killed_at < 15
+    for thread in threads:
+        thread.join(timeout=20)
+    failures = [s for s in statuses if s != 200]
+    assert len(statuses) > 100
+    assert len(failures) <= connections, f"{len(failures)} failed of {len(statuses)}"
+    assert len(replacement) == 2
+    assert httpx.post(f"{server.base_url}/invocations", json=BODY, timeout=10).status_code == 200
