@@ -8,6 +8,7 @@ place before MLflow, XGBoost or prometheus_client are first imported.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
@@ -45,6 +46,15 @@ max_requests_jitter = _settings.max_requests_jitter
 logconfig_dict = build_logging_config(_settings.log_level)
 accesslog = None  # the app writes one JSON line per request
 forwarded_allow_ips = "*"
+
+
+def pre_fork(server: Any, worker: Any) -> None:
+    """Move everything the master built (the model above all) out of the GC's reach.
+
+    A collection in a worker would otherwise write to every object header it scans and
+    copy the shared pages: freezing keeps the preloaded model shared between workers.
+    """
+    gc.freeze()
 
 
 def child_exit(server: Any, worker: Any) -> None:

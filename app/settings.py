@@ -38,10 +38,13 @@ class Settings(BaseSettings):
         "so the balancer, not us, closes idle connections.",
     )
     max_requests: int = Field(
-        0, ge=0, description="Recycle a worker after this many requests (0: never)."
+        100_000,
+        ge=0,
+        description="Recycle a worker after this many requests (0: never); the new one forks "
+        "from the master, so it starts with the model already loaded.",
     )
     max_requests_jitter: int = Field(
-        0, ge=0, description="Random extra requests before recycling, so workers differ."
+        10_000, ge=0, description="Random extra requests before recycling, so workers differ."
     )
     warmup_rows: int = Field(
         1, ge=1, description="Rows of the input example each worker predicts before ready."
