@@ -45,6 +45,8 @@ CONNECTIONS = (1, 8, 64)
 WORKERS = 2
 WARMUP_CONNECTIONS = 8  # enough in flight that every worker gets some of the warm-up
 RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
+# A server with periodic background work never looks idle; do not let that stall each cell.
+CELL_IDLE_LIMIT_S = 5.0
 
 
 def _progress(message: str) -> None:
@@ -87,11 +89,11 @@ def run_cell(
     duration_s: int,
     round_index: int,
 ) -> CellRun:
-    wait_idle(server.pid)
+    wait_idle(server.pid, limit_s=CELL_IDLE_LIMIT_S)
     before = cpu_seconds(server.pid)
     load = run_load(wrk, server.spec.url + "/invocations", body_file, connections, duration_s)
     # Requests still queued when wrk stopped are finished, and paid for, inside this cell.
-    wait_idle(server.pid)
+    wait_idle(server.pid, limit_s=CELL_IDLE_LIMIT_S)
     return CellRun(
         server.spec.name, rows, connections, round_index, load, cpu_seconds(server.pid) - before
     )
@@ -253,6 +255,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    # Ctrl-C must unwind too, even when a background shell started us with SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         wrk = find_wrk()
     except LoadGeneratorError as error:
@@ -271,8 +275,12 @@ def main(argv: list[str] | None = None) -> int:
     machine = describe_machine(PROJECT_ROOT, wrk_version(wrk))
     if machine["load_average_at_start"][0] > 0.5 * (machine["cpus"] or 1):
         _progress("warning: the machine is busy (see load average); numbers will be noisy")
-    with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
-        results = benchmark(wrk, args, Path(scratch), command, settings, machine)
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
+            results = benchmark(wrk, args, Path(scratch), command, settings, machine)
+    except KeyboardInterrupt:
+        print("interrupted: servers stopped, temporary files removed", file=sys.stderr)
+        return 130
     if results is None:
         print("the servers do not give the same predictions; nothing timed", file=sys.stderr)
         return 1
