@@ -1,0 +1,108 @@
+"""Schemathesis against our own OpenAPI document, in-process, on the real demo model.
+
+Cases are drawn from the schema in both modes (schema-valid and schema-violating bodies,
+JSON and CSV) and sent through a started app. Whatever comes in, the answer is never a
+5xx, and every error is `{"error_code": str, "message": str}` exactly.
+
+Schemathesis' own pytest loader (`schemathesis.pytest.from_fixture`) reads a node attribute
+pytest 9 removed, so cases are drawn with Hypothesis' `data()` from the operation strategies
+instead; the model only exists once the session's registry fixture has trained it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.schemas import BaseSchema
+
+from tests.fuzz.support import error_body_problem, traceback_in
+
+# Each example is bounded by the deadline, each test by its count of examples.
+FUZZ_SETTINGS = settings(
+    deadline=timedelta(seconds=10),
+    database=None,  # no .hypothesis/ directory in the work tree
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    print_blob=True,
+)
+_TRANSPORT_KEYS = {"method", "url", "headers", "params", "cookies", "json", "data"}
+
+
+@pytest.fixture(scope="module")
+def fuzz_client(make_client: Callable[..., TestClient]) -> TestClient:
+    """An app of its own, so the other tests' metrics and logs are not mixed with these."""
+    return make_client()
+
+
+@pytest.fixture(scope="module")
+def api_schema(fuzz_client: TestClient) -> BaseSchema:
+    response = fuzz_client.get("/openapi.json")
+    assert response.status_code == 200
+    return schemathesis.openapi.from_dict(response.json())
+
+
+def _any_mode(operations: BaseSchema | Any) -> st.SearchStrategy[Any]:
+    return operations.as_strategy(GenerationMode.POSITIVE) | operations.as_strategy(
+        GenerationMode.NEGATIVE
+    )
+
+
+def _send(client: TestClient, case: Any) -> httpx.Response:
+    """The case through the TestClient (Schemathesis serialises it as for `requests`)."""
+    kwargs = case.as_transport_kwargs(base_url=str(client.base_url))
+    assert set(kwargs) <= _TRANSPORT_KEYS | {"timeout", "allow_redirects", "verify"}, kwargs
+    body = kwargs.get("data")
+    return client.request(
+        kwargs["method"],
+        kwargs["url"],
+        headers=kwargs.get("headers"),
+        params=kwargs.get("params"),
+        cookies=kwargs.get("cookies") or None,
+        json=kwargs.get("json"),
+        content=body.encode() if isinstance(body, str) else body,
+    )
+
+
+def _check(case: Any, response: httpx.Response) -> None:
+    case.validate_response(response, checks=[not_a_server_error])
+    where = f"reproduce with: {case.as_curl_command()}"
+    problem = error_body_problem(
+        response.status_code, response.headers.get("content-type", ""), response.content
+    )
+    assert problem is None, f"{problem}\n{where}"
+    assert not traceback_in(response.text), f"traceback in the response\n{where}"
+
+
+def test_the_schema_documents_invocations_and_the_get_routes(api_schema: BaseSchema) -> None:
+    operations = {
+        (result.ok().method.upper(), result.ok().path) for result in api_schema.get_all_operations()
+    }
+    assert ("POST", "/invocations") in operations
+    assert {("GET", path) for path in ("/readyz", "/livez", "/version", "/metrics")} <= operations
+
+
+@settings(FUZZ_SETTINGS, max_examples=200)
+@given(data=st.data())
+def test_invocations_never_answers_5xx_and_errors_have_the_error_shape(
+    data: st.DataObject, api_schema: BaseSchema, fuzz_client: TestClient
+) -> None:
+    case = data.draw(_any_mode(api_schema["/invocations"]["POST"]), label="case")
+    _check(case, _send(fuzz_client, case))
+
+
+@settings(FUZZ_SETTINGS, max_examples=100)
+@given(data=st.data())
+def test_get_routes_never_answer_5xx_and_errors_have_the_error_shape(
+    data: st.DataObject, api_schema: BaseSchema, fuzz_client: TestClient
+) -> None:
+    case = data.draw(_any_mode(api_schema.include(method="GET")), label="case")
+    _check(case, _send(fuzz_client, case))
