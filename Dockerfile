@@ -31,8 +31,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     HOME=/tmp
 # The root filesystem is read-only in Kubernetes; /tmp is the only writable place, so the
 # home directory (for any library cache) points there too.
-RUN groupadd --system --gid 10001 serving \
-    && useradd --system --uid 10001 --gid 10001 --home-dir /tmp --no-create-home \
+RUN groupadd --gid 10001 serving \
+    && useradd --uid 10001 --gid 10001 --home-dir /tmp --no-create-home \
         --shell /usr/sbin/nologin serving
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /srv/serving

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from .manifests import K8S, OVERLAYS, Manifest, PinRelease, render_overlay
+from .manifests import K8S, OVERLAYS, ROOT, Manifest, PinRelease, render_overlay
 
 
 @pytest.fixture(scope="session", params=OVERLAYS)
@@ -43,3 +44,21 @@ def pin_release(k8s_copy: Path) -> PinRelease:
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def demo_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite registry directory with versions 1 and 2 of credit-risk-scoring."""
+    root = tmp_path_factory.mktemp("deploy-registry")
+    subprocess.run(
+        [sys.executable, "-m", "tests.deploy.registry", str(root)],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+        timeout=300,
+    )
+    # The image test mounts it into a container whose user is not ours, and MLflow writes
+    # beside a registered model's files when it loads one from a local artifact store.
+    for path in (root, *root.rglob("*")):
+        path.chmod(0o777 if path.is_dir() else 0o666)
+    return root
