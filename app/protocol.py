@@ -14,11 +14,12 @@ import io
 from dataclasses import dataclass
 from typing import Any, NoReturn, cast
 
+import numpy as np
 import orjson
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.pyfunc.scoring_server import infer_and_parse_data
-from mlflow.types import Schema
+from mlflow.types import ColSpec, DataType, Schema
 from mlflow.utils.proto_json_utils import cast_df_types_according_to_schema
 
 from app.batching import ColumnData, ModelInput
@@ -66,12 +67,34 @@ def parse_request(body: bytes, content_type: str | None, schema: Schema | None) 
     return ScoringRequest(frame, len(frame), None)
 
 
-def columns_to_frame(data: ModelInput, schema: Schema | None) -> pd.DataFrame:
-    """The model input MLflow's parser would build: a DataFrame cast to the signature."""
-    if isinstance(data, pd.DataFrame):
-        return data
-    frame = pd.DataFrame(data)
-    return cast_df_types_according_to_schema(frame, schema) if schema is not None else frame
+class FrameBuilder:
+    """Builds the model input MLflow's parser would: a DataFrame cast to the signature.
+
+    Validated numeric and boolean columns go straight to arrays of the signature's dtype
+    (what MLflow's cast gives, without its per-column astype); text columns are left to
+    pandas' inference, as MLflow leaves them. Any other type takes MLflow's own cast.
+    """
+
+    def __init__(self, schema: Schema | None) -> None:
+        self.schema = schema
+        self.dtypes = _simple_dtypes(schema) if _has_columns(schema) else None
+
+    def __call__(self, data: ModelInput) -> pd.DataFrame:
+        if isinstance(data, pd.DataFrame):
+            return data
+        if self.dtypes is not None:
+            dtypes = self.dtypes
+            return pd.DataFrame(
+                {
+                    name: values if dtypes[name] is None else np.asarray(values, dtypes[name])
+                    for name, values in data.items()
+                }
+            )
+        frame = pd.DataFrame(data)
+        if self.schema is None:
+            return frame
+        cast_frame: pd.DataFrame = cast_df_types_according_to_schema(frame, self.schema)
+        return cast_frame
 
 
 def encode_predictions(rows: list[Any]) -> bytes:
@@ -184,6 +207,26 @@ def _parse_with_mlflow(field: str, value: Any, schema: Schema | None) -> Any:
         return infer_and_parse_data({mlflow_field: value}, cast(Schema, schema))
     except (MlflowException, ValueError, TypeError):
         _explain_parse_failure(field, {mlflow_field: value}, schema)
+
+
+_SIMPLE_DTYPES: dict[object, np.dtype[Any] | None] = {
+    DataType.long: np.dtype(np.int64),
+    DataType.integer: np.dtype(np.int32),
+    DataType.double: np.dtype(np.float64),
+    DataType.float: np.dtype(np.float32),
+    DataType.boolean: np.dtype(np.bool_),
+    DataType.string: None,  # pandas infers its string dtype; MLflow's cast keeps it
+}
+
+
+def _simple_dtypes(schema: Schema | None) -> dict[str, np.dtype[Any] | None] | None:
+    """Column dtypes when every column is required and of a simple type, else None."""
+    specs = schema.inputs if schema is not None else []
+    if not specs or not all(
+        isinstance(s, ColSpec) and s.required and s.type in _SIMPLE_DTYPES for s in specs
+    ):
+        return None
+    return {str(spec.name): _SIMPLE_DTYPES[spec.type] for spec in specs}
 
 
 def _has_columns(schema: Schema | None) -> bool:

@@ -16,12 +16,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.utils.proto_json_utils import _get_jsonable_obj
 from starlette.concurrency import run_in_threadpool
 
-from app.batching import MicroBatcher, ModelInput
+from app.batching import MicroBatcher
 from app.drift import DriftMonitor
 from app.errors import PredictionFailedError, SchemaMismatchError
 from app.metrics import ServingMetrics
 from app.model import ServedModel
-from app.protocol import ScoringRequest, columns_to_frame, encode_predictions, parse_request
+from app.protocol import FrameBuilder, ScoringRequest, encode_predictions, parse_request
 from app.settings import Settings
 from app.validation import check_params
 
@@ -45,6 +45,7 @@ class Scorer:
         self.model = model
         self.metrics = metrics
         self.drift = drift
+        self.to_frame = FrameBuilder(model.input_schema)
         self.batcher = MicroBatcher(
             self.predict_jsonable,
             self.to_frame,
@@ -68,9 +69,6 @@ class Scorer:
         self._count_predictions(outputs)
         return encode_predictions(outputs)
 
-    def to_frame(self, data: ModelInput) -> Any:
-        return columns_to_frame(data, self.model.input_schema)
-
     def predict_jsonable(self, data: Any, params: dict[str, Any] | None) -> Any:
         """Predict; the output as MLflow's server encodes it (DataFrames as records)."""
         started = time.perf_counter()
@@ -90,7 +88,7 @@ class Scorer:
             raise PredictionFailedError(_FAILED) from error
         finally:
             self.metrics.predict_seconds.observe(time.perf_counter() - started)
-        outputs = _get_jsonable_obj(predictions, pandas_orient="records")
+        outputs = _jsonable(predictions)
         if self.drift is not None and isinstance(data, pd.DataFrame):
             self.drift.observe(data, outputs)
         return outputs
@@ -103,3 +101,13 @@ class Scorer:
             counts[key] = counts.get(key, 0) + 1
         for level, count in counts.items():
             self.metrics.predictions.labels(level).inc(count)
+
+
+def _jsonable(predictions: Any) -> Any:
+    """MLflow's encoding (DataFrames as records); records built column-wise, which is faster
+    than DataFrame.to_dict and gives the same Python values."""
+    if isinstance(predictions, pd.DataFrame) and predictions.columns.is_unique:
+        names = [str(name) for name in predictions.columns]
+        columns = [predictions[name].tolist() for name in predictions.columns]
+        return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+    return _get_jsonable_obj(predictions, pandas_orient="records")
