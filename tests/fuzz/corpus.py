@@ -1,16 +1,18 @@
 """A corpus of hostile requests to POST /invocations, each carrying sentinels of its own.
 
-Every case says which statuses are acceptable (never a 5xx) and which unique sentinel
-strings or numbers it carries in its values, column names or params: none of them may
-come back in the response or reach a log line. Shared by the in-process test and the
-one against the real production command.
+Every case says which statuses are acceptable (never a 5xx). Its body is built around a
+sentinel string unique to the case (in values, column names or params), and may hold
+sentinel numbers too: none of them may come back in the response or reach a log line, and
+since each case has its own, a leak names the case that caused it. Shared by the in-process
+test and the one against the real production command.
 """
 
 from __future__ import annotations
 
 import json
 import zlib
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from tests.conftest import VALID_ROW
 
@@ -20,6 +22,7 @@ CSV = "text/csv"
 OK = frozenset({200})
 BAD_REQUEST = frozenset({400})
 UNPROCESSABLE = frozenset({422})
+OK_OR_UNPROCESSABLE = frozenset({200, 422})
 CLIENT_ERROR = frozenset({400, 413, 415, 422})
 # Bodies past MAX_BODY_BYTES / MAX_REQUEST_ROWS may be refused with 413 once limits exist.
 OK_OR_TOO_LARGE = frozenset({200, 413})
@@ -29,6 +32,12 @@ ROWS_LIMIT_PROBE = 10_000
 LONG_STRING_CHARS = 1_000_000
 DEEP_NESTING = 10_000
 
+# Numbers that no prediction or message of ours contains by chance.
+SENTINEL_INCOME = 7_364_519.8125
+SENTINEL_LOAN = 4_917_263.0625
+SENTINEL_CARDS = 3_141_592_653
+_SENTINEL_NUMBERS = (repr(SENTINEL_INCOME), repr(SENTINEL_LOAN), str(SENTINEL_CARDS))
+
 
 @dataclass(frozen=True)
 class HostileCase:
@@ -36,12 +45,25 @@ class HostileCase:
     body: bytes
     content_type: str | None
     allowed: frozenset[int]
-    sentinels: tuple[str, ...] = field(default=())
+    sentinels: tuple[str, ...]
 
 
 def sentinel(name: str) -> str:
-    """A string no server would produce by itself: it can only come from the request."""
-    return f"SNTL{zlib.crc32(name.encode()):08x}x{name.replace('-', '')[:12]}"
+    """A string no server would produce by itself: it can only come from this case."""
+    return f"SNTL{zlib.crc32(name.encode()):08x}"
+
+
+def _case(
+    name: str,
+    content_type: str | None,
+    allowed: frozenset[int],
+    build: Callable[[str], bytes],
+) -> HostileCase:
+    """Build the body around the case's sentinel; the sentinels are whatever it holds."""
+    mark = sentinel(name)
+    body = build(mark)
+    held = tuple(s for s in (mark, *_SENTINEL_NUMBERS) if s.encode() in body)
+    return HostileCase(name, body, content_type, allowed, held)
 
 
 def _dumps(value: object) -> bytes:
@@ -53,302 +75,285 @@ def _records(*rows: dict[str, object]) -> bytes:
 
 
 def _row(**changes: object) -> dict[str, object]:
-    return {**VALID_ROW, **changes}
-
-
-# Numbers that no prediction or message of ours contains by chance.
-SENTINEL_INCOME = 7_364_519.8125
-SENTINEL_LOAN = 4_917_263.0625
-SENTINEL_CARDS = 3_141_592_653
+    """The valid row with a sentinel loan amount (so an echo of the row is caught)."""
+    return {**VALID_ROW, "loan_amount": SENTINEL_LOAN, **changes}
 
 
 def _literal_cases() -> list[HostileCase]:
-    """JSON the standard forbids or cannot represent: NaN, Infinity, 1e400, 10**400."""
-    mark = sentinel("literal")
-    base = json.dumps({"dataframe_records": [_row(employment_status=mark, income=0.0)]})
-    cases = []
-    for name, literal in [
+    """JSON the standard forbids or cannot represent, and integers past int64."""
+
+    def with_literal(column: str, literal: str) -> Callable[[str], bytes]:
+        def build(mark: str) -> bytes:
+            body = _records(_row(employment_status=mark, **{column: 0}))
+            replaced = body.replace(f'"{column}": 0'.encode(), f'"{column}": {literal}'.encode())
+            assert replaced != body
+            return replaced
+
+        return build
+
+    malformed = [
         ("nan-literal", "NaN"),
         ("infinity-literal", "Infinity"),
         ("minus-infinity-literal", "-Infinity"),
         ("float-overflow-1e400", "1e400"),
         ("integer-literal-10-pow-400", "1" + "0" * 400),
-    ]:
-        body = base.replace('"income": 0.0', f'"income": {literal}')
-        assert body != base
-        cases.append(HostileCase(name, body.encode(), JSON, BAD_REQUEST, (mark,)))
-    for name, literal in [
+    ]
+    # A long column must not take a value int64 cannot hold: casting it overflows silently.
+    out_of_range = [
         ("long-column-2-pow-64", str(2**64)),
         ("long-column-2-pow-63", str(2**63)),
         ("long-column-below-int64-min", str(-(2**63) - 1)),
         ("long-column-1e300", "1e300"),
-    ]:
-        mark = sentinel(name)
-        body = json.dumps({"dataframe_records": [_row(employment_status=mark, age=35)]})
-        body = body.replace('"age": 35', f'"age": {literal}')
-        cases.append(HostileCase(name, body.encode(), JSON, CLIENT_ERROR, (mark,)))
-    return cases
+    ]
+    return [
+        _case(name, JSON, BAD_REQUEST, with_literal("income", literal))
+        for name, literal in malformed
+    ] + [
+        _case(name, JSON, CLIENT_ERROR, with_literal("age", literal))
+        for name, literal in out_of_range
+    ]
 
 
 def _wrong_type_cases() -> list[HostileCase]:
     """Every column with a value of every wrong kind, a sentinel inside where possible."""
     cases = []
     for column, value in VALID_ROW.items():
-        mark = sentinel(f"type-{column}")
-        wrong_values: dict[str, object] = {
-            "object": {"nested": mark},
-            "array": [mark, SENTINEL_INCOME],
-            "null": None,
-            "boolean": True,
+        wrong: dict[str, Callable[[str], object]] = {
+            "object": lambda mark: {"nested": mark},
+            "array": lambda mark: [mark, SENTINEL_INCOME],
+            "null": lambda mark: None,
+            "boolean": lambda mark: True,
         }
         if isinstance(value, str):
-            wrong_values["number"] = SENTINEL_INCOME
+            wrong["number"] = lambda mark: SENTINEL_INCOME
         else:
-            wrong_values["text"] = mark
+            wrong["text"] = lambda mark: mark
         if isinstance(value, int):
-            wrong_values["decimal"] = SENTINEL_INCOME
-        for kind, wrong in wrong_values.items():
-            sentinels = [mark] if kind in {"text", "object", "array"} else []
-            if kind in {"number", "decimal", "array"}:
-                sentinels.append(repr(SENTINEL_INCOME))
-            # Elsewhere in the row, so an echo of the whole row is caught too.
-            row = _row(**{column: wrong})
-            if column != "loan_amount":
-                row["loan_amount"] = SENTINEL_LOAN
-                sentinels.append(repr(SENTINEL_LOAN))
-            cases.append(
-                HostileCase(
-                    f"wrong-type-{column}-{kind}",
-                    _records(row),
-                    JSON,
-                    UNPROCESSABLE,
-                    tuple(sentinels),
-                )
-            )
+            wrong["decimal"] = lambda mark: SENTINEL_INCOME
+        for kind, make in wrong.items():
+
+            def build(
+                mark: str, column: str = column, make: Callable[[str], object] = make
+            ) -> bytes:
+                return _records(_row(**{column: make(mark)}))
+
+            cases.append(_case(f"wrong-type-{column}-{kind}", JSON, UNPROCESSABLE, build))
     return cases
 
 
 def _shape_cases() -> list[HostileCase]:
-    mark = sentinel("shape")
-    row = _row(loan_amount=SENTINEL_LOAN)
-    missing = {k: v for k, v in row.items() if k != "age"}
-    loan = repr(SENTINEL_LOAN)
-    return [
-        HostileCase("empty-body", b"", JSON, BAD_REQUEST),
-        HostileCase("null-body", b"null", JSON, BAD_REQUEST),
-        HostileCase("empty-object", b"{}", JSON, BAD_REQUEST),
-        HostileCase("empty-array", b"[]", JSON, BAD_REQUEST),
-        HostileCase("string-body", _dumps(mark), JSON, BAD_REQUEST, (mark,)),
-        HostileCase("number-body", b"7364519.8125", JSON, BAD_REQUEST, (repr(SENTINEL_INCOME),)),
-        HostileCase("array-of-records-without-field", _dumps([row]), JSON, BAD_REQUEST, (loan,)),
-        HostileCase(
-            "two-input-fields",
-            _dumps({"dataframe_records": [row], "instances": [row]}),
-            JSON,
-            BAD_REQUEST,
-            (loan,),
-        ),
-        HostileCase("unknown-field-only", _dumps({mark: [row]}), JSON, BAD_REQUEST, (mark, loan)),
-        HostileCase("missing-column", _records(missing), JSON, UNPROCESSABLE, (loan,)),
-        HostileCase(
-            "extra-column",
-            _records({**row, "nickname": mark}),
-            JSON,
-            frozenset({200, 422}),
-            (mark, loan),
-        ),
-        HostileCase(
-            "duplicate-keys-in-record",
-            b'{"dataframe_records": [{"age": "' + mark.encode() + b'", ' + _dumps(row)[1:] + b"]}",
-            JSON,
-            frozenset({200, 400, 422}),
-            (mark, loan),
-        ),
-        HostileCase(
-            "duplicate-input-field",
+    def missing_age(mark: str) -> bytes:
+        row = _row(employment_status=mark)
+        del row["age"]
+        return _records(row)
+
+    def duplicate_keys_in_record(mark: str) -> bytes:
+        return (
             b'{"dataframe_records": [{"age": "'
             + mark.encode()
-            + b'"}], "dataframe_records": '
-            + _dumps([row])
-            + b"}",
-            JSON,
-            frozenset({200, 400, 422}),
-            (mark, loan),
-        ),
-        HostileCase("zero-rows-records", _records(), JSON, BAD_REQUEST),
-        HostileCase(
-            "zero-rows-split",
-            _dumps({"dataframe_split": {"columns": list(VALID_ROW), "data": []}}),
-            JSON,
+            + b'", '
+            + _dumps(_row())[1:]
+            + b"]}"
+        )
+
+    def duplicate_input_field(mark: str) -> bytes:
+        first = b'{"dataframe_records": [{"age": "' + mark.encode() + b'"}], '
+        return first + b'"dataframe_records": ' + _dumps([_row()]) + b"}"
+
+    split_columns = list(VALID_ROW)
+    shapes: list[tuple[str, frozenset[int], Callable[[str], bytes]]] = [
+        ("empty-body", BAD_REQUEST, lambda mark: b""),
+        ("null-body", BAD_REQUEST, lambda mark: b"null"),
+        ("empty-object", BAD_REQUEST, lambda mark: b"{}"),
+        ("empty-array", BAD_REQUEST, lambda mark: b"[]"),
+        ("string-body", BAD_REQUEST, _dumps),
+        ("number-body", BAD_REQUEST, lambda mark: repr(SENTINEL_INCOME).encode()),
+        ("array-of-records-without-field", BAD_REQUEST, lambda mark: _dumps([_row(x=mark)])),
+        (
+            "two-input-fields",
             BAD_REQUEST,
+            lambda mark: _dumps({"dataframe_records": [_row()], "instances": [mark]}),
         ),
-        HostileCase(
+        ("unknown-field-only", BAD_REQUEST, lambda mark: _dumps({mark: [_row()]})),
+        ("missing-column", UNPROCESSABLE, missing_age),
+        ("extra-column-value", OK_OR_UNPROCESSABLE, lambda mark: _records(_row(nickname=mark))),
+        ("extra-column-name", OK_OR_UNPROCESSABLE, lambda mark: _records(_row(**{mark: 1}))),
+        ("duplicate-keys-in-record", frozenset({200, 400, 422}), duplicate_keys_in_record),
+        ("duplicate-input-field", frozenset({200, 400, 422}), duplicate_input_field),
+        ("zero-rows-records", BAD_REQUEST, lambda mark: _records()),
+        (
+            "zero-rows-split",
+            BAD_REQUEST,
+            lambda mark: _dumps({"dataframe_split": {"columns": split_columns, "data": []}}),
+        ),
+        (
             "split-rows-longer-than-columns",
-            _dumps(
+            CLIENT_ERROR,
+            lambda mark: _dumps(
                 {
                     "dataframe_split": {
-                        "columns": list(VALID_ROW),
-                        "data": [[*VALID_ROW.values(), mark]],
+                        "columns": split_columns,
+                        "data": [[*_row().values(), mark]],
                     }
                 }
             ),
-            JSON,
-            CLIENT_ERROR,
-            (mark,),
         ),
-        HostileCase(
+        (
             "split-columns-not-strings",
-            _dumps({"dataframe_split": {"columns": [{"x": mark}], "data": [[1]]}}),
-            JSON,
             CLIENT_ERROR,
-            (mark,),
+            lambda mark: _dumps({"dataframe_split": {"columns": [{"x": mark}], "data": [[1]]}}),
         ),
-        HostileCase(
+        (
             "instances-of-scalars",
-            _dumps({"instances": [mark, SENTINEL_INCOME]}),
-            JSON,
             CLIENT_ERROR,
-            (mark, repr(SENTINEL_INCOME)),
+            lambda mark: _dumps({"instances": [mark, SENTINEL_INCOME]}),
         ),
-        HostileCase(
+        (
             "inputs-nested-object",
-            _dumps({"inputs": {"age": {"deep": mark}}}),
-            JSON,
             CLIENT_ERROR,
-            (mark,),
+            lambda mark: _dumps({"inputs": {"age": {"deep": mark}}}),
         ),
-        HostileCase(
+        (
             "params-not-an-object",
-            _dumps({"dataframe_records": [row], "params": [mark]}),
-            JSON,
             BAD_REQUEST,
-            (mark, loan),
+            lambda mark: _dumps({"dataframe_records": [_row()], "params": [mark]}),
         ),
-        HostileCase(
-            "params-with-unknown-keys",
-            _dumps({"dataframe_records": [row], "params": {mark: mark}}),
-            JSON,
-            frozenset({200, 422}),
-            (mark, loan),
+        (
+            "params-unknown-name",
+            OK_OR_UNPROCESSABLE,
+            lambda mark: _dumps({"dataframe_records": [_row()], "params": {mark: 1}}),
         ),
-        HostileCase(
+        (
+            "params-unknown-value",
+            OK_OR_UNPROCESSABLE,
+            lambda mark: _dumps({"dataframe_records": [_row()], "params": {"p": mark}}),
+        ),
+        (
             "integer-sentinel-in-long-column",
-            _records(_row(num_credit_cards=SENTINEL_CARDS)),
-            JSON,
-            frozenset({200, 422}),
-            (str(SENTINEL_CARDS),),
+            OK_OR_UNPROCESSABLE,
+            lambda mark: _records(_row(num_credit_cards=SENTINEL_CARDS, employment_status=mark)),
         ),
     ]
+    return [_case(name, JSON, allowed, build) for name, allowed, build in shapes]
 
 
 def _encoding_cases() -> list[HostileCase]:
-    mark = sentinel("encoding")
-    valid = _records(_row(employment_status=mark))
-    broken = valid.replace(mark.encode(), mark.encode() + b"\xff\xfe\xc3\x28")
+    def valid(mark: str) -> bytes:
+        return _records(_row(employment_status=mark))
+
     return [
-        HostileCase("invalid-utf8-json", broken, JSON, BAD_REQUEST, (mark,)),
-        HostileCase("utf16-json", valid.decode().encode("utf-16"), JSON, BAD_REQUEST),
-        HostileCase("nul-bytes-json", valid.replace(b"{", b"{\x00", 1), JSON, BAD_REQUEST, (mark,)),
-        HostileCase(
+        _case(
+            "invalid-utf8-json",
+            JSON,
+            BAD_REQUEST,
+            lambda mark: valid(mark).replace(mark.encode(), mark.encode() + b"\xff\xfe\xc3\x28"),
+        ),
+        _case("utf16-json", JSON, BAD_REQUEST, lambda mark: valid(mark).decode().encode("utf-16")),
+        _case(
+            "nul-byte-json", JSON, BAD_REQUEST, lambda mark: valid(mark).replace(b"{", b"{\0", 1)
+        ),
+        _case(
             "invalid-utf8-csv",
-            f"age,employment_status\n1,{mark}".encode() + b"\xff\xfe\n",
             CSV,
             BAD_REQUEST,
-            (mark,),
+            lambda mark: f"age,employment_status\n1,{mark}".encode() + b"\xff\xfe\n",
         ),
     ]
 
 
 def _nesting_cases() -> list[HostileCase]:
-    mark = sentinel("nesting")
-    arrays = b"[" * DEEP_NESTING + b"]" * DEEP_NESTING
-    objects = b'{"a":' * DEEP_NESTING + b"1" + b"}" * DEEP_NESTING
-    in_value = _dumps({"dataframe_records": [_row(employment_status="PLACEHOLDER")]}).replace(
-        b'"PLACEHOLDER"', b"[" * DEEP_NESTING + _dumps(mark) + b"]" * DEEP_NESTING
-    )
-    in_records = _dumps({"dataframe_records": "PLACEHOLDER", "x": mark}).replace(
-        b'"PLACEHOLDER"', b"[" * 2000 + b"]" * 2000
-    )
+    def nested_arrays(depth: int, inner: bytes) -> bytes:
+        return b"[" * depth + inner + b"]" * depth
+
+    def in_value(mark: str) -> bytes:
+        body = _records(_row(employment_status="PLACEHOLDER"))
+        return body.replace(b'"PLACEHOLDER"', nested_arrays(DEEP_NESTING, _dumps(mark)))
+
+    def as_records(mark: str) -> bytes:
+        body = _dumps({"dataframe_records": "PLACEHOLDER", "x": mark})
+        return body.replace(b'"PLACEHOLDER"', nested_arrays(2000, b""))
+
     return [
-        HostileCase("nested-arrays-10000", arrays, JSON, BAD_REQUEST),
-        HostileCase("nested-objects-10000", objects, JSON, BAD_REQUEST),
-        HostileCase("nested-arrays-in-a-value", in_value, JSON, BAD_REQUEST, (mark,)),
-        HostileCase("nested-arrays-as-records", in_records, JSON, BAD_REQUEST, (mark,)),
+        _case("nested-arrays-10000", JSON, BAD_REQUEST, lambda m: nested_arrays(DEEP_NESTING, b"")),
+        _case(
+            "nested-objects-10000",
+            JSON,
+            BAD_REQUEST,
+            lambda mark: b'{"a":' * DEEP_NESTING + _dumps(mark) + b"}" * DEEP_NESTING,
+        ),
+        _case("nested-arrays-in-a-value", JSON, BAD_REQUEST, in_value),
+        _case("nested-arrays-as-records", JSON, BAD_REQUEST, as_records),
     ]
 
 
 def _content_type_cases() -> list[HostileCase]:
-    mark = sentinel("content-type")
-    body = _records(_row(employment_status=mark))
+    def body(mark: str) -> bytes:
+        return _records(_row(employment_status=mark))
+
+    unsupported = [
+        ("missing", None),
+        ("empty", ""),
+        ("text-plain", "text/plain"),
+        ("xml", "application/xml"),
+        ("form", "application/x-www-form-urlencoded"),
+        ("multipart", "multipart/form-data; boundary=xyz"),
+        ("latin1-charset", "application/json; charset=latin-1"),
+        ("unknown-parameter", "application/json; profile=x"),
+        ("garbage", ";;;==="),
+    ]
     return [
-        HostileCase(f"content-type-{label}", body, content_type, UNSUPPORTED, (mark,))
-        for label, content_type in [
-            ("missing", None),
-            ("empty", ""),
-            ("text-plain", "text/plain"),
-            ("xml", "application/xml"),
-            ("form", "application/x-www-form-urlencoded"),
-            ("multipart", "multipart/form-data; boundary=xyz"),
-            ("latin1-charset", "application/json; charset=latin-1"),
-            ("unknown-parameter", "application/json; profile=x"),
-            ("garbage", ";;;==="),
-        ]
+        _case(f"content-type-{label}", content_type, UNSUPPORTED, body)
+        for label, content_type in unsupported
     ] + [
-        # JSON sent as CSV: parsed as a CSV of one odd column, never a 5xx.
-        HostileCase("json-sent-as-csv", body, CSV, CLIENT_ERROR, (mark,)),
-        HostileCase("csv-sent-as-json", b"age,income\n1,2\n", JSON, BAD_REQUEST),
-        HostileCase("upper-case-json-type", body, "APPLICATION/JSON", OK, (mark,)),
+        # JSON sent as CSV parses as a CSV of odd columns: an error, never a 5xx.
+        _case("json-sent-as-csv", CSV, CLIENT_ERROR, body),
+        _case("csv-sent-as-json", JSON, BAD_REQUEST, lambda mark: f"age,x\n1,{mark}\n".encode()),
+        _case("upper-case-json-type", "APPLICATION/JSON", OK, body),
     ]
 
 
 def _size_cases() -> list[HostileCase]:
-    mark = sentinel("size")
-    long_value = mark + "A" * LONG_STRING_CHARS
     many = [_row(age=20 + index % 60) for index in range(ROWS_LIMIT_PROBE)]
     return [
-        HostileCase("rows-10000", _records(*many), JSON, OK_OR_TOO_LARGE),
-        HostileCase("rows-10001", _records(*many, VALID_ROW), JSON, OK_OR_TOO_LARGE),
-        HostileCase(
+        _case("rows-10000", JSON, OK_OR_TOO_LARGE, lambda mark: _records(*many)),
+        _case("rows-10001", JSON, OK_OR_TOO_LARGE, lambda mark: _records(*many, _row())),
+        _case(
             "one-megabyte-string-value",
-            _records(_row(employment_status=long_value)),
             JSON,
             frozenset({200, 413, 422}),
-            (mark,),
+            lambda mark: _records(_row(employment_status=mark + "A" * LONG_STRING_CHARS)),
         ),
-        HostileCase(
+        _case(
             "one-megabyte-column-name",
-            _records({**VALID_ROW, long_value: 1}),
             JSON,
             frozenset({200, 413, 422}),
-            (mark,),
+            lambda mark: _records(_row(**{mark + "A" * LONG_STRING_CHARS: 1})),
         ),
     ]
 
 
 def _unicode_cases() -> list[HostileCase]:
-    mark = sentinel("unicode")
     names = ["年齢", "收入🙂", "e\u0301mployment", "\u202eRTL", "\u0000nul", "age\u200b"]
     return [
-        HostileCase(
+        _case(
             "unicode-column-names-only",
-            _records({f"{name}{mark}": index for index, name in enumerate(names)}),
             JSON,
             UNPROCESSABLE,
-            (mark,),
+            lambda mark: _records({f"{name}{mark}": i for i, name in enumerate(names)}),
         ),
-        HostileCase(
+        _case(
             "unicode-extra-columns",
-            _records({**VALID_ROW, **{f"{name}{mark}": mark for name in names}}),
             JSON,
-            frozenset({200, 422}),
-            (mark,),
+            OK_OR_UNPROCESSABLE,
+            lambda mark: _records(_row(**{f"{name}{mark}": 1 for name in names})),
         ),
-        HostileCase(
+        _case(
             "unicode-values",
-            _records(_row(employment_status=f"émployé🙂{mark}\u202e", home_ownership="\u0000")),
             JSON,
-            frozenset({200, 422}),
-            (mark,),
+            OK_OR_UNPROCESSABLE,
+            lambda mark: _records(
+                _row(employment_status=f"émployé🙂{mark}\u202e", home_ownership="\u0000")
+            ),
         ),
     ]
 
@@ -359,57 +364,54 @@ def _csv_cases() -> list[HostileCase]:
     def line(**changes: object) -> str:
         return ",".join(str(value) for value in _row(**changes).values())
 
-    cases = []
-    for name, payload in [
+    formulas = [
         ("formula-equals", "=cmd|' /C calc'!A0"),
         ("formula-plus", "+1+1"),
         ("formula-at", "@SUM(1+1)"),
         ("formula-hyperlink", '"=HYPERLINK(""http://127.0.0.1/"",""x"")"'),
         ("formula-tab", "\t=1+1"),
-    ]:
-        mark = sentinel(f"csv-{name}")
-        body = f"{header}\n{line(employment_status=payload + mark)}\n"
-        cases.append(HostileCase(f"csv-{name}", body.encode(), CSV, frozenset({200, 422}), (mark,)))
-    mark = sentinel("csv-shape")
-    cases += [
-        HostileCase("csv-header-only", f"{header}\n".encode(), CSV, BAD_REQUEST),
-        HostileCase("csv-empty", b"", CSV, BAD_REQUEST),
-        HostileCase(
-            "csv-extra-field",
-            f"{header}\n{line()},{mark}\n".encode(),
+    ]
+    formula_cases = [
+        _case(
+            f"csv-{name}",
             CSV,
-            CLIENT_ERROR,
-            (mark,),
-        ),
-        HostileCase(
+            OK_OR_UNPROCESSABLE,
+            lambda mark, formula=formula: (
+                f"{header}\n{line(employment_status=formula + mark)}\n".encode()
+            ),
+        )
+        for name, formula in formulas
+    ]
+    return [
+        *formula_cases,
+        _case("csv-header-only", CSV, BAD_REQUEST, lambda mark: f"{header}\n".encode()),
+        _case("csv-empty", CSV, BAD_REQUEST, lambda mark: b""),
+        _case("csv-extra-field", CSV, CLIENT_ERROR, lambda m: f"{header}\n{line()},{m}\n".encode()),
+        _case(
             "csv-text-in-number-column",
-            f"{header}\n{line(age=mark)}\n".encode(),
             CSV,
             UNPROCESSABLE,
-            (mark,),
+            lambda mark: f"{header}\n{line(age=mark)}\n".encode(),
         ),
-        HostileCase(
+        _case(
             "csv-unterminated-quote",
-            f"{header}\n{line(employment_status=chr(34) + mark)}\n".encode(),
             CSV,
             CLIENT_ERROR,
-            (mark,),
+            lambda mark: f"{header}\n{line(employment_status=chr(34) + mark)}\n".encode(),
         ),
-        HostileCase(
-            "csv-sentinel-number-in-long-column",
-            f"{header}\n{line(num_late_payments=SENTINEL_INCOME)}\n".encode(),
+        _case(
+            "csv-decimal-in-long-column",
             CSV,
             UNPROCESSABLE,
-            (repr(SENTINEL_INCOME),),
+            lambda mark: f"{header}\n{line(num_late_payments=SENTINEL_INCOME)}\n".encode(),
         ),
-        HostileCase(
+        _case(
             "csv-nan-and-inf",
-            f"{header}\n{line(income='nan', loan_amount='inf')}\n".encode(),
             CSV,
-            frozenset({200, 422}),
+            OK_OR_UNPROCESSABLE,
+            lambda mark: f"{header}\n{line(income='nan', loan_amount='inf')}\n".encode(),
         ),
     ]
-    return cases
 
 
 def hostile_cases() -> list[HostileCase]:
@@ -426,4 +428,6 @@ def hostile_cases() -> list[HostileCase]:
     ]
     names = [case.name for case in cases]
     assert len(names) == len(set(names)), "case names are test ids: keep them unique"
+    marks = [sentinel(name) for name in names]
+    assert len(marks) == len(set(marks)), "each case needs a sentinel of its own"
     return cases
