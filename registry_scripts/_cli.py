@@ -12,9 +12,8 @@ from typing import Any, NoReturn
 
 import mlflow
 from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
 
-from registry_scripts._client import create_client, redact_uri, translate_mlflow_error
+from registry_scripts._client import create_client, redact_uri, translate_error
 from registry_scripts._errors import RegistryScriptError, UsageError
 from registry_scripts._registry import DEFAULT_MODEL_NAME
 
@@ -75,11 +74,10 @@ def run(parser: argparse.ArgumentParser, action: Action, argv: Sequence[str] | N
             result = action(args, create_client())
     except RegistryScriptError as exc:
         error = exc
-    except MlflowException as exc:
-        error = translate_mlflow_error(exc, mlflow.get_tracking_uri())
     except Exception as exc:
-        logger.exception("unexpected failure")
-        error = RegistryScriptError(f"unexpected error: {type(exc).__name__}: {exc}")
+        error = translate_error(exc, mlflow.get_tracking_uri())
+        if type(error) is RegistryScriptError:  # not one we expect: keep the traceback
+            logger.exception("unexpected failure")
     else:
         emit({"ok": True, **result})
         return 0

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+from sqlalchemy.exc import OperationalError
 
 from registry_scripts._errors import (
     NotFoundError,
@@ -47,8 +48,6 @@ def is_connection_failure(exc: BaseException) -> bool:
     MLflow re-raises transport errors as a plain MlflowException, so the original is only
     reachable through __cause__/__context__.
     """
-    from sqlalchemy.exc import OperationalError
-
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
@@ -73,13 +72,16 @@ def redact_uri(uri: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
-def translate_mlflow_error(exc: MlflowException, tracking_uri: str) -> RegistryScriptError:
-    """Map an MlflowException to the error (and so the exit code) a caller should see."""
+def translate_error(exc: Exception, tracking_uri: str) -> RegistryScriptError:
+    """Map a failure from MLflow or its transport to the error (and exit code) to report."""
+    message = exc.message if isinstance(exc, MlflowException) else f"{type(exc).__name__}: {exc}"
     if is_connection_failure(exc):
         return RegistryUnreachableError(
             f"registry at {redact_uri(tracking_uri)} is unreachable after bounded retries: "
-            f"{exc.message}"
+            f"{message}"
         )
-    if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-        return NotFoundError(exc.message)
-    return RegistryScriptError(f"MLflow error ({exc.error_code}): {exc.message}")
+    if isinstance(exc, MlflowException):
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return NotFoundError(message)
+        return RegistryScriptError(f"MLflow error ({exc.error_code}): {message}")
+    return RegistryScriptError(f"unexpected error: {message}")

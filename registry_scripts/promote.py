@@ -47,16 +47,17 @@ def promote_version(
     """
     version = check_version_number(version)
     get_ready_version(client, name, version)
+    aliases = get_aliases(client, name)
     current = get_production_version(client, name)
     stage_holders = versions_in_stage(client, name, PRODUCTION_STAGE)
-    previous = current if current != version else get_aliases(client, name).get(PREVIOUS_ALIAS)
+    previous = current if current != version else aliases.get(PREVIOUS_ALIAS)
     result: dict[str, Any] = {
         "name": name,
         "version": version,
         "previous_version": previous,
         "uris": [f"models:/{name}@{PRODUCTION_ALIAS}", f"models:/{name}/{PRODUCTION_STAGE}"],
     }
-    if current == version and stage_holders == [version]:
+    if aliases.get(PRODUCTION_ALIAS) == version and stage_holders == [version]:
         logger.info("%s version %s is already Production; nothing to do", name, version)
         return {**result, "changed": False}
 

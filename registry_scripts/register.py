@@ -29,7 +29,8 @@ _RUNS_PREFIX = "runs:/"
 def find_run_model_uri(client: MlflowClient, run_id: str, model_name: str | None = None) -> str:
     """The models:/m-<id> URI of the model a run logged (the one named `model_name` if given).
 
-    With several candidates the one logged at the highest step wins, as in mlflow.register_model.
+    Several models of that name: the one logged at the highest step wins, as in
+    mlflow.register_model. Several models and no name: ambiguous, a usage error.
     """
     outputs = client.get_run(run_id).outputs
     model_outputs = outputs.model_outputs if outputs else []
@@ -39,8 +40,8 @@ def find_run_model_uri(client: MlflowClient, run_id: str, model_name: str | None
         if model_name is None or client.get_logged_model(output.model_id).name == model_name
     ]
     if not candidates:
-        which = f"named {model_name!r} " if model_name else ""
-        raise NotFoundError(f"run {run_id} logged no model {which}", {"run_id": run_id})
+        which = f" named {model_name!r}" if model_name else ""
+        raise NotFoundError(f"run {run_id} logged no model{which}", {"run_id": run_id})
     if model_name is None and len(candidates) > 1:
         raise UsageError(
             f"run {run_id} logged {len(candidates)} models; choose one with --model-uri",

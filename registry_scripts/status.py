@@ -68,7 +68,11 @@ def _format_table(description: dict[str, Any]) -> str:
     rows = [("VERSION", "STAGE", "ALIASES", "GATE", "CREATED")]
     for v in description["versions"]:
         gate = v["gate"]
-        gate_text = f"{gate.get('status', '-')} {gate.get('metric', '')}={gate.get('value', '-')}"
+        gate_text = (
+            f"{gate['status']} {gate.get('metric', '?')}={gate.get('value', '?')}"
+            if "status" in gate
+            else "-"
+        )
         rows.append(
             (v["version"], v["stage"], ",".join(v["aliases"]) or "-", gate_text, v["created_at"])
         )

@@ -97,6 +97,16 @@ def test_stage_only_registry_counts_as_production_for_previous(
     assert client.get_registered_model(NAME).aliases == {"production": 2, "previous": 1}
 
 
+def test_promoting_the_stage_only_production_version_adds_the_alias(
+    client: MlflowClient, register_versions: Callable[[int], list[str]]
+) -> None:
+    (v1,) = register_versions(1)
+    client.transition_model_version_stage(NAME, v1, "Production")
+
+    assert promote_version(client, NAME, v1)["changed"] is True
+    assert client.get_registered_model(NAME).aliases == {"production": 1}
+
+
 def test_promote_accepts_int_versions_as_mlflow_returns_them(
     client: MlflowClient, register_versions: Callable[[int], list[str]]
 ) -> None:
