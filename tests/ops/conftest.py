@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from starlette.routing import BaseRoute
 
 from tests.conftest import VALID_ROW
-from tests.ops.promql import ANNOUNCED_METRICS, exported_labels, find_promtool
+from tests.ops.promql import ANNOUNCED_METRICS, exported_labels, find_tool
 
 
 @pytest.fixture(scope="session")
@@ -43,4 +43,9 @@ def route_templates(client: TestClient) -> set[str]:
 
 @pytest.fixture(scope="session")
 def promtool() -> str:
-    return find_promtool()
+    return find_tool("promtool")
+
+
+@pytest.fixture(scope="session")
+def prometheus() -> str:
+    return find_tool("prometheus")

@@ -64,10 +64,10 @@ class QueryUse:
         return {selector.metric for selector in self.selectors}
 
 
-def expand_grafana_variables(expr: str) -> str:
-    """Replace Grafana's template variables with values PromQL parses."""
-    expr = _GRAFANA_DURATION_VARIABLE.sub("5m", expr)
-    return _GRAFANA_VARIABLE.sub(lambda match: "grafana_variable", expr)
+def expand_grafana_variables(expr: str, *, duration: str = "5m", value: str = "variable") -> str:
+    """Replace Grafana's template variables: intervals by `duration`, the others by `value`."""
+    expr = _GRAFANA_DURATION_VARIABLE.sub(duration, expr)
+    return _GRAFANA_VARIABLE.sub(lambda match: value, expr)
 
 
 def analyse(expr: str) -> QueryUse:
@@ -119,14 +119,17 @@ def route_values(operator: str, value: str) -> list[str]:
     return value.split("|") if operator in {"Re", "NotRe"} else [value]
 
 
-def find_promtool() -> str:
-    """promtool's path; missing is a failure under CI (CI=true), a skip on a workstation."""
-    path = os.environ.get("PROMTOOL") or shutil.which("promtool")
+def find_tool(name: str) -> str:
+    """A Prometheus executable (`promtool`, `prometheus`), from $NAME or PATH.
+
+    Missing is a failure under CI (CI=true), a skip on a workstation.
+    """
+    path = os.environ.get(name.upper()) or shutil.which(name)
     if path:
         return path
     message = (
-        "promtool is not installed: `apt-get install -y --no-install-recommends prometheus` "
-        "(Debian) provides it, or set PROMTOOL to its path"
+        f"{name} is not installed: `apt-get install -y --no-install-recommends prometheus` "
+        f"(Debian) provides it, or set {name.upper()} to its path"
     )
     if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
         pytest.fail(message)

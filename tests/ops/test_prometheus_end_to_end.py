@@ -1,0 +1,209 @@
+"""A real Prometheus scrapes the real production command and evaluates our queries and rules.
+
+Static checks cannot see evaluation errors (many-to-many matching, a label value that never
+occurs) or an alert that never leaves the inactive state. Here Prometheus (the Debian
+package's binary, on 127.0.0.1) scrapes Gunicorn with 2 workers every second and loads
+ops/prometheus/alerts.yml; every dashboard query must evaluate, and return data unless what it
+reads is legitimately absent; every rule must be healthy; stopping the server must set the
+not-ready alert pending. Every wait is bounded in time.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.app.test_production_server import RunningServer, start_server, stop, wait_ready
+from tests.conftest import RISKY_ROW, VALID_ROW, RegisteredDemo, free_port
+from tests.ops.promql import (
+    ALERTS_PATH,
+    DASHBOARD_PATH,
+    analyse,
+    expand_grafana_variables,
+)
+
+pytestmark = pytest.mark.slow
+
+JOB = "model-serving"
+JSON = "application/json"
+# A query may return nothing when it filters on these (no 5xx or shedding happened here).
+_OUTCOME_LABELS = {"status", "error_code", "reason"}
+_NOT_FIRING_WHEN_HEALTHY = {
+    "ModelServingHighErrorRate",
+    "ModelServingHighLatencyP99",
+    "ModelServingNotReady",
+    "ModelServingLoadSheddingSustained",
+}
+
+
+class Prometheus:
+    def __init__(self, process: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
+        self.process = process
+        self.url = url
+        self.log_path = log_path
+
+    def api(self, path: str, **params: str) -> Any:
+        response = httpx.get(f"{self.url}/api/v1/{path}", params=params, timeout=10)
+        body = response.json()
+        assert body["status"] == "success", f"{path} {params}: {body}"
+        return body["data"]
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        data = self.api("query", query=expr)
+        result: list[dict[str, Any]] = data["result"]
+        return result
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{what}: not within {seconds} s")
+
+
+@pytest.fixture
+def production_server(registry: RegisteredDemo, tmp_path: Path) -> Iterator[RunningServer]:
+    (tmp_path / "server").mkdir()
+    server = start_server(registry, tmp_path / "server")
+    yield server
+    if server.process.poll() is None:
+        server.process.kill()
+        server.process.wait(timeout=10)
+
+
+@pytest.fixture
+def running_prometheus(
+    prometheus: str, production_server: RunningServer, tmp_path: Path
+) -> Iterator[Prometheus]:
+    target = production_server.base_url.removeprefix("http://")
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(ALERTS_PATH)],
+        "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": [target]}]}],
+    }
+    config_path = tmp_path / "prometheus.yml"
+    config_path.write_text(yaml.safe_dump(config))
+    port = free_port()
+    log_path = tmp_path / "prometheus.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                prometheus,
+                f"--config.file={config_path}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--log.level=warn",
+            ],
+            stdout=log,
+            stderr=log,
+        )
+    running = Prometheus(process, f"http://127.0.0.1:{port}", log_path)
+
+    def ready() -> bool:
+        assert process.poll() is None, log_path.read_text()[-2000:]
+        try:
+            return httpx.get(f"{running.url}/-/ready", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        _wait_for(ready, 30, "Prometheus ready")
+        yield running
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def _send_traffic(base_url: str) -> None:
+    """Scores, a client error and probes, spread over 3 s so rates have several samples."""
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        for second in range(3):
+            for index in range(10):
+                row = RISKY_ROW if index % 3 == 0 else {**VALID_ROW, "age": 25 + index}
+                scored = client.post("/invocations", json={"dataframe_records": [row, row]})
+                assert scored.status_code == 200, scored.text
+            bad = client.post("/invocations", content=b"{", headers={"Content-Type": JSON})
+            assert bad.status_code == 400
+            assert client.get("/version").status_code == 200
+            if second < 2:
+                time.sleep(1)
+
+
+def _dashboard_queries() -> list[tuple[str, str]]:
+    dashboard = json.loads(DASHBOARD_PATH.read_text())
+    panels = [p for p in dashboard["panels"] if p["type"] != "row"]
+    return [(f"{p['title']} [{t['refId']}]", t["expr"]) for p in panels for t in p["targets"]]
+
+
+def test_prometheus_evaluates_every_dashboard_query_and_rule_on_the_real_server(
+    production_server: RunningServer, running_prometheus: Prometheus
+) -> None:
+    wait_ready(production_server)
+    _send_traffic(production_server.base_url)
+    prom = running_prometheus
+
+    def scraped() -> bool:
+        ready = prom.query(f'sum(model_ready{{job="{JOB}"}})')
+        traffic = prom.query(f'sum(rate(http_requests_total{{job="{JOB}"}}[1m])) > 0')
+        return bool(ready) and float(ready[0]["value"][1]) == 2 and bool(traffic)
+
+    _wait_for(scraped, 30, "2 ready workers and traffic scraped")
+
+    exposition = httpx.get(f"{production_server.base_url}/metrics", timeout=10).text
+    with_samples = {
+        sample.name
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+    }
+    missing_data = []
+    for where, expr in _dashboard_queries():
+        promql = expand_grafana_variables(expr, duration="1m", value=".*")
+        result = prom.query(promql)  # raises on an evaluation error
+        use = analyse(expr)
+        may_be_empty = any(
+            selector.metric not in with_samples
+            or any(label in _OUTCOME_LABELS for label, _, _ in selector.matchers)
+            for selector in use.selectors
+        )
+        if not result and not may_be_empty:
+            missing_data.append(f"{where}: {promql}")
+    assert missing_data == []
+
+    groups = prom.api("rules")["groups"]
+    rules = [rule for group in groups for rule in group["rules"]]
+    document = yaml.safe_load(ALERTS_PATH.read_text())
+    expected = {rule["alert"] for group in document["groups"] for rule in group["rules"]}
+    assert {rule["name"] for rule in rules} == expected
+    unhealthy = {rule["name"]: rule.get("lastError") for rule in rules if rule["health"] != "ok"}
+    assert unhealthy == {}
+    active = {alert["labels"]["alertname"] for alert in prom.api("alerts")["alerts"]}
+    assert active & _NOT_FIRING_WHEN_HEALTHY == set()
+
+    # The server goes away: model_ready disappears and the not-ready alert starts pending.
+    assert stop(production_server) == 0
+
+    def not_ready_pending() -> bool:
+        alerts = prom.api("alerts")["alerts"]
+        return any(
+            alert["labels"]["alertname"] == "ModelServingNotReady"
+            and alert["labels"]["severity"] == "page"
+            and alert["state"] == "pending"
+            for alert in alerts
+        )
+
+    _wait_for(not_ready_pending, 30, "ModelServingNotReady pending after the server stopped")
