@@ -16,7 +16,6 @@ import json
 import os
 import shlex
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +24,7 @@ from types import FrameType
 from typing import Any
 
 from bench.chart import write_chart
+from bench.inprocess import InProcessTimer
 from bench.load import LoadGeneratorError, find_wrk, run_load, wrk_version
 from bench.machine import describe_machine
 from bench.payloads import BODY_ROWS, make_body
@@ -58,28 +58,6 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
-def measure_inprocess(
-    model_uri: str, tracking_uri: str, scratch: Path, repeats: int
-) -> dict[int, float]:
-    """Median predict seconds per body size, in a fresh process with OMP_NUM_THREADS=1."""
-    env = os.environ | {
-        "OMP_NUM_THREADS": "1",
-        "MLFLOW_TRACKING_URI": tracking_uri,
-        "TMPDIR": str(scratch),
-    }
-    completed = subprocess.run(
-        [sys.executable, "-m", "bench.inprocess", model_uri, "--repeats", str(repeats)],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-    )
-    medians: dict[str, float] = json.loads(completed.stdout.splitlines()[-1])
-    return {int(rows): seconds for rows, seconds in medians.items()}
-
-
 def run_cell(
     wrk: str,
     server: Server,
@@ -100,11 +78,20 @@ def run_cell(
 
 
 def drive(
-    wrk: str, servers: list[Server], bodies: dict[int, Path], args: argparse.Namespace
-) -> list[CellRun]:
-    """Every cell for every server, alternating servers cell by cell; order flips each round."""
-    runs = []
+    wrk: str,
+    servers: list[Server],
+    bodies: dict[int, Path],
+    timer: InProcessTimer,
+    args: argparse.Namespace,
+) -> tuple[list[CellRun], list[dict[str, dict[int, float]]]]:
+    """Every cell for every server, alternating servers cell by cell; order flips each round.
+
+    The in-process limit is measured at the start of every round, under the same load
+    from the rest of the machine as the cells that follow.
+    """
+    runs, limits = [], []
     for round_index in range(args.rounds):
+        limits.append(timer.measure(args.repeats))
         order = servers if round_index % 2 == 0 else servers[::-1]
         for rows, body_file in bodies.items():
             for server in order:
@@ -128,7 +115,7 @@ def drive(
                         f"p50 {run.load.p50_ms:7.2f} ms, p99 {run.load.p99_ms:8.2f} ms, "
                         f"{run.load.errors} errors, {run.cpu_ms_per_request:.2f} CPU ms/req"
                     )
-    return runs
+    return runs, limits
 
 
 def measure_worker_memory(
@@ -176,15 +163,16 @@ def benchmark(
         bodies[rows] = scratch / f"body-{rows}.json"
         bodies[rows].write_bytes(make_body(rows))
 
-    _progress("in-process predict time")
-    inprocess = measure_inprocess(model_uri, tracking_uri, scratch, args.repeats)
-
     specs: list[ServerSpec] = [
         make_spec(model_uri, tracking_uri, WORKERS, free_port(), scratch)
         for make_spec in (ours_spec, theirs_spec)
     ]
-    _progress("starting both servers")
-    with serving(specs[0], scratch) as ours, serving(specs[1], scratch) as theirs:
+    _progress("starting both servers and the in-process timer")
+    with (
+        InProcessTimer(model_uri, tracking_uri, scratch, PROJECT_ROOT) as timer,
+        serving(specs[0], scratch) as ours,
+        serving(specs[1], scratch) as theirs,
+    ):
         verifications: list[Verification] = [
             verify(ours.spec.url, theirs.spec.url, body_file.read_bytes(), rows)
             for rows, body_file in bodies.items()
@@ -193,7 +181,7 @@ def benchmark(
             _progress(f"check {item.rows} row(s): {item.statuses} {item.detail}")
         if not all(item.equal for item in verifications):
             return None
-        runs = drive(wrk, [ours, theirs], bodies, args)
+        runs, limits = drive(wrk, [ours, theirs], bodies, timer, args)
         after_runs = []
         for server in (ours, theirs):
             wait_idle(server.pid)
@@ -211,7 +199,7 @@ def benchmark(
         model_uri=model_uri,
         server_commands={spec.name: spec.describe() for spec in specs},
         verifications=verifications,
-        inprocess_seconds=inprocess,
+        inprocess=limits,
         runs=runs,
         memory=[*worker_memory, *after_runs],
     )

@@ -1,44 +1,100 @@
 """The in-process limit: pyfunc predict time on the bench's frames, with no HTTP at all.
 
-Run as `python -m bench.inprocess MODEL_URI` with OMP_NUM_THREADS=1 and MLFLOW_TRACKING_URI
-set, as in a server worker (OpenMP reads the variable once, when XGBoost loads, hence a
-separate process). Prints {"<rows>": median seconds, ...} as JSON.
+The model lives in a child process (`python -m bench.inprocess MODEL_URI`) started with
+OMP_NUM_THREADS=1, as in a server worker: OpenMP reads the variable once, when XGBoost
+loads, and the bench process must not change it for the servers it starts. The child
+measures once per line read on stdin, so the bench can measure in every round, under the
+same machine load as the servers' cells.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
+import os
 import statistics
+import subprocess
+import sys
 import time
-
-import mlflow
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, cast
 
 from bench.payloads import BODY_ROWS, make_frame
 
 
-def time_predict(model_uri: str, repeats: int) -> dict[str, float]:
-    model = mlflow.pyfunc.load_model(model_uri)
-    medians = {}
+class InProcessTimer:
+    """The child process holding the model; `measure` asks it for one measurement."""
+
+    def __init__(self, model_uri: str, tracking_uri: str, scratch: Path, cwd: Path) -> None:
+        env = os.environ | {
+            "OMP_NUM_THREADS": "1",
+            "MLFLOW_TRACKING_URI": tracking_uri,
+            "TMPDIR": str(scratch),
+        }
+        self._process: subprocess.Popen[str] = subprocess.Popen(
+            [sys.executable, "-m", "bench.inprocess", model_uri],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # Ctrl-C reaches the bench, which closes this child
+        )
+        # Both are pipes, as asked above; Popen types them as optional.
+        self._requests = cast(IO[str], self._process.stdin)
+        self._answers = cast(IO[str], self._process.stdout)
+
+    def measure(self, repeats: int) -> dict[str, dict[int, float]]:
+        """Median wall and CPU seconds of `repeats` predict calls, per body size."""
+        self._requests.write(f"{repeats}\n")
+        self._requests.flush()
+        line = self._answers.readline()
+        if not line:
+            raise RuntimeError(f"the in-process timer exited with {self._process.wait()}")
+        raw: dict[str, dict[str, float]] = json.loads(line)
+        return {kind: {int(rows): s for rows, s in values.items()} for kind, values in raw.items()}
+
+    def __enter__(self) -> InProcessTimer:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._requests.close()  # end of input: the child returns
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+
+def _time_predict(model: Any, repeats: int) -> dict[str, dict[str, float]]:
+    wall: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     for rows in BODY_ROWS:
         frame = make_frame(rows)
         for _ in range(max(10, repeats // 10)):  # warm caches and lazy initialisation
             model.predict(frame)
-        samples = []
+        wall_samples, cpu_samples = [], []
         for _ in range(repeats):
-            started = time.perf_counter()
+            wall_started, cpu_started = time.perf_counter(), time.thread_time()
             model.predict(frame)
-            samples.append(time.perf_counter() - started)
-        medians[str(rows)] = statistics.median(samples)
-    return medians
+            wall_samples.append(time.perf_counter() - wall_started)
+            cpu_samples.append(time.thread_time() - cpu_started)
+        wall[str(rows)] = statistics.median(wall_samples)
+        cpu[str(rows)] = statistics.median(cpu_samples)
+    return {"wall": wall, "cpu": cpu}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.inprocess", description=__doc__)
-    parser.add_argument("model_uri")
-    parser.add_argument("--repeats", type=int, default=300)
-    args = parser.parse_args()
-    print(json.dumps(time_predict(args.model_uri, args.repeats)))
+    import mlflow  # only in the child, where OMP_NUM_THREADS is already 1
+
+    model = mlflow.pyfunc.load_model(sys.argv[1])
+    for line in sys.stdin:
+        print(json.dumps(_time_predict(model, int(line))), flush=True)
 
 
 if __name__ == "__main__":

@@ -57,6 +57,9 @@ class CellSummary:
     cpu_ms_per_request: float
     errors: int
     requests: int
+    # The spread over rounds, to judge how much the machine moved the median.
+    requests_per_second_min: float
+    requests_per_second_max: float
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ class Results:
     model_uri: str
     server_commands: dict[str, str]
     verifications: list[Verification]
-    inprocess_seconds: dict[int, float]
+    inprocess: list[dict[str, dict[int, float]]]  # per round: {"wall"|"cpu": {rows: seconds}}
     runs: list[CellRun]
     memory: list[MemorySample]
     summaries: list[CellSummary] = field(init=False)
@@ -95,6 +98,11 @@ class Results:
     def __post_init__(self) -> None:
         object.__setattr__(self, "summaries", summarise(self.runs))
         object.__setattr__(self, "targets", evaluate_targets(self))
+
+    def inprocess_median(self, kind: str) -> dict[int, float]:
+        """Median over rounds of the in-process predict seconds, per body size."""
+        rows = sorted({rows for limit in self.inprocess for rows in limit[kind]})
+        return {n: statistics.median(limit[kind][n] for limit in self.inprocess) for n in rows}
 
     def cell(self, server: str, rows: int, connections: int) -> CellSummary | None:
         for summary in self.summaries:
@@ -117,8 +125,16 @@ class Results:
             "server_commands": self.server_commands,
             "verifications": [asdict(item) for item in self.verifications],
             "inprocess_predict_ms": {
-                str(rows): seconds * 1000 for rows, seconds in self.inprocess_seconds.items()
+                kind: {str(rows): 1000 * s for rows, s in self.inprocess_median(kind).items()}
+                for kind in ("wall", "cpu")
             },
+            "inprocess_predict_ms_per_round": [
+                {
+                    kind: {str(rows): 1000 * s for rows, s in values.items()}
+                    for kind, values in limit.items()
+                }
+                for limit in self.inprocess
+            ],
             "cells": [asdict(summary) for summary in self.summaries],
             "ratios": [_ratios(self, rows, connections) for rows, connections in _cells(self)],
             "memory": [
@@ -145,6 +161,8 @@ def summarise(runs: list[CellRun]) -> list[CellSummary]:
             cpu_ms_per_request=statistics.median(r.cpu_ms_per_request for r in group),
             errors=sum(r.load.errors for r in group),
             requests=sum(r.load.requests for r in group),
+            requests_per_second_min=min(r.load.requests_per_second for r in group),
+            requests_per_second_max=max(r.load.requests_per_second for r in group),
         )
         for (server, rows, connections), group in groups.items()
     ]
@@ -211,7 +229,7 @@ def _p99_target(results: Results, *, rows: int, connections: int, share: float) 
 
 def _overhead_target(results: Results, *, limit_ms: float) -> Target:
     goal = f"{_cell_name(1, 1)}: p50 within {limit_ms:g} ms of in-process predict"
-    ours, predict_s = results.cell(OURS, 1, 1), results.inprocess_seconds.get(1)
+    ours, predict_s = results.cell(OURS, 1, 1), results.inprocess_median("wall").get(1)
     if ours is None or predict_s is None:
         return Target(goal, "not measured", None)
     gap = ours.p50_ms - 1000 * predict_s
@@ -301,6 +319,18 @@ def _render_memory(results: Results) -> list[str]:
     return lines
 
 
+def _render_limit(results: Results) -> str:
+    wall, cpu = results.inprocess_median("wall"), results.inprocess_median("cpu")
+    return (
+        "In-process limit (pyfunc predict in one process, OMP_NUM_THREADS=1, measured every "
+        "round, medians): "
+        + ", ".join(
+            f"{rows} row(s) {1000 * wall[rows]:.2f} ms ({1000 * cpu[rows]:.2f} ms CPU)"
+            for rows in wall
+        )
+    )
+
+
 def render(results: Results) -> str:
     """The report as printed: setup, checks, the table, memory and the targets."""
     settings, machine = results.settings, results.machine
@@ -327,11 +357,7 @@ def render(results: Results) -> str:
         "",
         *_render_table(results),
         "",
-        "In-process limit (pyfunc predict in one process, OMP_NUM_THREADS=1, median): "
-        + ", ".join(
-            f"{rows} row(s) {seconds * 1000:.2f} ms"
-            for rows, seconds in sorted(results.inprocess_seconds.items())
-        ),
+        _render_limit(results),
         "",
         *_render_memory(results),
         "",
