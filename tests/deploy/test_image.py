@@ -57,10 +57,10 @@ def run(*command: str | Path, timeout: float, env: dict[str, str] | None = None)
 
 
 def require_podman() -> None:
-    missing = [tool for tool in ("podman", "buildah", "runc") if shutil.which(tool) is None]
-    if not missing:
+    """CI must run this test; a developer machine without podman skips it."""
+    if shutil.which("podman") is not None:
         return
-    message = f"{', '.join(missing)} not installed: apt-get install podman buildah runc debootstrap"
+    message = "podman is not installed: apt-get install podman buildah runc debootstrap"
     if IN_CI:
         pytest.fail(message)
     pytest.skip(message)
