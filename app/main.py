@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -83,7 +85,9 @@ def create_app(settings: Settings | None = None, model: ServedModel | None = Non
         metrics.model_load_seconds.set(description.load_seconds)
         scorer.batcher.start()
         warm_up = asyncio.create_task(_warm_up(model, readiness, settings.warmup_rows, metrics))
+        orphan_watch = asyncio.create_task(_exit_when_orphaned())
         yield
+        orphan_watch.cancel()
         warm_up.cancel()
         await scorer.batcher.stop()
         metrics.ready.set(0)
@@ -125,3 +129,18 @@ async def _warm_up(
     readiness.reason = "ready"
     metrics.ready.set(1)
     logger.info("worker ready")
+
+
+async def _exit_when_orphaned(every_seconds: float = 1.0) -> None:
+    """Stop this worker gracefully if its master dies.
+
+    Gunicorn's own workers check for a changed parent; the Uvicorn worker does not, so a
+    master killed with SIGKILL would leave workers serving on the shared socket forever.
+    """
+    parent = os.getppid()
+    while True:
+        await asyncio.sleep(every_seconds)
+        if os.getppid() != parent:
+            logger.error("the master process %d is gone; this worker stops", parent)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return

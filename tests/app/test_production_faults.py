@@ -31,9 +31,7 @@ def servers() -> Iterator[list[RunningServer]]:
     started: list[RunningServer] = []
     yield started
     for server in started:
-        if server.process.poll() is None:
-            server.process.kill()
-            server.process.wait(timeout=10)
+        server.kill()
 
 
 def _invocations_total(base_url: str) -> float:
@@ -209,3 +207,20 @@ def test_a_worker_killed_under_load_costs_at_most_its_in_flight_requests(
     assert len(failures) <= connections, f"{len(failures)} failed of {len(statuses)}"
     assert len(replacement) == 2
     assert httpx.post(f"{server.base_url}/invocations", json=BODY, timeout=10).status_code == 200
+
+
+def test_workers_stop_by_themselves_when_the_master_is_killed(
+    registry: RegisteredDemo, tmp_path: Path, servers: list[RunningServer]
+) -> None:
+    """A SIGKILLed master cannot stop its workers; they notice and leave within seconds."""
+    server = start_server(registry, tmp_path)
+    servers.append(server)
+    wait_ready(server)
+    workers = _worker_pids(server)
+    assert len(workers) == 2
+    server.process.send_signal(signal.SIGKILL)
+    server.process.wait(timeout=10)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):
+        time.sleep(0.2)
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]

@@ -38,6 +38,12 @@ class RunningServer:
     base_url: str
     log_path: Path
 
+    def kill(self) -> None:
+        """SIGKILL the master and its workers (the whole process group), then reap."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
     def log_lines(self) -> list[dict[str, object]]:
         lines = []
         for raw in self.log_path.read_text().splitlines():
@@ -68,7 +74,12 @@ def start_server(
     environment.update(env)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            PRODUCTION_COMMAND, cwd=PROJECT_ROOT, env=environment, stdout=log, stderr=log
+            PRODUCTION_COMMAND,
+            cwd=PROJECT_ROOT,
+            env=environment,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,  # its own process group, so kill() reaches the workers
         )
     return RunningServer(process, f"http://127.0.0.1:{port}", log_path)
 
@@ -93,8 +104,7 @@ def stop(server: RunningServer, seconds: float = 40.0) -> int:
     try:
         return server.process.wait(timeout=seconds)
     except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait(timeout=10)
+        server.kill()
         raise
 
 
@@ -102,9 +112,7 @@ def stop(server: RunningServer, seconds: float = 40.0) -> int:
 def server(registry: RegisteredDemo, tmp_path: Path) -> Iterator[RunningServer]:
     running = start_server(registry, tmp_path)
     yield running
-    if running.process.poll() is None:
-        running.process.kill()
-        running.process.wait(timeout=10)
+    running.kill()
 
 
 def _post_one(client: httpx.Client, base_url: str, index: int) -> tuple[str, int, str]:
