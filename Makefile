@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov pins packaging<24 and pytest 9 needs packaging>=24: it gets a venv of its own.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 PIP_VERSION := 25.3
 
 # The embedded registry: a SQLite file (and ./mlruns for artifacts) in this directory,
@@ -13,10 +16,16 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 
 .PHONY: serve test lint format typecheck bench clean
 
-$(STAMP): requirements.txt requirements-dev.txt requirements-deploy.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements-deploy.txt requirements-fuzz.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip==$(PIP_VERSION)
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(CHECKOV_STAMP): tests/deploy/requirements-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip==$(PIP_VERSION)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r tests/deploy/requirements-checkov.txt
 	touch $@
 
 ## Train and promote the demo model if the registry has no Production version, then serve it
@@ -26,7 +35,7 @@ serve: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" gunicorn --config python:app.gunicorn_conf "app.main:create_app()"
 
 ## Lint, type-check and run every test (real registry, real Gunicorn, real mlflow server).
-test: lint typecheck
+test: lint typecheck $(CHECKOV_STAMP)
 	$(BIN)/pytest
 
 lint: $(STAMP)

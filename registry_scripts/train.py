@@ -23,12 +23,15 @@ from sklearn.preprocessing import OneHotEncoder
 from xgboost import XGBClassifier
 
 from model_wrapper.packaging import log_scoring_model
+from registry_scripts._client import create_client
 from registry_scripts.demo_data import (
     CATEGORICAL_FEATURES,
     LABEL,
     NUMERIC_FEATURES,
     make_credit_dataset,
 )
+from registry_scripts.promote import promote_version
+from registry_scripts.register import register_model_version
 
 MODEL_NAME = "credit-risk-scoring"
 EXPERIMENT = "credit-risk-scoring"
@@ -115,7 +118,7 @@ def train_demo_model(
 
 def has_production_version(name: str) -> bool:
     """True when `models:/NAME@production` exists in the current registry."""
-    client = mlflow.MlflowClient()
+    client = create_client()  # bounded retries: a dead registry fails fast
     try:
         client.get_model_version_by_alias(name, "production")
     except mlflow.exceptions.MlflowException:
@@ -152,12 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     result = train_demo_model(n_rows=args.rows, seed=args.seed, n_estimators=args.trees)
     output: dict[str, object] = {"trained": True, **asdict(result)}
     if args.register or args.promote:
-        from registry_scripts.promote import promote_version
-        from registry_scripts.register import register_model_version
-
-        client = mlflow.MlflowClient()
+        client = create_client()
         version = register_model_version(client, result.model_uri, MODEL_NAME, run_id=result.run_id)
-        output["version"] = version.version
+        output["version"] = str(version.version)
         if args.promote:
             promote_version(client, MODEL_NAME, version.version)
             output["promoted"] = True
