@@ -107,7 +107,12 @@ def create_app(settings: Settings | None = None, model: ServedModel | None = Non
     if api_keys:
         app.add_middleware(ApiKeyMiddleware, keys=api_keys, settings=settings)
     # Added last, so outermost: 401s and every other answer get a request id and a log line.
-    app.add_middleware(RequestContextMiddleware, metrics=metrics, model=description)
+    app.add_middleware(
+        RequestContextMiddleware,
+        metrics=metrics,
+        model=description,
+        log_probes=settings.log_probes,
+    )
     return app
 
 

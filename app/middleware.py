@@ -32,9 +32,11 @@ class RequestContextMiddleware:
         *,
         metrics: ServingMetrics,
         model: ModelDescription,
+        log_probes: bool,
     ) -> None:
         self.app = app
         self.metrics = metrics
+        self.log_probes = log_probes
         self.identity_headers = [
             (b"x-model-name", (model.name or "").encode("latin-1", "replace")),
             (b"x-model-version", (model.version or "").encode("latin-1", "replace")),
@@ -73,7 +75,7 @@ class RequestContextMiddleware:
             self.metrics.request_seconds.labels(route, method).observe(elapsed)
             if state.get("error_code"):
                 self.metrics.errors.labels(state["error_code"]).inc()
-            if counted or status >= 400:
+            if counted or status >= 400 or self.log_probes:
                 logger.info(
                     "request",
                     extra={

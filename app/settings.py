@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     max_requests_jitter: int = Field(
         10_000, ge=0, description="Random extra requests before recycling, so workers differ."
     )
+    log_probes: bool = Field(
+        False,
+        description="Log healthy probe and /metrics requests too; failed ones always are.",
+    )
     warmup_rows: int = Field(
         1, ge=1, description="Rows of the input example each worker predicts before ready."
     )

@@ -84,6 +84,16 @@ def test_one_log_line_per_request_with_identity_and_no_input_values(
     assert not re.search(r"987654", everything)
 
 
+def test_probes_are_logged_only_when_asked(
+    make_client: Callable[..., TestClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="app.access")
+    client = make_client(log_probes=True)
+    caplog.clear()
+    client.get("/livez")
+    assert [r.route for r in caplog.records if r.name == "app.access"] == ["/livez"]
+
+
 def test_probes_are_not_logged_when_healthy(
     client: TestClient, caplog: pytest.LogCaptureFixture
 ) -> None:
