@@ -22,13 +22,21 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bench.load import LUA_SCRIPT, REQUEST_TIMEOUT_SECONDS, find_wrk, run_load
+from bench.load import find_wrk, run_load, wrk_command
 from bench.payloads import make_body
-from bench.proctree import list_tree
+from bench.proctree import cpu_seconds, list_tree
 from bench.servers import free_port, ours_spec, serving
 
 RESULTS_DIR = Path(__file__).with_name("results")
 _SITE_PACKAGES = re.compile(r"\(\S*/site-packages/")
+
+
+def busiest_worker(root: int, window_s: float = 1.0) -> int:
+    """The worker using the most CPU now: at low concurrency one worker gets all the load."""
+    workers = list_tree(root)[1:]
+    before = {pid: cpu_seconds(pid) for pid in workers}
+    time.sleep(window_s)
+    return max(workers, key=lambda pid: cpu_seconds(pid) - before[pid])
 
 
 def summarise(raw: Path, top: int) -> str:
@@ -41,6 +49,8 @@ def summarise(raw: Path, top: int) -> str:
         own[frames[-1]] += int(count)
         for frame in set(frames):
             inclusive[frame] += int(count)
+    if not total:
+        return "no samples: the worker was idle"
     lines = [f"{total} samples", "", "self:"]
     lines += [f"  {count / total:6.1%}  {frame}" for frame, count in own.most_common(top)]
     lines += ["", "inclusive:"]
@@ -82,16 +92,15 @@ def main() -> None:
         with serving(spec, scratch) as server:
             url = spec.url + "/invocations"
             run_load(wrk, url, body, 8, 2)  # warm-up
-            load_seconds = args.seconds + 5
-            command = [wrk, "--threads=2", f"--connections={args.connections}"]
-            command += [f"--duration={load_seconds}s", f"--timeout={REQUEST_TIMEOUT_SECONDS}s"]
-            command += [f"--script={LUA_SCRIPT}", url]
             load = subprocess.Popen(
-                command, env={"BENCH_BODY_FILE": str(body)}, stdout=subprocess.DEVNULL
+                wrk_command(wrk, url, args.connections, args.seconds + 5),
+                env={"BENCH_BODY_FILE": str(body)},
+                stdout=subprocess.DEVNULL,
             )
             try:
-                time.sleep(2)  # let the load settle before sampling
-                sampler = [args.py_spy, "record", "--pid", str(list_tree(server.pid)[1])]
+                time.sleep(1)  # let the load settle before sampling
+                worker = busiest_worker(server.pid)
+                sampler = [args.py_spy, "record", "--pid", str(worker)]
                 sampler += ["--duration", str(args.seconds), "--rate", "200"]
                 sampler += ["--format", "raw", "--output", str(raw)]
                 sampler += ["--native"] if args.native else ["--gil", "--nonblocking"]

@@ -65,9 +65,9 @@ def wrk_version(wrk: str) -> str:
     return " ".join((completed.stdout or completed.stderr).split()[:2])
 
 
-def run_load(wrk: str, url: str, body_file: Path, connections: int, duration_s: int) -> LoadResult:
-    """Keep `connections` requests in flight against `url` for `duration_s` seconds."""
-    command = [
+def wrk_command(wrk: str, url: str, connections: int, duration_s: int) -> list[str]:
+    """wrk POSTing the body named by BENCH_BODY_FILE; it needs a connection per thread."""
+    return [
         wrk,
         f"--threads={min(2, connections)}",
         f"--connections={connections}",
@@ -76,8 +76,12 @@ def run_load(wrk: str, url: str, body_file: Path, connections: int, duration_s: 
         f"--script={LUA_SCRIPT}",
         url,
     ]
+
+
+def run_load(wrk: str, url: str, body_file: Path, connections: int, duration_s: int) -> LoadResult:
+    """Keep `connections` requests in flight against `url` for `duration_s` seconds."""
     completed = subprocess.run(
-        command,
+        wrk_command(wrk, url, connections, duration_s),
         env={**os.environ, "BENCH_BODY_FILE": str(body_file)},
         capture_output=True,
         text=True,
