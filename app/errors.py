@@ -7,23 +7,23 @@ messages are generic and the detail goes to the log.
 
 from __future__ import annotations
 
-import logging
-
 import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-logger = logging.getLogger(__name__)
-
 MAX_MESSAGE_CHARS = 500
 
 
 class ServingError(Exception):
-    """Base of every error the API reports; subclasses fix the status and error code."""
+    """Base of every error the API reports; subclasses fix the status and error code.
+
+    `rejected_reason` labels requests refused by a limit (http_requests_rejected_total).
+    """
 
     status_code = 500
     error_code = "INTERNAL_ERROR"
+    rejected_reason: str | None = None
 
     def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
@@ -97,6 +97,8 @@ def error_response(
 async def handle_serving_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, ServingError)
     request.state.error_code = error.error_code
+    if error.rejected_reason:
+        request.state.rejected_reason = error.rejected_reason
     return error_response(error.status_code, error.error_code, error.message, error.headers)
 
 
@@ -108,17 +110,12 @@ async def handle_http_exception(request: Request, error: Exception) -> Response:
     return error_response(error.status_code, code, str(error.detail), dict(error.headers or {}))
 
 
-async def handle_unexpected_error(request: Request, error: Exception) -> Response:
-    logger.exception("unhandled error on %s %s", request.method, request.url.path)
-    request.state.error_code = "INTERNAL_ERROR"
-    return error_response(500, "INTERNAL_ERROR", "internal server error; see the server log")
-
-
 class RequestTooLargeError(ServingError):
     """The body or its row count is above a configured limit."""
 
     status_code = 413
     error_code = "RESOURCE_LIMIT_EXCEEDED"
+    rejected_reason = "too_large"
 
 
 class OverloadedError(ServingError):
@@ -126,11 +123,13 @@ class OverloadedError(ServingError):
 
     status_code = 503
     error_code = "TEMPORARILY_UNAVAILABLE"
+    rejected_reason = "shed"
 
 
 class DeadlineExceededError(ServingError):
     status_code = 504
     error_code = "DEADLINE_EXCEEDED"
+    rejected_reason = "timeout"
 
 
 class UnauthenticatedError(ServingError):

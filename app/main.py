@@ -21,7 +21,6 @@ from app.errors import (
     ServingError,
     handle_http_exception,
     handle_serving_error,
-    handle_unexpected_error,
 )
 from app.log import set_model_identity
 from app.metrics import ServingMetrics
@@ -103,7 +102,6 @@ def create_app(settings: Settings | None = None, model: ServedModel | None = Non
     app.include_router(build_model_router(model, scorer, metrics, settings, drift))
     app.add_exception_handler(ServingError, handle_serving_error)
     app.add_exception_handler(HTTPException, handle_http_exception)
-    app.add_exception_handler(Exception, handle_unexpected_error)
     if api_keys:
         app.add_middleware(ApiKeyMiddleware, keys=api_keys, settings=settings)
     # Added last, so outermost: 401s and every other answer get a request id and a log line.

@@ -61,6 +61,12 @@ class ServingMetrics:
             ["error_code"],
             registry=registry,
         )
+        self.rejected = Counter(
+            "http_requests_rejected_total",
+            "Requests refused by a limit: shed (503), too_large (413), timeout (504).",
+            ["reason"],
+            registry=registry,
+        )
         self.predict_seconds = Histogram(
             "model_predict_duration_seconds",
             "Time spent inside the model's predict call.",

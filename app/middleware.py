@@ -14,11 +14,13 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.errors import error_body
 from app.log import PROBE_ROUTES
 from app.metrics import ServingMetrics
 from app.model import ModelDescription
 
-logger = logging.getLogger("app.access")
+logger = logging.getLogger(__name__)
+access_logger = logging.getLogger("app.access")  # one line per request, nothing else
 
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -52,12 +54,14 @@ class RequestContextMiddleware:
         state["request_id"] = request_id
         counted = scope["path"] not in PROBE_ROUTES
         status = 500
+        started_response = False
         extra_headers = [(b"x-request-id", request_id.encode()), *self.identity_headers]
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_response
             if message["type"] == "http.response.start":
                 status = message["status"]
+                started_response = True
                 message["headers"] = [*message.get("headers", []), *extra_headers]
             await send(message)
 
@@ -65,6 +69,14 @@ class RequestContextMiddleware:
             self.metrics.in_flight.inc()
         try:
             await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # Answered here rather than re-raised: Starlette's last-resort handler would
+            # answer too, then re-raise, and Uvicorn would close the keep-alive connection
+            # under the client's next request.
+            logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            state["error_code"] = "INTERNAL_ERROR"
+            if not started_response:
+                await _send_internal_error(send_with_headers)
         finally:
             elapsed = time.perf_counter() - started
             route = _route_template(scope)
@@ -75,8 +87,10 @@ class RequestContextMiddleware:
             self.metrics.request_seconds.labels(route, method).observe(elapsed)
             if state.get("error_code"):
                 self.metrics.errors.labels(state["error_code"]).inc()
+            if state.get("rejected_reason"):
+                self.metrics.rejected.labels(state["rejected_reason"]).inc()
             if counted or status >= 400 or self.log_probes:
-                logger.info(
+                access_logger.info(
                     "request",
                     extra={
                         "request_id": request_id,
@@ -88,6 +102,21 @@ class RequestContextMiddleware:
                         "error_code": state.get("error_code"),
                     },
                 )
+
+
+async def _send_internal_error(send: Send) -> None:
+    body = error_body("INTERNAL_ERROR", "internal server error; see the server log")
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def _route_template(scope: Scope) -> str:

@@ -51,6 +51,10 @@ def invocations_openapi(model: ServedModel) -> dict[str, Any]:
             "type": "object",
             "description": "Exactly one of dataframe_records, dataframe_split, instances, "
             "inputs or data, plus optional params.",
+            "oneOf": [
+                {"required": [field]}
+                for field in ("dataframe_records", "dataframe_split", "instances", "inputs", "data")
+            ],
             "properties": {
                 "dataframe_records": {"type": "array", "items": record},
                 "dataframe_split": {

@@ -11,6 +11,7 @@ MLflow's own parsers.
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from typing import Any, NoReturn, cast
 
@@ -40,6 +41,7 @@ INPUT_FIELDS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 RECORDS_ALIAS = "data"  # `{"data": [...]}`, what many hand-written clients send
 PARAMS_FIELD = "params"
 
+_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}")
 _SHAPE_HELP = (
     "send a JSON object with exactly one of "
     + ", ".join(f"'{field}'" for field in (*INPUT_FIELDS, RECORDS_ALIAS))
@@ -52,10 +54,9 @@ class ScoringRequest:
     data: ModelInput | Any  # column lists or a DataFrame; tensors stay as MLflow parses them
     rows: int
     params: dict[str, Any] | None
-
-    @property
-    def batchable(self) -> bool:
-        return isinstance(self.data, dict | pd.DataFrame) and self.rows > 0
+    # True for the lean path's validated columns and for DataFrames: what the batcher can
+    # combine. Other parsed shapes (tensors, MLflow's dicts of arrays) are scored alone.
+    batchable: bool
 
 
 def parse_request(body: bytes, content_type: str | None, schema: Schema | None) -> ScoringRequest:
@@ -64,7 +65,7 @@ def parse_request(body: bytes, content_type: str | None, schema: Schema | None) 
         return _parse_json(body, schema)
     frame = _parse_csv(body, schema) if mime_type == CSV else _parse_parquet(body)
     check_input(frame, schema)
-    return ScoringRequest(frame, len(frame), None)
+    return ScoringRequest(frame, len(frame), None, batchable=True)
 
 
 class FrameBuilder:
@@ -110,15 +111,16 @@ def _media_type(content_type: str | None) -> str:
     mime_type, *parameters = (part.strip() for part in content_type.split(";"))
     mime_type = mime_type.lower()
     if mime_type not in SUPPORTED_CONTENT_TYPES:
+        # Name what was sent only when it looks like a media type: it is the caller's text.
+        shown = f" '{mime_type}'" if _MEDIA_TYPE.fullmatch(mime_type) else ""
         raise UnsupportedMediaTypeError(
-            f"unsupported Content-Type '{mime_type[:100]}'; use one of "
-            + ", ".join(SUPPORTED_CONTENT_TYPES)
+            f"unsupported Content-Type{shown}; use one of " + ", ".join(SUPPORTED_CONTENT_TYPES)
         )
     for parameter in parameters:
         name, _, value = parameter.partition("=")
         if name.strip().lower() != "charset":
             raise UnsupportedMediaTypeError(
-                f"unsupported Content-Type parameter '{name.strip()[:50]}'; only charset is allowed"
+                "unsupported Content-Type parameter; only charset is allowed"
             )
         if value.strip().strip('"').lower() not in ("utf-8", "utf8"):
             raise UnsupportedMediaTypeError("only the UTF-8 charset is supported")
@@ -131,7 +133,7 @@ def _parse_json(body: bytes, schema: Schema | None) -> ScoringRequest:
     except orjson.JSONDecodeError as error:
         raise MalformedRequestError(f"request body is not valid JSON: {error}") from None
     if not isinstance(payload, dict):
-        raise BadRequestError(f"the JSON body is a {_json_type(payload)}; {_SHAPE_HELP}")
+        raise BadRequestError(f"the JSON body is {_json_type(payload)}; {_SHAPE_HELP}")
 
     fields = [field for field in (*INPUT_FIELDS, RECORDS_ALIAS) if field in payload]
     if len(fields) != 1:
@@ -140,7 +142,7 @@ def _parse_json(body: bytes, schema: Schema | None) -> ScoringRequest:
     field = fields[0]
     params = payload.get(PARAMS_FIELD)
     if params is not None and not isinstance(params, dict):
-        raise BadRequestError(f"'params' must be a JSON object, got a {_json_type(params)}")
+        raise BadRequestError(f"'params' must be a JSON object, got {_json_type(params)}")
 
     value = payload[field]
     if _has_columns(schema):
@@ -151,11 +153,11 @@ def _parse_json(body: bytes, schema: Schema | None) -> ScoringRequest:
             if rows == 0:
                 raise BadRequestError("the request holds no rows to score")
             check_columns(columns, schema)
-            return ScoringRequest(columns, rows, params)
+            return ScoringRequest(columns, rows, params, batchable=True)
     data = _parse_with_mlflow(field, value, schema)
     check_input(data, schema)
     rows = len(data) if isinstance(data, pd.DataFrame) else 1
-    return ScoringRequest(data, rows, params)
+    return ScoringRequest(data, rows, params, batchable=isinstance(data, pd.DataFrame))
 
 
 def _lean_columns(field: str, value: Any, schema: Schema) -> ColumnData | None:
@@ -185,6 +187,8 @@ def _lean_columns(field: str, value: Any, schema: Schema) -> ColumnData | None:
     ):
         table_columns, table = value.get("columns"), value.get("data")
         if not (isinstance(table_columns, list) and isinstance(table, list)):
+            return None
+        if not all(isinstance(name, str) for name in table_columns):
             return None
         width = len(table_columns)
         if not all(isinstance(row, list) and len(row) == width for row in table):
@@ -299,5 +303,11 @@ def _first_line(error: Exception) -> str:
 
 
 def _json_type(value: Any) -> str:
-    names = {list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
-    return "null" if value is None else names.get(type(value), "value")
+    names = {
+        list: "an array",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+    }
+    return "null" if value is None else names.get(type(value), "a value")

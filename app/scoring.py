@@ -7,6 +7,7 @@ records model metrics and encodes. It knows nothing of HTTP.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import Any
@@ -46,6 +47,8 @@ class Scorer:
         self.metrics = metrics
         self.drift = drift
         self.to_frame = FrameBuilder(model.input_schema)
+        schema = model.params_schema
+        self._declared_params = {spec.name for spec in schema.params} if schema else set()
         self.batcher = MicroBatcher(
             self.predict_jsonable,
             self.to_frame,
@@ -58,7 +61,11 @@ class Scorer:
     def parse(self, body: bytes, content_type: str | None) -> ScoringRequest:
         request = parse_request(body, content_type, self.model.input_schema)
         check_params(request.params, self.model.params_schema)
-        return request
+        # Params the model does not declare are dropped, as MLflow drops them, but here:
+        # MLflow would log their names, which are the caller's text, verbatim.
+        declared = self._declared_params
+        params = {k: v for k, v in (request.params or {}).items() if k in declared}
+        return dataclasses.replace(request, params=params or None)
 
     async def score(self, request: ScoringRequest) -> bytes:
         if request.batchable:

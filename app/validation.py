@@ -34,9 +34,11 @@ def check_input(data: Any, schema: Schema | None) -> None:
         raise BadRequestError("the request holds no rows to score")
     if schema is None or schema.is_tensor_spec() or not isinstance(data, pd.DataFrame):
         return
-    require_columns(set(schema.required_input_names()).difference(data.columns), schema)
+    # Column labels are the caller's: a JSON object as a label must not break the lookup.
+    present = {label for label in data.columns if isinstance(label, str | int)}
+    require_columns(set(schema.required_input_names()).difference(present), schema)
     for spec in schema.inputs:
-        if isinstance(spec, ColSpec) and spec.name in data.columns:
+        if isinstance(spec, ColSpec) and spec.name in present:
             problem = _column_problem(data[spec.name], spec)
             if problem:
                 raise SchemaMismatchError(f"column '{spec.name}' {problem}")
@@ -75,14 +77,25 @@ def _values_problem(values: list[Any], spec: ColSpec) -> str | None:
                 return f"is required but has missing (null) values; it {expected}"
             continue
         if not fits(value):
-            if spec.type in _INTEGER_TYPES and isinstance(value, float):
-                return f"{expected}, got decimal numbers"
+            if spec.type in _INTEGER_TYPES and type(value) in (int, float):
+                if type(value) is float and not value.is_integer():
+                    return f"{expected}, got decimal numbers"
+                return f"{expected}, got numbers outside its range"
             return f"{expected}, got {_kind_word(value)}"
     return None
 
 
-def _is_whole_number(value: Any) -> bool:
-    return (type(value) is int) or (type(value) is float and value.is_integer())
+def _whole_number_in(low: int, high: int) -> Any:
+    """A check for whole numbers (ints, or floats like 35.0) that fit the column's dtype."""
+
+    def fits(value: Any) -> bool:
+        if type(value) is float:
+            # Past 2**53 a float is not an exact integer: JSON parsers turn integers beyond
+            # 64 bits into such floats, so they would be accepted as a rounded value.
+            return value.is_integer() and abs(value) < 2**53 and low <= value <= high
+        return type(value) is int and low <= value <= high
+
+    return fits
 
 
 def _is_number(value: Any) -> bool:
@@ -90,8 +103,8 @@ def _is_number(value: Any) -> bool:
 
 
 _JSON_CHECKS: dict[object, Any] = {
-    DataType.long: _is_whole_number,
-    DataType.integer: _is_whole_number,
+    DataType.long: _whole_number_in(-(2**63), 2**63 - 1),
+    DataType.integer: _whole_number_in(-(2**31), 2**31 - 1),
     DataType.double: _is_number,
     DataType.float: _is_number,
     DataType.string: lambda value: type(value) is str,

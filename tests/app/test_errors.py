@@ -21,7 +21,7 @@ CASES = [
         "not valid JSON",
     ),
     ("empty_body", b"", "application/json", 400, "MALFORMED_REQUEST", "not valid JSON"),
-    ("json_list", b"[1, 2]", "application/json", 400, "BAD_REQUEST", "the JSON body is a array"),
+    ("json_list", b"[1, 2]", "application/json", 400, "BAD_REQUEST", "the JSON body is an array"),
     (
         "no_input_field",
         b'{"rows": []}',
