@@ -9,13 +9,13 @@ import matplotlib
 matplotlib.use("Agg")  # files only; no display on a server
 
 import matplotlib.pyplot as plt
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from bench.report import Results
 from bench.servers import OURS, THEIRS
 
 _PANELS = (
-    ("requests_per_second", "requests/s (log)", True),
+    ("requests_per_second", "requests/s (log; whiskers: min-max over rounds)", True),
     ("p99_ms", "p99 latency, ms (log)", True),
     ("cpu_ms_per_request", "server CPU ms per request", False),
 )
@@ -30,14 +30,26 @@ def write_chart(results: Results, path: Path) -> None:
     figure, axes = plt.subplots(1, len(_PANELS), figsize=(16, 5))
     for axis, (attribute, title, logarithmic) in zip(axes, _PANELS, strict=True):
         for offset, server in ((-0.2, OURS), (0.2, THEIRS)):
-            values = []
-            for rows, connections in cells:
-                summary = results.cell(server, rows, connections)
-                values.append(getattr(summary, attribute) if summary else 0.0)
+            summaries = [results.cell(server, rows, conn) for rows, conn in cells]
+            values = [getattr(summary, attribute) if summary else 0.0 for summary in summaries]
+            spread = None
+            if attribute == "requests_per_second":  # whiskers: min and max over rounds
+                spread = [
+                    [
+                        s.requests_per_second - s.requests_per_second_min if s else 0.0
+                        for s in summaries
+                    ],
+                    [
+                        s.requests_per_second_max - s.requests_per_second if s else 0.0
+                        for s in summaries
+                    ],
+                ]
             axis.bar(
                 [position + offset for position in positions],
                 values,
                 width=0.4,
+                yerr=spread,
+                capsize=3,
                 color=_COLOURS[server],
                 label=_LABELS[server],
             )
@@ -45,9 +57,9 @@ def write_chart(results: Results, path: Path) -> None:
         axis.set_xticks(list(positions), labels)
         if logarithmic:
             axis.set_yscale("log")
-            plain = FuncFormatter(lambda value, _: f"{value:g}")
-            axis.yaxis.set_major_formatter(plain)
-            axis.yaxis.set_minor_formatter(plain)
+            axis.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            axis.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+            axis.yaxis.set_minor_formatter(NullFormatter())
         axis.grid(axis="y", alpha=0.3)
     axes[0].legend()
     machine = results.machine
