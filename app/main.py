@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None, model: ServedModel | None = Non
             metrics,
             window_rows=settings.drift_window_rows,
             min_rows=settings.drift_min_rows,
+            sample_interval_seconds=settings.drift_sample_interval_ms / 1000,
         )
         if description.training_profile
         else None

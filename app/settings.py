@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     drift_min_rows: int = Field(
         200, ge=10, description="Rows needed in the window before drift is reported."
     )
+    drift_sample_interval_ms: float = Field(
+        100.0,
+        ge=0.0,
+        description="Record at most one predicted batch per interval, bounding the cost "
+        "under load; 0 records every batch.",
+    )
 
     # Authentication
     api_keys: str = Field(

@@ -67,10 +67,12 @@ def check_columns(columns: dict[str, list[Any]], schema: Schema) -> None:
 
 
 def _values_problem(values: list[Any], spec: ColSpec) -> str | None:
-    expected = f"expects {describe_type(spec.type)}"
     fits = _JSON_CHECKS.get(spec.type)
     if fits is None:
         return None  # a type we do not check at JSON level; MLflow's enforcement does
+    if _clearly_fits(values, spec.type):
+        return None
+    expected = f"expects {describe_type(spec.type)}"
     for value in values:
         if value is None:
             if spec.required:
@@ -83,6 +85,27 @@ def _values_problem(values: list[Any], spec: ColSpec) -> str | None:
                 return f"{expected}, got numbers outside its range"
             return f"{expected}, got {_kind_word(value)}"
     return None
+
+
+_INTEGER_BOUNDS = {DataType.long: (-(2**63), 2**63 - 1), DataType.integer: (-(2**31), 2**31 - 1)}
+_CLEAR_TYPES: dict[object, set[type]] = {
+    DataType.double: {int, float},
+    DataType.float: {int, float},
+    DataType.string: {str},
+    DataType.boolean: {bool},
+}
+
+
+def _clearly_fits(values: list[Any], data_type: object) -> bool:
+    """The common case, decided at C speed (types as a set, min and max of ints).
+
+    False means "look value by value", which also finds the words for the error.
+    """
+    kinds = set(map(type, values))
+    if data_type in _INTEGER_BOUNDS:
+        low, high = _INTEGER_BOUNDS[data_type]
+        return kinds == {int} and low <= min(values) and max(values) <= high
+    return kinds <= _CLEAR_TYPES.get(data_type, set()) and bool(kinds)
 
 
 def _whole_number_in(low: int, high: int) -> Any:
@@ -103,8 +126,8 @@ def _is_number(value: Any) -> bool:
 
 
 _JSON_CHECKS: dict[object, Any] = {
-    DataType.long: _whole_number_in(-(2**63), 2**63 - 1),
-    DataType.integer: _whole_number_in(-(2**31), 2**31 - 1),
+    DataType.long: _whole_number_in(*_INTEGER_BOUNDS[DataType.long]),
+    DataType.integer: _whole_number_in(*_INTEGER_BOUNDS[DataType.integer]),
     DataType.double: _is_number,
     DataType.float: _is_number,
     DataType.string: lambda value: type(value) is str,

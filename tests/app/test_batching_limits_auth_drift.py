@@ -174,7 +174,7 @@ def test_api_keys_can_come_from_a_mounted_file(
 def test_drift_stays_low_on_training_like_rows_and_rises_on_shifted_ones(
     make_client: Callable[..., TestClient],
 ) -> None:
-    client = make_client(drift_window_rows=1000, drift_min_rows=200)
+    client = make_client(drift_window_rows=1000, drift_min_rows=200, drift_sample_interval_ms=0)
     assert client.get("/drift").json()["features"]["age"] is None  # too few rows yet
     like_training = _records(600, seed=101)
     assert client.post("/invocations", json={"dataframe_records": like_training}).status_code == 200
