@@ -38,10 +38,14 @@ class RiskScoringModel(PythonModel):
     ) -> pd.DataFrame:
         thresholds = self._thresholds_for(params or {})
         probabilities = self._estimator.predict_proba(model_input)[:, 1]
-        output = pd.DataFrame(score_rows(probabilities, thresholds))
-        output["model_name"] = self._model_name
-        output["model_version"] = self._model_version
-        return output
+        rows = len(probabilities)
+        return pd.DataFrame(
+            {
+                **score_rows(probabilities, thresholds),
+                "model_name": [self._model_name] * rows,
+                "model_version": [self._model_version] * rows,
+            }
+        )
 
     def _thresholds_for(self, params: dict[str, Any]) -> RiskThresholds:
         """Request params override the logged thresholds; bad values are the caller's fault."""
