@@ -14,7 +14,7 @@ from pathlib import Path
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.errors import error_body
+from app.errors import send_error
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -47,19 +47,13 @@ class ApiKeyMiddleware:
             await self.app(scope, receive, send)
             return
         scope.setdefault("state", {})["error_code"] = "UNAUTHENTICATED"
-        body = error_body("UNAUTHENTICATED", "a valid API key is required (Authorization: Bearer)")
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"www-authenticate", CHALLENGE),
-                ],
-            }
+        await send_error(
+            send,
+            401,
+            "UNAUTHENTICATED",
+            "a valid API key is required (Authorization: Bearer)",
+            [(b"www-authenticate", CHALLENGE)],
         )
-        await send({"type": "http.response.body", "body": body})
 
     def _authorised(self, scope: Scope) -> bool:
         presented = _presented_key(scope)

@@ -11,6 +11,7 @@ import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Send
 
 MAX_MESSAGE_CHARS = 500
 
@@ -92,6 +93,29 @@ def error_response(
         media_type="application/json",
         headers=headers,
     )
+
+
+async def send_error(
+    send: Send,
+    status_code: int,
+    error_code: str,
+    message: str,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """The same error body, sent from pure ASGI middleware (outside Starlette's handlers)."""
+    body = error_body(error_code, message)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status_code,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 async def handle_serving_error(request: Request, error: Exception) -> Response:

@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import error_body
+from app.errors import send_error
 from app.log import PROBE_ROUTES
 from app.metrics import ServingMetrics
 from app.model import ModelDescription
@@ -76,7 +76,12 @@ class RequestContextMiddleware:
             logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
             state["error_code"] = "INTERNAL_ERROR"
             if not started_response:
-                await _send_internal_error(send_with_headers)
+                await send_error(
+                    send_with_headers,
+                    500,
+                    "INTERNAL_ERROR",
+                    "internal server error; see the server log",
+                )
         finally:
             elapsed = time.perf_counter() - started
             route = _route_template(scope)
@@ -102,21 +107,6 @@ class RequestContextMiddleware:
                         "error_code": state.get("error_code"),
                     },
                 )
-
-
-async def _send_internal_error(send: Send) -> None:
-    body = error_body("INTERNAL_ERROR", "internal server error; see the server log")
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 500,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 def _route_template(scope: Scope) -> str:
