@@ -2,9 +2,11 @@
 
 Most of a small prediction's cost is per call (pyfunc's schema enforcement, the pipeline's
 set-up), not per row, so combining requests is where throughput is. One consumer per
-worker takes whatever is queued when the previous predict ends, up to a row bound, so
-a lone request waits for nothing and a burst is scored in a few calls. Predict runs in a
-single thread per worker: one native math thread, no GIL contention between predicts.
+worker takes whatever is queued when the previous predict ends, up to a row bound. When
+requests queued up during that predict (concurrent load), it first waits a bounded moment
+for more; otherwise it waits for nothing, so a lone request pays no batching delay.
+Predict runs in a single thread per worker: one native math thread, no GIL contention
+between predicts.
 
 Requests with different params are predicted apart. If a combined call fails, each of
 its requests is predicted on its own, so one bad request cannot fail its neighbours.
@@ -93,9 +95,12 @@ class MicroBatcher:
 
     async def _consume(self) -> None:
         loop = asyncio.get_running_loop()
+        concurrent = False  # did requests queue up while the last batch was predicted?
         while True:
             await self._wake.wait()
-            if self._max_wait > 0:
+            if concurrent and self._max_wait > 0 and self._queued_rows() < self._max_rows:
+                # Under concurrent load the answers just sent bring their clients' next
+                # requests within a millisecond or two: wait for them to join this batch.
                 await asyncio.sleep(self._max_wait)
             batch = self._take_batch()
             if not self._queue:
@@ -113,6 +118,10 @@ class MicroBatcher:
                         request.future.set_exception(result)
                     else:
                         request.future.set_result(result)
+            concurrent = bool(self._queue)
+
+    def _queued_rows(self) -> int:
+        return sum(request.rows for request in self._queue)
 
     def _take_batch(self) -> list[PendingRequest]:
         batch: list[PendingRequest] = []

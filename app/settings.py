@@ -60,11 +60,11 @@ class Settings(BaseSettings):
     )
     batch_max_rows: int = Field(512, ge=1, description="Most rows in one combined predict.")
     batch_max_wait_ms: float = Field(
-        0.0,
+        2.0,
         ge=0.0,
         le=1000.0,
-        description="Extra wait for a batch to fill; 0 takes what queued during the last "
-        "predict, which adds no latency to a lone request.",
+        description="Under concurrent load (requests queued during the last predict), wait "
+        "this long for more before the next predict; a lone request never waits. 0: never.",
     )
 
     # Limits
