@@ -15,11 +15,11 @@ from pathlib import Path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import send_error
+from app.probes import PROBE_PATHS
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-PROBE_PATHS = frozenset({"/livez", "/readyz", "/ping", "/health"})
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
 CHALLENGE = b'Bearer realm="model-serving"'
 

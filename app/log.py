@@ -5,9 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-PROBE_ROUTES = frozenset({"/livez", "/readyz", "/ping", "/health", "/metrics"})
-
-
 _model_identity: dict[str, str | None] = {"model_name": None, "model_version": None}
 
 

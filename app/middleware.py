@@ -15,9 +15,9 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import send_error
-from app.log import PROBE_ROUTES
 from app.metrics import ServingMetrics
 from app.model import ModelDescription
+from app.probes import PROBE_PATHS
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("app.access")  # one line per request, nothing else
@@ -25,6 +25,8 @@ access_logger = logging.getLogger("app.access")  # one line per request, nothing
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 UNMATCHED_ROUTE = "<unmatched>"
+# Neither counted in flight nor logged when healthy: probes and scrapes every few seconds.
+QUIET_PATHS = PROBE_PATHS | {"/metrics"}
 
 
 class RequestContextMiddleware:
@@ -52,7 +54,7 @@ class RequestContextMiddleware:
         request_id = _request_id(scope)
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
-        counted = scope["path"] not in PROBE_ROUTES
+        counted = scope["path"] not in QUIET_PATHS
         status = 500
         started_response = False
         extra_headers = [(b"x-request-id", request_id.encode()), *self.identity_headers]

@@ -9,6 +9,8 @@ from starlette.responses import Response
 
 from app.errors import error_response
 
+PROBE_PATHS = frozenset({"/livez", "/readyz", "/ping", "/health"})
+
 
 @dataclass
 class Readiness:
