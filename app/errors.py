@@ -58,11 +58,6 @@ class UnsupportedMediaTypeError(ServingError):
     error_code = "UNSUPPORTED_MEDIA_TYPE"
 
 
-class ModelNotReadyError(ServingError):
-    status_code = 503
-    error_code = "TEMPORARILY_UNAVAILABLE"
-
-
 class PredictionFailedError(ServingError):
     """The model raised on input that passed validation: a server-side fault."""
 

@@ -12,6 +12,7 @@ import pandas as pd
 from mlflow.types import ColSpec, DataType, Schema
 
 from app.model import ServedModel
+from app.protocol import INPUT_FIELDS, RECORDS_ALIAS
 
 _JSON_TYPES: dict[object, dict[str, str]] = {
     DataType.long: {"type": "integer", "format": "int64"},
@@ -51,10 +52,7 @@ def invocations_openapi(model: ServedModel) -> dict[str, Any]:
             "type": "object",
             "description": "Exactly one of dataframe_records, dataframe_split, instances, "
             "inputs or data, plus optional params.",
-            "oneOf": [
-                {"required": [field]}
-                for field in ("dataframe_records", "dataframe_split", "instances", "inputs", "data")
-            ],
+            "oneOf": [{"required": [field]} for field in (*INPUT_FIELDS, RECORDS_ALIAS)],
             "properties": {
                 "dataframe_records": {"type": "array", "items": record},
                 "dataframe_split": {

@@ -12,7 +12,6 @@ from typing import Any
 DEFAULT_LOW_THRESHOLD = 0.3
 DEFAULT_HIGH_THRESHOLD = 0.7
 
-RISK_LEVELS = ("low", "medium", "high")
 DECISION_BY_RISK_LEVEL = {"low": "approve", "medium": "manual_review", "high": "decline"}
 
 
