@@ -23,6 +23,7 @@ from mlflow.pyfunc import PyFuncModel
 from mlflow.store.artifact.utils.models import get_model_name_and_version
 from mlflow.types import ParamSchema, Schema
 
+from app.direct_predict import build_direct_predict
 from app.errors import ModelLoadError
 
 logger = logging.getLogger(__name__)
@@ -70,8 +71,13 @@ class ServedModel:
         self.description = description
         self.input_schema: Schema | None = pyfunc_model.metadata.get_input_schema()
         self.params_schema: ParamSchema | None = pyfunc_model.metadata.get_params_schema()
+        self._direct_predict = build_direct_predict(pyfunc_model)
 
     def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any:
+        """Predict as `PyFuncModel.predict` does; without its second schema pass when that
+        pass would change nothing (see app.direct_predict)."""
+        if self._direct_predict is not None and self._direct_predict.accepts(data):
+            return self._direct_predict(data, params)
         return self.pyfunc_model.predict(data, params=params)
 
     def input_example(self) -> pd.DataFrame | None:

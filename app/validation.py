@@ -1,7 +1,8 @@
 """Check a parsed input against the model's input schema before predicting.
 
-MLflow's own enforcement still runs inside predict; this check exists to answer with a
-message that names the column and the expected type, without echoing any value.
+It answers with a message that names the column and the expected type, without echoing
+any value. It is also why MLflow's own enforcement can be skipped for the frames it would
+pass unchanged (app.direct_predict); any other frame still goes through it.
 """
 
 from __future__ import annotations
