@@ -30,6 +30,7 @@ from app.errors import (
     SchemaMismatchError,
     UnsupportedMediaTypeError,
 )
+from app.frames import frame_from_arrays
 from app.validation import check_columns, check_input, require_columns
 
 JSON = "application/json"
@@ -41,6 +42,8 @@ INPUT_FIELDS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 RECORDS_ALIAS = "data"  # `{"data": [...]}`, what many hand-written clients send
 PARAMS_FIELD = "params"
 
+# What pandas infers for a column of text (`str` in pandas 3), as MLflow's parser gets it.
+TEXT_DTYPE: Any = pd.Series(["text"]).dtype
 _MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}")
 _SHAPE_HELP = (
     "send a JSON object with exactly one of "
@@ -72,8 +75,9 @@ class FrameBuilder:
     """Builds the model input MLflow's parser would: a DataFrame cast to the signature.
 
     Validated numeric and boolean columns go straight to arrays of the signature's dtype
-    (what MLflow's cast gives, without its per-column astype); text columns are left to
-    pandas' inference, as MLflow leaves them. Any other type takes MLflow's own cast.
+    (what MLflow's cast gives, without its per-column astype); validated text columns get
+    the dtype pandas infers for text, as MLflow leaves them. Any other type takes MLflow's
+    own cast.
     """
 
     def __init__(self, schema: Schema | None) -> None:
@@ -85,9 +89,11 @@ class FrameBuilder:
             return data
         if self.dtypes is not None:
             dtypes = self.dtypes
-            return pd.DataFrame(
+            return frame_from_arrays(
                 {
-                    name: values if dtypes[name] is None else np.asarray(values, dtypes[name])
+                    name: pd.array(values, TEXT_DTYPE)
+                    if dtypes[name] is None
+                    else np.asarray(values, dtypes[name])
                     for name, values in data.items()
                 }
             )
@@ -219,7 +225,7 @@ _SIMPLE_DTYPES: dict[object, np.dtype[Any] | None] = {
     DataType.double: np.dtype(np.float64),
     DataType.float: np.dtype(np.float32),
     DataType.boolean: np.dtype(np.bool_),
-    DataType.string: None,  # pandas infers its string dtype; MLflow's cast keeps it
+    DataType.string: None,  # TEXT_DTYPE: pandas infers its string dtype; MLflow's cast keeps it
 }
 
 

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from app.batching import MicroBatcher
 from app.drift import DriftMonitor
 from app.errors import PredictionFailedError, SchemaMismatchError
+from app.frames import frame_records
 from app.metrics import ServingMetrics
 from app.model import ServedModel
 from app.protocol import FrameBuilder, ScoringRequest, encode_predictions, parse_request
@@ -111,10 +112,7 @@ class Scorer:
 
 
 def _jsonable(predictions: Any) -> Any:
-    """MLflow's encoding (DataFrames as records); records built column-wise, which is faster
-    than DataFrame.to_dict and gives the same Python values."""
+    """MLflow's encoding (DataFrames as records), with the same Python values."""
     if isinstance(predictions, pd.DataFrame) and predictions.columns.is_unique:
-        names = [str(name) for name in predictions.columns]
-        columns = [predictions[name].tolist() for name in predictions.columns]
-        return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+        return frame_records(predictions)
     return _get_jsonable_obj(predictions, pandas_orient="records")

@@ -1,0 +1,97 @@
+"""The hot path's frame construction and record export equal pandas' and MLflow's own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.pyfunc.scoring_server import infer_and_parse_data
+
+from app.frames import frame_from_arrays, frame_records
+from app.model import ServedModel
+from app.protocol import FrameBuilder, parse_request
+from registry_scripts.demo_data import LABEL, make_credit_dataset
+
+
+def _arrays(rows: int) -> dict[str, Any]:
+    """One column of each kind a model input or output holds."""
+    numbers = np.arange(rows)
+    return {
+        "long": numbers.astype(np.int64),
+        "integer": numbers.astype(np.int32),
+        "double": numbers / 3,
+        "float": (numbers / 3).astype(np.float32),
+        "boolean": numbers % 2 == 0,
+        "text": pd.array([f"t{n}" if n % 3 else None for n in numbers], dtype="str"),
+        "objects": np.array([{"n": int(n)} if n % 2 else None for n in numbers], dtype=object),
+        "nullable": pd.array([int(n) if n % 2 else None for n in numbers], dtype="Int64"),
+        "when": pd.array(pd.date_range("2026-01-01", periods=rows, freq="h")),
+        "category": pd.Categorical([["low", "high"][n % 2] for n in numbers]),
+    }
+
+
+def _typed(records: list[dict[str, Any]]) -> list[list[tuple[str, str, str]]]:
+    """Records compared by key, value type and repr: NaN and NA compare equal to themselves."""
+    return [
+        [(key, type(value).__name__, repr(value)) for key, value in row.items()] for row in records
+    ]
+
+
+@pytest.mark.parametrize("rows", [0, 1, 7])
+def test_frame_from_arrays_equals_the_public_constructor(rows: int) -> None:
+    arrays = _arrays(rows)
+    built = frame_from_arrays(arrays)
+    pd.testing.assert_frame_equal(built, pd.DataFrame(arrays), check_exact=True)
+    assert built.dtypes.to_dict() == pd.DataFrame(arrays).dtypes.to_dict()
+
+
+def test_frame_from_arrays_refuses_columns_of_different_lengths() -> None:
+    with pytest.raises(ValueError, match=r"columns of different lengths: \[2, 3\]"):
+        frame_from_arrays({"a": np.zeros(2), "b": np.zeros(3)})
+
+
+@pytest.mark.parametrize("rows", [0, 1, 7])
+def test_frame_records_equal_pandas_records_value_for_value(rows: int) -> None:
+    frame = pd.DataFrame(_arrays(rows))
+    records = frame_records(frame)
+    assert _typed(records) == _typed(frame.to_dict(orient="records"))
+    assert len(records) == rows
+
+
+def test_frame_records_give_none_for_missing_values_as_mlflow_encodes_them() -> None:
+    frame = pd.DataFrame(
+        {
+            "nullable": pd.array([None, 1], dtype="Int64"),
+            "text": pd.array([None, "x"], dtype="string"),
+            "numpy_in_objects": np.array([np.float32(0.5), np.int64(2)], dtype=object),
+        }
+    )
+    assert _typed(frame_records(frame)) == _typed(
+        [
+            {"nullable": None, "text": None, "numpy_in_objects": 0.5},
+            {"nullable": 1, "text": "x", "numpy_in_objects": 2},
+        ]
+    )
+
+
+def test_frame_records_name_columns_as_text() -> None:
+    assert frame_records(pd.DataFrame({0: [1.5], "b": ["x"]})) == [{"0": 1.5, "b": "x"}]
+
+
+@pytest.mark.parametrize("rows", [1, 50])
+def test_built_frame_is_what_mlflows_parser_gives_the_model(
+    served_model: ServedModel, rows: int
+) -> None:
+    frame = make_credit_dataset(n_rows=rows, seed=5).drop(columns=[LABEL])
+    records = frame.to_dict(orient="records")
+    body = pd.io.json.ujson_dumps({"dataframe_records": records}).encode()
+    schema = served_model.input_schema
+    assert schema is not None
+    request = parse_request(body, "application/json", schema)
+    built = FrameBuilder(schema)(request.data)
+
+    theirs = infer_and_parse_data({"dataframe_records": records}, schema)
+    pd.testing.assert_frame_equal(built, theirs, check_exact=True)
+    assert built.dtypes.to_dict() == theirs.dtypes.to_dict()
