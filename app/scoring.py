@@ -56,6 +56,7 @@ class Scorer:
             enabled=settings.batching,
             max_batch_rows=settings.batch_max_rows,
             max_wait_seconds=settings.batch_max_wait_ms / 1000,
+            inline_max_seconds=settings.inline_predict_max_ms / 1000,
             observe_batch=metrics.batch_rows.observe,
         )
 

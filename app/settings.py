@@ -66,6 +66,14 @@ class Settings(BaseSettings):
         description="Under concurrent load (requests queued during the last predict), wait "
         "this long for more before the next predict; a lone request never waits. 0: never.",
     )
+    inline_predict_max_ms: float = Field(
+        25.0,
+        ge=0.0,
+        le=1000.0,
+        description="A lone request is predicted on the event loop, without the hop to the "
+        "predict thread, when the last predict took at most this long and had at least as "
+        "many rows; this bounds how long the loop is held. 0: always the predict thread.",
+    )
 
     # Limits
     max_body_bytes: int = Field(

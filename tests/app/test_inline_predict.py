@@ -1,0 +1,87 @@
+"""A lone request runs on the event loop only when its predict is known to be quick."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import pandas as pd
+
+from app.batching import MicroBatcher
+
+
+class ThreadRecordingModel:
+    """A real predict function that notes which thread ran each call, and can be slow."""
+
+    def __init__(self) -> None:
+        self.threads: list[str] = []
+        self.seconds = 0.0
+
+    def predict(self, frame: pd.DataFrame, params: dict[str, Any] | None) -> list[float]:
+        self.threads.append(threading.current_thread().name)
+        time.sleep(self.seconds)
+        return [float(value) * 2 for value in frame["x"]]
+
+
+def _score_one_at_a_time(
+    model: ThreadRecordingModel, requests: list[tuple[int, float]], inline_max_seconds: float
+) -> list[list[float]]:
+    """Each (rows, predict seconds) request alone, one after the other, as at concurrency 1."""
+
+    async def run() -> list[list[float]]:
+        batcher = MicroBatcher(
+            model.predict,
+            pd.DataFrame,
+            enabled=True,
+            max_batch_rows=64,
+            max_wait_seconds=0.002,
+            inline_max_seconds=inline_max_seconds,
+            observe_batch=lambda rows: None,
+        )
+        batcher.start()
+        answers = []
+        try:
+            for rows, seconds in requests:
+                model.seconds = seconds
+                data = {"x": list(range(rows))}
+                answers.append(await asyncio.wait_for(batcher.submit(data, rows, None), 10))
+        finally:
+            await batcher.stop()
+        return answers
+
+    return asyncio.run(run())
+
+
+def test_quick_lone_requests_skip_the_thread_once_a_predict_of_their_size_was_quick() -> None:
+    model = ThreadRecordingModel()
+    requests = [(1, 0.0), (1, 0.0), (3, 0.0), (3, 0.0), (2, 0.0)]
+    answers = _score_one_at_a_time(model, requests, inline_max_seconds=0.05)
+    assert answers == [[0.0], [0.0], [0.0, 2.0, 4.0], [0.0, 2.0, 4.0], [0.0, 2.0]]
+    loop_thread = threading.main_thread().name
+    on_loop = [name == loop_thread for name in model.threads]
+    # First call: nothing known, so the thread. Then 1 row after a quick 1-row predict: the
+    # loop; 3 rows after 1: the thread; 3 after 3 and 2 after 3: the loop.
+    assert on_loop == [False, True, False, True, True]
+    assert all(
+        name.startswith("predict")
+        for name, inline in zip(model.threads, on_loop, strict=True)
+        if not inline
+    )
+
+
+def test_a_slow_predict_sends_the_next_request_back_to_the_thread() -> None:
+    model = ThreadRecordingModel()
+    requests = [(1, 0.0), (1, 0.2), (1, 0.0), (1, 0.0)]
+    _score_one_at_a_time(model, requests, inline_max_seconds=0.05)
+    loop_thread = threading.main_thread().name
+    # The slow second call ran inline (it was not known to be slow); the one after it not.
+    assert [name == loop_thread for name in model.threads] == [False, True, False, True]
+
+
+def test_zero_bound_always_predicts_on_the_thread() -> None:
+    model = ThreadRecordingModel()
+    _score_one_at_a_time(model, [(1, 0.0)] * 4, inline_max_seconds=0.0)
+    assert all(name.startswith("predict") for name in model.threads)
+    assert len(model.threads) == 4
