@@ -10,9 +10,11 @@ contention between predicts, and the event loop stays free to read the next requ
 
 A lone request whose predict is known to be quick runs on the event loop instead: the hop
 to the predict thread and back is two thread wake-ups, 0.3 to 0.8 ms on a VM, a tenth of a
-small predict. Known to be quick: the last predict took at most `inline_max_seconds` and
-had at least as many rows. A slow model never runs inline (its first predict is measured
-on the thread), and a quick one blocks the loop for about that bound at most.
+small predict. Lone: no request came in while another was waiting or being predicted for
+a second (under concurrent load the thread lets the loop read the next requests during a
+predict, which batching needs). Known to be quick: the last predict took at most
+`inline_max_seconds` and had at least as many rows. A slow model never runs inline (its
+first predict is measured on the thread), and a quick one holds the loop about that long.
 
 Requests with different params are predicted apart. If a combined call fails, each of
 its requests is predicted on its own, so one bad request cannot fail its neighbours.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -34,6 +37,9 @@ import orjson
 import pandas as pd
 
 logger = logging.getLogger(__name__)
+
+# A request is lone when none came in while another was pending for this long.
+_LONE_AFTER_SECONDS = 1.0
 
 # What a request contributes: columns as lists (the lean JSON path) or a DataFrame.
 ColumnData = dict[str, list[Any]]
@@ -78,6 +84,8 @@ class MicroBatcher:
         self._max_wait = max_wait_seconds
         self._inline_max = inline_max_seconds
         self._inline_rows = 0  # rows of the last predict, if it was quick enough to inline
+        self._predicting = False
+        self._last_overlap = -math.inf  # when a request last came in while another was pending
         self._observe_batch = observe_batch
         self._queue: deque[PendingRequest] = deque()
         self._wake = asyncio.Event()
@@ -98,7 +106,10 @@ class MicroBatcher:
         self, data: ModelInput, rows: int, params: dict[str, Any] | None
     ) -> asyncio.Future[Any]:
         """Queue a validated request; the future resolves to its rows' outputs."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        if self._queue or self._predicting:
+            self._last_overlap = loop.time()
+        future: asyncio.Future[Any] = loop.create_future()
         self._queue.append(PendingRequest(data, rows, params, future))
         self._wake.set()
         return future
@@ -115,7 +126,8 @@ class MicroBatcher:
             batch = self._take_batch()
             if not self._queue:
                 self._wake.clear()
-            inline = not concurrent and self._is_lone_and_quick(batch)
+            inline = self._is_lone_and_quick(batch, loop.time())
+            self._predicting = True
             for group in _group_by_params(batch):
                 started = time.perf_counter()
                 try:
@@ -137,10 +149,15 @@ class MicroBatcher:
                         request.future.set_exception(result)
                     else:
                         request.future.set_result(result)
+            self._predicting = False
             concurrent = bool(self._queue)
 
-    def _is_lone_and_quick(self, batch: list[PendingRequest]) -> bool:
-        return len(batch) == 1 and not self._queue and batch[0].rows <= self._inline_rows
+    def _is_lone_and_quick(self, batch: list[PendingRequest], now: float) -> bool:
+        return (
+            len(batch) == 1
+            and now - self._last_overlap > _LONE_AFTER_SECONDS
+            and batch[0].rows <= self._inline_rows
+        )
 
     def _queued_rows(self) -> int:
         return sum(request.rows for request in self._queue)

@@ -26,9 +26,13 @@ class ThreadRecordingModel:
 
 
 def _score_one_at_a_time(
-    model: ThreadRecordingModel, requests: list[tuple[int, float]], inline_max_seconds: float
+    model: ThreadRecordingModel,
+    requests: list[tuple[int, float]],
+    inline_max_seconds: float,
+    first_two_together: bool = False,
 ) -> list[list[float]]:
-    """Each (rows, predict seconds) request alone, one after the other, as at concurrency 1."""
+    """Each (rows, predict seconds) request alone, one after the other, as at concurrency 1;
+    or the first two sent together, as under concurrent load."""
 
     async def run() -> list[list[float]]:
         batcher = MicroBatcher(
@@ -43,6 +47,10 @@ def _score_one_at_a_time(
         batcher.start()
         answers = []
         try:
+            if first_two_together:
+                first = batcher.submit({"x": [0]}, 1, None)
+                answers.append(await asyncio.wait_for(batcher.submit({"x": [0]}, 1, None), 10))
+                answers.insert(0, await first)
             for rows, seconds in requests:
                 model.seconds = seconds
                 data = {"x": list(range(rows))}
@@ -85,3 +93,13 @@ def test_zero_bound_always_predicts_on_the_thread() -> None:
     _score_one_at_a_time(model, [(1, 0.0)] * 4, inline_max_seconds=0.0)
     assert all(name.startswith("predict") for name in model.threads)
     assert len(model.threads) == 4
+
+
+def test_requests_after_concurrent_ones_keep_the_thread_for_a_while() -> None:
+    model = ThreadRecordingModel()
+    answers = _score_one_at_a_time(model, [(1, 0.0)] * 3, 0.05, first_two_together=True)
+    assert answers == [[0.0]] * 5
+    # The two sent together came in while one was pending: for the next second every
+    # request is predicted on the thread, which keeps the loop free to read new ones.
+    assert all(name.startswith("predict") for name in model.threads)
+    assert len(model.threads) >= 4  # the first two in one call or two, then three alone
