@@ -1,16 +1,14 @@
 """Predict without MLflow's second schema pass when that pass would change nothing.
 
-`PyFuncModel.predict` enforces the signature on every call: for the demo model that costs
-about 0.5 ms and a copy of the frame, a fifth of a 1-row request. The server has already
-checked the request against the same signature (app.validation) and built a frame of the
+`PyFuncModel.predict` enforces the signature on every call: for a small model that is a
+large share of a 1-row request, and a copy of the frame. The server has already checked
+the request against the same signature (app.validation) and built a frame of the
 signature's own dtypes (app.protocol). For a frame that holds exactly the signature's
 columns, in its order, each of a dtype MLflow takes as it is, its enforcement is an
 identity: `_enforce_mlflow_datatype` returns every column unchanged and the result is the
 same columns in a new frame. Such frames go straight to the model's predict function;
 params still pass MLflow's own params enforcement, under the same prediction context.
 Any other input, and any model this cannot vouch for, takes `PyFuncModel.predict`.
-
-MLflow private names used here are pinned with MLflow in requirements.txt, and
 tests/app/test_direct_predict.py holds the identity and the equal predictions.
 """
 
@@ -18,14 +16,21 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
-from mlflow.models.utils import _enforce_params_schema
 from mlflow.pyfunc import PyFuncModel
-from mlflow.pyfunc.context import Context, set_prediction_context
-from mlflow.types import ColSpec, DataType, ParamSchema
+from mlflow.types import DataType, ParamSchema
+
+from app.mlflow_compat import (
+    call_in_prediction_context,
+    enforce_params,
+    predict_function,
+    signature_from_type_hints,
+    type_hint_from_example,
+)
+from app.validation import plain_type
 
 DtypeCheck = Callable[[Any], bool]
 
@@ -40,7 +45,7 @@ def _exactly(numpy_dtype: np.dtype[Any]) -> DtypeCheck:
 
 # Per signature type, the dtypes MLflow's enforcement returns unchanged (a subset of its
 # early returns: the exact numpy dtype, or text as object or pandas strings).
-_UNCHANGED: dict[DataType, DtypeCheck] = {
+_UNCHANGED: dict[DataType | None, DtypeCheck] = {
     DataType.boolean: _exactly(np.dtype(np.bool_)),
     DataType.integer: _exactly(np.dtype(np.int32)),
     DataType.long: _exactly(np.dtype(np.int64)),
@@ -75,34 +80,36 @@ class DirectPredict:
         )
 
     def __call__(self, frame: pd.DataFrame, params: dict[str, Any] | None) -> Any:
-        params = _enforce_params_schema(params, self._params_schema)
-        with set_prediction_context(Context(model_id=self._model_id)):
-            return self._predict_fn(frame, params=params)
+        params = enforce_params(params, self._params_schema)
+        return call_in_prediction_context(self._model_id, self._predict_fn, frame, params=params)
 
 
 def build_direct_predict(model: PyFuncModel) -> DirectPredict | None:
-    """A DirectPredict when the model's signature is plain named columns, else None."""
+    """A DirectPredict when the signature is plain named columns, else None."""
     metadata = model.metadata
     schema = metadata.get_input_schema()
     if schema is None or schema.is_tensor_spec() or not schema.has_input_names():
         return None
     # Signatures from type hints are validated inside predict, and dependency schemas go
     # into the prediction context: both stay with PyFuncModel.predict.
-    if metadata._is_signature_from_type_hint() or metadata._is_type_hint_from_example():
+    if signature_from_type_hints(model) or type_hint_from_example(model):
         return None
     if "dependencies_schemas" in (metadata.metadata or {}):
         return None
     specs = schema.inputs
-    if not all(isinstance(spec, ColSpec) and spec.type in _UNCHANGED for spec in specs):
+    types = [plain_type(spec) for spec in specs]
+    if not all(data_type in _UNCHANGED for data_type in types):
         return None
-    predict_fn = model._predict_fn
+    predict_fn = predict_function(model)
+    if predict_fn is None:
+        return None
     params_arg = inspect.signature(predict_fn).parameters.get("params")
     if params_arg is None or params_arg.kind == inspect.Parameter.VAR_KEYWORD:
         return None  # PyFuncModel.predict calls such functions differently
     return DirectPredict(
         predict_fn,
         columns=[str(spec.name) for spec in specs],
-        checks=[_UNCHANGED[spec.type] for spec in specs],
+        checks=[_UNCHANGED[cast(DataType, data_type)] for data_type in types],
         params_schema=metadata.get_params_schema(),
         model_id=model.model_id,
     )

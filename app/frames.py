@@ -1,11 +1,9 @@
 """DataFrames in and records out on the hot path, without pandas' per-column Series.
 
 `pd.DataFrame(dict)` sanitizes every column, and records built from `frame[name]` make a
-Series per column (`to_dict` even goes row by row): for a 1-row request of the demo model
-the two cost about 0.7 ms on a 2-core VM. Here both use the internals pandas' own
-constructors end in, minus the per-column work, for arrays that are already final.
-
-pandas' private names used here are pinned with pandas in requirements.txt, and
+Series per column (`to_dict` even goes row by row). Here both use the internals pandas'
+own constructors end in, minus the per-column work, for arrays that are already final
+(app.mlflow_compat holds those internals and their public fallbacks).
 tests/app/test_frames.py holds the results equal to the public constructors'.
 """
 
@@ -16,7 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pandas.api.extensions import ExtensionDtype
-from pandas.core.dtypes.cast import maybe_box_native  # type: ignore[attr-defined]
+
+from app.mlflow_compat import box_native, column_arrays, frame_from_final_arrays
 
 ColumnArrays = dict[str, Any]  # name -> numpy array or pandas ExtensionArray
 
@@ -27,13 +26,7 @@ def frame_from_arrays(columns: ColumnArrays) -> pd.DataFrame:
     lengths = {len(array) for array in arrays}
     if len(lengths) > 1:
         raise ValueError(f"columns of different lengths: {sorted(lengths)}")
-    frame: pd.DataFrame = pd.DataFrame._from_arrays(  # type: ignore[attr-defined]
-        arrays,
-        columns=pd.Index(list(columns)),
-        index=pd.RangeIndex(lengths.pop() if lengths else 0),
-        verify_integrity=False,
-    )
-    return frame
+    return frame_from_final_arrays(arrays, list(columns), lengths.pop() if lengths else 0)
 
 
 def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -44,10 +37,7 @@ def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     Python ones). Text columns of pandas' `str` dtype hold str and NaN only: left as they are.
     """
     names = [str(name) for name in frame.columns]
-    columns = [
-        _native_values(array)
-        for array in frame._iter_column_arrays()  # type: ignore[operator]
-    ]
+    columns = [_native_values(array) for array in column_arrays(frame)]
     return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
@@ -57,5 +47,5 @@ def _native_values(array: Any) -> list[Any]:
     if isinstance(dtype, pd.StringDtype) and dtype.na_value is not pd.NA:
         return values
     if dtype == np.dtype(object) or isinstance(dtype, ExtensionDtype):
-        return [maybe_box_native(value) for value in values]
+        return [box_native(value) for value in values]
     return values
