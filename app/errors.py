@@ -32,18 +32,15 @@ class ServingError(Exception):
         self.headers = headers or {}
 
 
-class MalformedRequestError(ServingError):
-    """The body cannot be decoded: not JSON, not CSV, not UTF-8."""
-
-    status_code = 400
-    error_code = "MALFORMED_REQUEST"
-
-
 class BadRequestError(ServingError):
-    """The body decodes but is not a scoring request of MLflow's protocol."""
+    """The body is not a scoring request of MLflow's protocol."""
 
     status_code = 400
     error_code = "BAD_REQUEST"
+
+
+class MalformedRequestError(BadRequestError):
+    """The body cannot be decoded: not JSON, CSV, Parquet or UTF-8 (BAD_REQUEST, as MLflow)."""
 
 
 class SchemaMismatchError(ServingError):

@@ -81,8 +81,9 @@ class ServingMetrics:
         )
         self.predictions = Counter(
             "model_predictions_total",
-            "Scored rows by the risk level the model returned ('none' if it returns none).",
-            ["risk_level"],
+            "Scored rows, by the value of the output field the model names in its metadata "
+            "(field and value empty when it names none).",
+            ["field", "value"],
             registry=registry,
         )
         self.batch_rows = Histogram(

@@ -2,7 +2,7 @@
 
 Routes hand it the body and content type; it parses (MLflow's protocol), validates against
 the signature, hands tabular requests to the micro-batcher (others are predicted alone),
-records model metrics and encodes. It knows nothing of HTTP.
+records model metrics and encodes as MLflow does. It knows nothing of HTTP.
 """
 
 from __future__ import annotations
@@ -14,26 +14,39 @@ from typing import Any
 
 import pandas as pd
 from mlflow.exceptions import MlflowException
-from mlflow.utils.proto_json_utils import _get_jsonable_obj
 from starlette.concurrency import run_in_threadpool
 
 from app.batching import MicroBatcher
 from app.drift import DriftMonitor
-from app.errors import PredictionFailedError, SchemaMismatchError
-from app.frames import frame_records
+from app.encoding import encode_predictions, to_jsonable
+from app.errors import BadRequestError, PredictionFailedError, SchemaMismatchError
 from app.metrics import ServingMetrics
 from app.model import ServedModel
-from app.protocol import FrameBuilder, ScoringRequest, encode_predictions, parse_request
+from app.protocol import JSON, FrameBuilder, ScoringRequest, parse_request
 from app.settings import Settings
 from app.validation import check_params
 
 logger = logging.getLogger(__name__)
 
-# MLflow's own enforcement messages quote the input; ours (app.validation) run first and
-# name the column, so when MLflow still objects the answer is generic.
-_MLFLOW_ENFORCEMENT_PREFIXES = ("Failed to enforce schema", "Failed to validate", "Incompatible")
-_CLIENT_ERROR_CODES = {"INVALID_PARAMETER_VALUE", "BAD_REQUEST"}
 _FAILED = "the model failed to score this request; the server log has the detail"
+_CLIENT_ERRORS = {"INVALID_PARAMETER_VALUE": SchemaMismatchError, "BAD_REQUEST": BadRequestError}
+# MLflow's enforcement messages quote the input they refuse: those get words of ours. A
+# model's own MlflowException (the demo's threshold check) keeps its message.
+_QUOTING_PREFIXES = {
+    "Failed to enforce schema": "the input does not match the model's signature",
+    "Failed to validate data against type hint": "the input does not match the model's type hints",
+    "Failed to convert": "the input does not match the model's signature",
+    "Incompatible": "the input does not match the model's signature",
+    "Invalid parameters": "the params do not match the model's params schema",
+    "Failed to validate": "the input does not match the model's signature",
+}
+# Distinct values of the counted output field labelled apart; more are counted as "other",
+# so a field of free text cannot flood /metrics with series.
+MAX_COUNTED_VALUES = 32
+_UNCHECKED_INPUT_FAILED = (
+    "the model could not score this input; it has no signature to check requests against, "
+    "so send the columns and types it was trained on"
+)
 
 
 class Scorer:
@@ -50,10 +63,19 @@ class Scorer:
         self.to_frame = FrameBuilder(model.input_schema)
         schema = model.params_schema
         self._declared_params = {spec.name for spec in schema.params} if schema else set()
+        hints = model.description.serving
+        self._count_field = hints.count_predictions_by
+        self._counted_values: set[str] = set()
+        # A model with no signature cannot be checked before predict: when it raises, the
+        # input is the likely cause, as MLflow's server assumes too.
+        self._unchecked = model.input_schema is None
+        self.batching = (
+            hints.rows_are_independent if settings.batching is None else settings.batching
+        )
         self.batcher = MicroBatcher(
             self.predict_jsonable,
             self.to_frame,
-            enabled=settings.batching,
+            enabled=self.batching,
             max_batch_rows=settings.batch_max_rows,
             max_wait_seconds=settings.batch_max_wait_ms / 1000,
             inline_max_seconds=settings.inline_predict_max_ms / 1000,
@@ -61,7 +83,9 @@ class Scorer:
         )
 
     def parse(self, body: bytes, content_type: str | None) -> ScoringRequest:
-        request = parse_request(body, content_type, self.model.input_schema)
+        request = parse_request(body, content_type, self.model.contract)
+        if request.unwrapped:
+            return request  # MLflow passes these params on as they came
         check_params(request.params, self.model.params_schema)
         # Params the model does not declare are dropped, as MLflow drops them, but here:
         # MLflow would log their names, which are the caller's text, verbatim.
@@ -76,44 +100,77 @@ class Scorer:
             outputs = await run_in_threadpool(self.predict_jsonable, request.data, request.params)
         self.metrics.rows.observe(request.rows)
         self._count_predictions(outputs)
-        return encode_predictions(outputs)
+        return _encode(outputs, request)
+
+    async def warm_up(self, body: bytes) -> None:
+        """Score `body` as a request is scored (parse, predict, encode), recording nothing:
+        no request metrics, no drift. Raises what the request would answer."""
+        request = self.parse(body, JSON)
+        data = self.to_frame(request.data) if request.batchable else request.data
+        outputs = await run_in_threadpool(self._predict, data, request.params)
+        _encode(outputs, request)
 
     def predict_jsonable(self, data: Any, params: dict[str, Any] | None) -> Any:
-        """Predict; the output as MLflow's server encodes it (DataFrames as records)."""
-        started = time.perf_counter()
-        try:
-            predictions = self.model.predict(data, params)
-        except MlflowException as error:
-            if error.error_code not in _CLIENT_ERROR_CODES:
-                logger.exception("the model failed with %s", error.error_code)
-                raise PredictionFailedError(_FAILED) from error
-            logger.info("MLflow rejected the input: %s", error.error_code)
-            message = error.message
-            if message.startswith(_MLFLOW_ENFORCEMENT_PREFIXES):
-                message = "the input does not match the model's signature (see GET /version)"
-            raise SchemaMismatchError(message) from None
-        except Exception as error:
-            logger.exception("the model failed with %s", type(error).__name__)
-            raise PredictionFailedError(_FAILED) from error
-        finally:
-            self.metrics.predict_seconds.observe(time.perf_counter() - started)
-        outputs = _jsonable(predictions)
+        """Predict; the output as MLflow's server makes it JSON-able (DataFrames as records)."""
+        outputs = self._predict(data, params)
         if self.drift is not None and isinstance(data, pd.DataFrame):
             self.drift.observe(data, outputs)
         return outputs
 
+    def _predict(self, data: Any, params: dict[str, Any] | None) -> Any:
+        started = time.perf_counter()
+        try:
+            predictions = self.model.predict(data, params)
+        except MlflowException as error:
+            client_error = _CLIENT_ERRORS.get(error.error_code)
+            if client_error is None:
+                logger.exception("the model failed with %s", error.error_code)
+                raise PredictionFailedError(_FAILED) from error
+            logger.info("MLflow refused the input: %s", error.error_code)
+            raise client_error(_refusal(error.message)) from None
+        except Exception as error:
+            if self._unchecked:
+                logger.info("the model raised %s on unchecked input", type(error).__name__)
+                raise BadRequestError(_UNCHECKED_INPUT_FAILED) from None
+            logger.exception("the model failed with %s", type(error).__name__)
+            raise PredictionFailedError(_FAILED) from error
+        finally:
+            self.metrics.predict_seconds.observe(time.perf_counter() - started)
+        return to_jsonable(predictions)
+
     def _count_predictions(self, outputs: Any) -> None:
+        field_name = self._count_field
+        if field_name is None:
+            self.metrics.predictions.labels("", "").inc(_row_count(outputs))
+            return
         counts: dict[str, int] = {}
         for row in outputs if isinstance(outputs, list) else [outputs]:
-            level = row.get("risk_level") if isinstance(row, dict) else None
-            key = str(level) if level is not None else "none"
+            value = row.get(field_name) if isinstance(row, dict) else None
+            key = "none" if value is None else str(value)[:64]
+            if key not in self._counted_values:
+                if len(self._counted_values) >= MAX_COUNTED_VALUES:
+                    key = "other"
+                else:
+                    self._counted_values.add(key)
             counts[key] = counts.get(key, 0) + 1
-        for level, count in counts.items():
-            self.metrics.predictions.labels(level).inc(count)
+        for value, count in counts.items():
+            self.metrics.predictions.labels(field_name, value).inc(count)
 
 
-def _jsonable(predictions: Any) -> Any:
-    """MLflow's encoding (DataFrames as records), with the same Python values."""
-    if isinstance(predictions, pd.DataFrame) and predictions.columns.is_unique:
-        return frame_records(predictions)
-    return _get_jsonable_obj(predictions, pandas_orient="records")
+def _refusal(message: str) -> str:
+    for prefix, words in _QUOTING_PREFIXES.items():
+        if message.startswith(prefix):
+            return f"{words} (see GET /version)"
+    return message.splitlines()[0] if message else "the model refused this input"
+
+
+def _encode(outputs: Any, request: ScoringRequest) -> bytes:
+    try:
+        return encode_predictions(outputs, unwrapped=request.unwrapped)
+    except TypeError as error:  # orjson's JSONEncodeError: an output type MLflow refuses too
+        logger.error("the model's output cannot be encoded as JSON: %s", error)
+        raise PredictionFailedError(_FAILED) from None
+
+
+def _row_count(outputs: Any) -> int:
+    return len(outputs) if isinstance(outputs, list) else 1
