@@ -13,6 +13,7 @@ from mlflow.types import ColSpec, DataType, Schema
 
 from app.model import ServedModel
 from app.protocol import INPUT_FIELDS, RECORDS_ALIAS
+from app.validation import plain_type
 
 _JSON_TYPES: dict[object, dict[str, str]] = {
     DataType.long: {"type": "integer", "format": "int64"},
@@ -128,7 +129,7 @@ def _record_schema(schema: Schema | None) -> dict[str, Any]:
     return {
         "type": "object",
         "required": [spec.name for spec in columns if spec.required],
-        "properties": {spec.name: _JSON_TYPES.get(spec.type, {}) for spec in columns},
+        "properties": {spec.name: _JSON_TYPES.get(plain_type(spec), {}) for spec in columns},
     }
 
 
@@ -138,7 +139,7 @@ def _params_schema(model: ServedModel) -> dict[str, Any]:
     return {
         "type": "object",
         "properties": {
-            spec.name: {**_JSON_TYPES.get(spec.dtype, {}), "default": spec.default}
+            spec.name: {**_JSON_TYPES.get(spec.dtype, {}), "default": _plain(spec.default)}
             for spec in model.params_schema.params
         },
     }

@@ -1,16 +1,22 @@
-"""MLflow's scoring protocol: request bodies in, `{"predictions": ...}` out.
+"""MLflow's scoring protocol: request bodies in, model input out.
 
-Accepts what `mlflow models serve` accepts (JSON with exactly one of `dataframe_split`,
-`dataframe_records`, `instances`, `inputs`, optional `params`; `text/csv`; Parquet) plus
-`{"data": [records]}`. Tabular JSON takes a lean path: records become column lists,
-checked value by value, and the DataFrame is built once per batch with MLflow's own
-casting, so the model sees what MLflow's server would give it. Other shapes go through
-MLflow's own parsers.
+Accepts what `mlflow models serve` accepts, decided the way it decides: unwrapped LLM
+requests (`messages`, `prompt`, `input`) first; for models whose signature comes from
+type hints, `inputs` handed over as sent; otherwise JSON with exactly one of
+`dataframe_split`, `dataframe_records`, `instances`, `inputs` (plus optional `params`),
+`text/csv` or Parquet. `{"data": [records]}` is accepted too. Tabular JSON for a signature
+of plain columns takes a lean path: records become column lists, checked value by value,
+and the DataFrame is built once per batch with the signature's dtypes. Every other shape
+goes through MLflow's own parsers, so the model sees what MLflow's server would give it.
+Values MLflow would change silently (35.5 into a long column, true into a double) are
+refused first (app.validation).
 """
 
 from __future__ import annotations
 
 import io
+import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, NoReturn, cast
@@ -20,7 +26,7 @@ import orjson
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.pyfunc.scoring_server import infer_and_parse_data
-from mlflow.types import ColSpec, DataType, Schema
+from mlflow.types import DataType, ParamSchema, Schema
 from mlflow.utils.proto_json_utils import cast_df_types_according_to_schema
 
 from app.batching import ColumnData, ModelInput
@@ -31,7 +37,14 @@ from app.errors import (
     UnsupportedMediaTypeError,
 )
 from app.frames import frame_from_arrays
-from app.validation import check_columns, check_input, require_columns
+from app.mlflow_compat import is_unified_llm_input, split_llm_input
+from app.validation import (
+    check_columns,
+    check_input,
+    describe_type,
+    plain_type,
+    require_columns,
+)
 
 JSON = "application/json"
 CSV = "text/csv"
@@ -53,19 +66,32 @@ _SHAPE_HELP = (
 
 
 @dataclass(frozen=True)
+class InputContract:
+    """What the model says about its input: the signature and how MLflow hands data over."""
+
+    schema: Schema | None
+    params_schema: ParamSchema | None = None
+    # MLflow 3 type-hinted models get the `inputs` value as sent, validated inside predict.
+    from_type_hints: bool = False
+
+
+@dataclass(frozen=True)
 class ScoringRequest:
-    data: ModelInput | Any  # column lists or a DataFrame; tensors stay as MLflow parses them
+    data: ModelInput | Any  # column lists or a DataFrame; other shapes as MLflow parses them
     rows: int
     params: dict[str, Any] | None
     # True for the lean path's validated columns and for DataFrames: what the batcher can
-    # combine. Other parsed shapes (tensors, MLflow's dicts of arrays) are scored alone.
+    # combine. Other parsed shapes (tensors, lists, dicts) are scored alone.
     batchable: bool
+    # An unwrapped LLM request is answered with the bare output, as MLflow answers it.
+    unwrapped: bool = False
 
 
-def parse_request(body: bytes, content_type: str | None, schema: Schema | None) -> ScoringRequest:
+def parse_request(body: bytes, content_type: str | None, contract: InputContract) -> ScoringRequest:
     mime_type = _media_type(content_type)
     if mime_type == JSON:
-        return _parse_json(body, schema)
+        return _parse_json(body, contract)
+    schema = contract.schema
     frame = _parse_csv(body, schema) if mime_type == CSV else _parse_parquet(body)
     check_input(frame, schema)
     return ScoringRequest(frame, len(frame), None, batchable=True)
@@ -88,24 +114,34 @@ class FrameBuilder:
         if isinstance(data, pd.DataFrame):
             return data
         if self.dtypes is not None:
-            dtypes = self.dtypes
             return frame_from_arrays(
-                {
-                    name: pd.array(values, TEXT_DTYPE)
-                    if dtypes[name] is None
-                    else np.asarray(values, dtypes[name])
-                    for name, values in data.items()
-                }
+                {name: self._array(name, values) for name, values in data.items()}
             )
         frame = pd.DataFrame(data)
         if self.schema is None:
             return frame
-        cast_frame: pd.DataFrame = cast_df_types_according_to_schema(frame, self.schema)
+        try:
+            cast_frame: pd.DataFrame = cast_df_types_according_to_schema(frame, self.schema)
+        except (ValueError, TypeError, OverflowError, MlflowException):
+            raise SchemaMismatchError(
+                "values do not convert to the model's input types (see GET /version)"
+            ) from None
         return cast_frame
 
-
-def encode_predictions(rows: list[Any]) -> bytes:
-    return orjson.dumps({"predictions": rows}, option=orjson.OPT_SERIALIZE_NUMPY)
+    def _array(self, name: str, values: list[Any]) -> Any:
+        assert self.dtypes is not None
+        dtype = self.dtypes[name]
+        if dtype is None:
+            return pd.array(values, TEXT_DTYPE)
+        try:
+            return np.asarray(values, dtype)
+        except (ValueError, TypeError, OverflowError):
+            # Text that is not a number of this type (validation let it through to MLflow's
+            # own conversion, which refuses it the same way).
+            spec_type = next(s.type for s in self.schema.inputs if s.name == name)  # type: ignore[union-attr]
+            raise SchemaMismatchError(
+                f"column '{name}' expects {describe_type(spec_type)}, got text that is not one"
+            ) from None
 
 
 def _media_type(content_type: str | None) -> str:
@@ -133,25 +169,59 @@ def _media_type(content_type: str | None) -> str:
     return mime_type
 
 
-def _parse_json(body: bytes, schema: Schema | None) -> ScoringRequest:
+def _load_json(body: bytes) -> tuple[Any, bool]:
+    """The payload, and whether it needed Python's parser: orjson first, then Python's for
+    what only it takes, the NaN and Infinity literals that Python clients (MLflow's own
+    among them) send for missing and infinite floats, and MLflow's server accepts. Numbers
+    that do not fit a double or a 64-bit integer are refused rather than rounded."""
     try:
-        payload = orjson.loads(body)
+        return orjson.loads(body), False
     except orjson.JSONDecodeError as error:
-        raise MalformedRequestError(f"request body is not valid JSON: {error}") from None
+        try:
+            return (
+                json.loads(body.decode("utf-8"), parse_float=_finite_float, parse_int=_int64),
+                True,
+            )
+        except (ValueError, RecursionError):
+            raise MalformedRequestError(f"request body is not valid JSON: {error}") from None
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError("a number beyond the range of a double")
+    return value
+
+
+def _int64(text: str) -> int:
+    if len(text) > 20 or not -(2**63) <= int(text) < 2**64:
+        raise ValueError("an integer beyond 64 bits")
+    return int(text)
+
+
+def _parse_json(body: bytes, contract: InputContract) -> ScoringRequest:
+    payload, has_literals = _load_json(body)
     if not isinstance(payload, dict):
         raise BadRequestError(f"the JSON body is {_json_type(payload)}; {_SHAPE_HELP}")
+    if is_unified_llm_input(payload):
+        data, llm_params = split_llm_input(payload, contract.params_schema)
+        return ScoringRequest(data, 1, llm_params or None, batchable=False, unwrapped=True)
 
-    fields = [field for field in (*INPUT_FIELDS, RECORDS_ALIAS) if field in payload]
-    if len(fields) != 1:
-        found = ", ".join(f"'{field}'" for field in fields) or "none"
-        raise BadRequestError(f"found {len(fields)} input fields ({found}); {_SHAPE_HELP}")
-    field = fields[0]
     params = payload.get(PARAMS_FIELD)
     if params is not None and not isinstance(params, dict):
         raise BadRequestError(f"'params' must be a JSON object, got {_json_type(params)}")
+    field, value = _input_field(payload)
+    if contract.from_type_hints:
+        if field != "inputs":
+            raise SchemaMismatchError(
+                "this model's signature comes from its type hints: send its input as 'inputs'"
+            )
+        rows = len(value) if isinstance(value, list) else 1
+        return ScoringRequest(value, rows, params, batchable=False)
 
-    value = payload[field]
-    if _has_columns(schema):
+    schema = contract.schema
+    # NaN literals are missing values: MLflow's path and check_input see them as such.
+    if _has_columns(schema) and not has_literals:
         assert schema is not None
         columns = _lean_columns(field, value, schema)
         if columns is not None:
@@ -162,8 +232,25 @@ def _parse_json(body: bytes, schema: Schema | None) -> ScoringRequest:
             return ScoringRequest(columns, rows, params, batchable=True)
     data = _parse_with_mlflow(field, value, schema)
     check_input(data, schema)
-    rows = len(data) if isinstance(data, pd.DataFrame) else 1
+    rows = len(data) if isinstance(data, pd.DataFrame | list) else 1
     return ScoringRequest(data, rows, params, batchable=isinstance(data, pd.DataFrame))
+
+
+def _input_field(payload: dict[str, Any]) -> tuple[str, Any]:
+    """The one input field of a wrapped request, with `data` read as `dataframe_records`."""
+    fields = [field for field in INPUT_FIELDS if field in payload]
+    if not fields and RECORDS_ALIAS in payload:
+        records = payload[RECORDS_ALIAS]
+        if isinstance(records, list) and all(isinstance(row, dict) for row in records):
+            return "dataframe_records", records
+        raise BadRequestError(
+            "'data' must be a list of records (JSON objects); send a table with columns "
+            "as 'dataframe_split'"
+        )
+    if len(fields) != 1:
+        found = ", ".join(f"'{field}'" for field in fields) or "none"
+        raise BadRequestError(f"found {len(fields)} input fields ({found}); {_SHAPE_HELP}")
+    return fields[0], payload[fields[0]]
 
 
 def _lean_columns(field: str, value: Any, schema: Schema) -> ColumnData | None:
@@ -173,7 +260,7 @@ def _lean_columns(field: str, value: Any, schema: Schema) -> ColumnData | None:
     """
     names = [str(name) for name in schema.input_names()]
     required = set(schema.required_input_names())
-    if field in ("dataframe_records", RECORDS_ALIAS, "instances"):
+    if field in ("dataframe_records", "instances"):
         if not isinstance(value, list) or not all(isinstance(row, dict) for row in value):
             return None
         if not value:
@@ -184,17 +271,14 @@ def _lean_columns(field: str, value: Any, schema: Schema) -> ColumnData | None:
     if (
         field == "dataframe_split"
         and isinstance(value, dict)
-        and set(value)
-        <= {
-            "columns",
-            "data",
-            "index",
-        }
+        and set(value) <= {"columns", "data", "index"}
     ):
         table_columns, table = value.get("columns"), value.get("data")
         if not (isinstance(table_columns, list) and isinstance(table, list)):
             return None
         if not all(isinstance(name, str) for name in table_columns):
+            return None
+        if len(set(table_columns)) != len(table_columns):
             return None
         width = len(table_columns)
         if not all(isinstance(row, list) and len(row) == width for row in table):
@@ -208,18 +292,31 @@ def _lean_columns(field: str, value: Any, schema: Schema) -> ColumnData | None:
 
 
 def _parse_with_mlflow(field: str, value: Any, schema: Schema | None) -> Any:
-    mlflow_field = "dataframe_records" if field == RECORDS_ALIAS else field
-    tensor_field = field in ("instances", "inputs")
-    if tensor_field and _has_columns(schema) and isinstance(value, list | dict):
+    if _has_columns(schema):
         # Validate what was sent before MLflow casts it (its cast truncates 35.5 to 35).
-        check_input(_frame_or_none(value), schema)
+        check_input(_untyped_table(field, value), schema)
     try:
-        return infer_and_parse_data({mlflow_field: value}, cast(Schema, schema))
-    except (MlflowException, ValueError, TypeError):
-        _explain_parse_failure(field, {mlflow_field: value}, schema)
+        return infer_and_parse_data({field: value}, cast(Schema, schema))
+    except (MlflowException, ValueError, TypeError, OverflowError):
+        _explain_parse_failure(field, {field: value}, schema)
 
 
-_SIMPLE_DTYPES: dict[object, np.dtype[Any] | None] = {
+def _untyped_table(field: str, value: Any) -> pd.DataFrame | None:
+    """The table a request describes, values as sent; None when it is no table of columns
+    (a list of scalars or of rows for a one-column or tensor model: MLflow's parser decides)."""
+    if field == "dataframe_split":
+        try:
+            untyped = infer_and_parse_data({field: value}, cast(Schema, None))
+        except (MlflowException, ValueError, TypeError, OverflowError):
+            return None
+        return untyped if isinstance(untyped, pd.DataFrame) else None
+    records = isinstance(value, list) and bool(value) and all(isinstance(r, dict) for r in value)
+    if records or (field in ("inputs", "instances") and isinstance(value, dict)):
+        return _frame_or_none(value)
+    return None
+
+
+_SIMPLE_DTYPES: dict[DataType, np.dtype[Any] | None] = {
     DataType.long: np.dtype(np.int64),
     DataType.integer: np.dtype(np.int32),
     DataType.double: np.dtype(np.float64),
@@ -232,18 +329,22 @@ _SIMPLE_DTYPES: dict[object, np.dtype[Any] | None] = {
 def _simple_dtypes(schema: Schema | None) -> dict[str, np.dtype[Any] | None] | None:
     """Column dtypes when every column is required and of a simple type, else None."""
     specs = schema.inputs if schema is not None else []
+    kinds = [plain_type(spec) for spec in specs]
     if not specs or not all(
-        isinstance(s, ColSpec) and s.required and s.type in _SIMPLE_DTYPES for s in specs
+        kind in _SIMPLE_DTYPES and spec.required for kind, spec in zip(kinds, specs, strict=True)
     ):
         return None
-    return {str(spec.name): _SIMPLE_DTYPES[spec.type] for spec in specs}
+    return {
+        str(spec.name): _SIMPLE_DTYPES[cast(DataType, kind)]
+        for spec, kind in zip(specs, kinds, strict=True)
+    }
 
 
 def _has_columns(schema: Schema | None) -> bool:
     return schema is not None and not schema.is_tensor_spec()
 
 
-def _frame_or_none(value: list[Any] | dict[str, Any]) -> pd.DataFrame | None:
+def _frame_or_none(value: Any) -> pd.DataFrame | None:
     try:
         return pd.DataFrame(value)
     except (ValueError, TypeError):
@@ -259,8 +360,8 @@ def _explain_parse_failure(field: str, data: dict[str, Any], schema: Schema | No
     try:
         untyped = infer_and_parse_data(data, cast(Schema, None))
     except MlflowException as error:
-        raise BadRequestError(f"'{field}' is not valid: {error.message}") from None
-    except (ValueError, TypeError):
+        raise BadRequestError(f"'{field}' is not valid: {_first_line(error)}") from None
+    except (ValueError, TypeError, OverflowError):
         raise BadRequestError(f"'{field}' does not describe a table or tensor") from None
     check_input(untyped, schema)
     raise SchemaMismatchError(f"values in '{field}' do not convert to the model's input types")
@@ -276,10 +377,12 @@ def _parse_csv(body: bytes, schema: Schema | None) -> pd.DataFrame:
     if schema is None:
         return _read_csv(text, None)
     try:
-        return _read_csv(
-            text, dict(zip(map(str, schema.input_names()), schema.pandas_types(), strict=True))
-        )
-    except ValueError:
+        dtypes = dict(zip(map(str, schema.input_names()), schema.pandas_types(), strict=True))
+    except MlflowException:
+        raise BadRequestError("CSV cannot be read for this model's input (tensors)") from None
+    try:
+        return _read_csv(text, dtypes)
+    except (ValueError, TypeError, OverflowError):
         # A value that does not convert to its column's type. Pandas' message quotes the
         # value, so read the text untyped and let validation name the column instead.
         check_input(_read_csv(text, None), schema)
@@ -305,7 +408,8 @@ def _parse_parquet(body: bytes) -> pd.DataFrame:
 
 
 def _first_line(error: Exception) -> str:
-    return str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+    text = error.message if isinstance(error, MlflowException) else str(error)
+    return text.splitlines()[0][:200] if text else type(error).__name__
 
 
 def _json_type(value: Any) -> str:

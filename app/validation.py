@@ -7,6 +7,7 @@ pass unchanged (app.direct_predict); any other frame still goes through it.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Sequence
 from typing import Any
@@ -18,6 +19,9 @@ from mlflow.types import ColSpec, DataType, ParamSchema, Schema
 from app.errors import BadRequestError, SchemaMismatchError
 
 _INTEGER_TYPES = {DataType.long, DataType.integer}
+# Columns MLflow casts to numpy integers or booleans: a missing value fails the cast (or, for
+# booleans, silently becomes False), so it is refused even where the column is optional.
+_NO_MISSING_TYPES = {DataType.long, DataType.integer, DataType.boolean}
 _NUMBER_TYPES = {DataType.long, DataType.integer, DataType.double, DataType.float}
 _TYPE_WORDS: dict[object, str] = {
     DataType.long: "long (whole numbers)",
@@ -27,6 +31,14 @@ _TYPE_WORDS: dict[object, str] = {
     DataType.string: "string (text)",
     DataType.boolean: "boolean (true/false)",
 }
+
+
+def plain_type(spec: object) -> DataType | None:
+    """The column's scalar DataType; None for tensors and for Array, Object and Map columns,
+    which MLflow's own enforcement checks."""
+    if isinstance(spec, ColSpec) and isinstance(spec.type, DataType):
+        return spec.type
+    return None
 
 
 def check_input(data: Any, schema: Schema | None) -> None:
@@ -68,19 +80,22 @@ def check_columns(columns: dict[str, list[Any]], schema: Schema) -> None:
 
 
 def _values_problem(values: list[Any], spec: ColSpec) -> str | None:
-    fits = _JSON_CHECKS.get(spec.type)
-    if fits is None:
+    data_type = plain_type(spec)
+    fits = _JSON_CHECKS.get(data_type) if data_type is not None else None
+    if fits is None or data_type is None:
         return None  # a type we do not check at JSON level; MLflow's enforcement does
-    if _clearly_fits(values, spec.type):
+    if _clearly_fits(values, data_type):
         return None
-    expected = f"expects {describe_type(spec.type)}"
+    expected = f"expects {describe_type(data_type)}"
     for value in values:
-        if value is None:
+        if value is None or (type(value) is float and math.isnan(value)):
             if spec.required:
                 return f"is required but has missing (null) values; it {expected}"
+            if data_type in _NO_MISSING_TYPES:
+                return f"has missing (null) values, which a {data_type.name} column cannot hold"
             continue
         if not fits(value):
-            if spec.type in _INTEGER_TYPES and type(value) in (int, float):
+            if data_type in _INTEGER_TYPES and type(value) in (int, float):
                 if type(value) is float and not value.is_integer():
                     return f"{expected}, got decimal numbers"
                 return f"{expected}, got numbers outside its range"
@@ -113,6 +128,12 @@ def _whole_number_in(low: int, high: int) -> Any:
     """A check for whole numbers (ints, or floats like 35.0) that fit the column's dtype."""
 
     def fits(value: Any) -> bool:
+        if type(value) is str:
+            # MLflow's cast converts text like "35" (int() of it); anything else fails there.
+            try:
+                return low <= int(value) <= high
+            except ValueError:
+                return False
         if type(value) is float:
             # Past 2**53 a float is not an exact integer: JSON parsers turn integers beyond
             # 64 bits into such floats, so they would be accepted as a rounded value.
@@ -123,6 +144,13 @@ def _whole_number_in(low: int, high: int) -> Any:
 
 
 def _is_number(value: Any) -> bool:
+    if type(value) is str:
+        # MLflow's cast converts text like "3.5" exactly (float() of it): no value is lost.
+        try:
+            float(value)
+        except ValueError:
+            return False
+        return True
     return type(value) is int or type(value) is float
 
 
@@ -141,25 +169,33 @@ def describe_type(data_type: object) -> str:
 
 
 def _column_problem(column: pd.Series, spec: ColSpec) -> str | None:
-    expected = f"expects {describe_type(spec.type)}"
-    if spec.required and column.isna().to_numpy().any():
+    data_type = plain_type(spec)
+    if data_type is None:
+        return None  # Array, Object, Map: MLflow's enforcement checks them
+    expected = f"expects {describe_type(data_type)}"
+    missing = column.isna().to_numpy().any()
+    if missing and spec.required:
         return f"is required but has missing (null) values; it {expected}"
+    if missing and data_type in _NO_MISSING_TYPES:
+        return f"has missing (null) values, which a {data_type.name} column cannot hold"
     kind = column.dtype.kind
-    if spec.type in _NUMBER_TYPES:
+    if data_type in _NUMBER_TYPES:
         if kind == "b":
             return f"{expected}, got booleans"
+        if kind == "O":
+            return _values_problem(column.tolist(), spec)
         if kind not in "iuf":
             return f"{expected}, got {_value_kinds(column)}"
-        if spec.type in _INTEGER_TYPES and kind == "f":
+        if data_type in _INTEGER_TYPES and kind == "f":
             values = column.dropna().to_numpy()
             if (values != values.round()).any():
                 return f"{expected}, got decimal numbers"
-    elif spec.type == DataType.string:
+    elif data_type == DataType.string:
         if kind != "O" and not isinstance(column.dtype, pd.StringDtype):
             return f"{expected}, got {_value_kinds(column)}"
         if not column.dropna().map(lambda value: isinstance(value, str)).all():
             return f"{expected}, got {_value_kinds(column)}"
-    elif spec.type == DataType.boolean and kind != "b":
+    elif data_type == DataType.boolean and kind != "b":
         return f"{expected}, got {_value_kinds(column)}"
     return None
 
