@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from app import __version__
@@ -84,7 +83,7 @@ def create_app(settings: Settings | None = None, model: ServedModel | None = Non
         ).set(1)
         metrics.model_load_seconds.set(description.load_seconds)
         scorer.batcher.start()
-        warm_up = asyncio.create_task(_warm_up(model, readiness, settings.warmup_rows, metrics))
+        warm_up = asyncio.create_task(_warm_up(model, scorer, readiness, metrics))
         orphan_watch = asyncio.create_task(_exit_when_orphaned())
         yield
         orphan_watch.cancel()
@@ -116,18 +115,26 @@ def create_app(settings: Settings | None = None, model: ServedModel | None = Non
 
 
 async def _warm_up(
-    model: ServedModel, readiness: Readiness, rows: int, metrics: ServingMetrics
+    model: ServedModel, scorer: Scorer, readiness: Readiness, metrics: ServingMetrics
 ) -> None:
-    """Predict on the logged input example; only then does this worker report ready."""
-    example = model.input_example()
-    if example is None:
-        logger.warning("the model has no tabular input example; ready without a warm-up")
+    """Score the request MLflow logged with the model's input example, the way a client's
+    request is scored (parse, predict, encode); only then does this worker report ready."""
+    if model.serving_input is None:
+        logger.warning("the model has no logged input example; ready without a warm-up")
     else:
         try:
-            await run_in_threadpool(model.predict, example.head(rows), None)
+            await scorer.warm_up(model.serving_input.encode())
+        except ServingError as error:
+            readiness.reason = "warm-up request failed; see the log"
+            logger.error(
+                "warm-up request failed (%s: %s); this worker stays not ready",
+                error.error_code,
+                error.message,
+            )
+            return
         except Exception:
-            readiness.reason = "warm-up prediction failed; see the log"
-            logger.exception("warm-up prediction failed; this worker stays not ready")
+            readiness.reason = "warm-up request failed; see the log"
+            logger.exception("warm-up request failed; this worker stays not ready")
             return
     readiness.ready = True
     readiness.reason = "ready"

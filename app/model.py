@@ -22,14 +22,46 @@ from mlflow.models import Model
 from mlflow.pyfunc import PyFuncModel
 from mlflow.store.artifact.utils.models import get_model_name_and_version
 from mlflow.types import ParamSchema, Schema
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 from app.direct_predict import build_direct_predict
 from app.errors import ModelLoadError
+from app.mlflow_compat import signature_from_type_hints
+from app.protocol import InputContract
 
 logger = logging.getLogger(__name__)
 
 REGISTRY_ORIGIN_FILE = "registry_origin.json"
-REPORTED_PACKAGES = ("mlflow", "scikit-learn", "xgboost-cpu", "pandas", "numpy", "fastapi")
+# Reported in /version for every model; the model's own requirements are added to them.
+SERVER_PACKAGES = ("mlflow", "fastapi", "gunicorn", "uvicorn", "pandas", "numpy")
+# The block of the MLmodel file's metadata where a model tells the server how to serve it.
+SERVING_METADATA_KEY = "serving"
+
+
+@dataclass(frozen=True)
+class ServingHints:
+    """What a model declares about itself in `metadata["serving"]` when it is logged.
+
+    `rows_are_independent`: each row's output depends on that row alone, so requests may
+    be predicted together (micro-batching) without changing any answer.
+    `count_predictions_by`: an output field whose values are worth counting in
+    `model_predictions_total` (a class, a risk level).
+    """
+
+    rows_are_independent: bool = False
+    count_predictions_by: str | None = None
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, Any] | None) -> ServingHints:
+        declared = (metadata or {}).get(SERVING_METADATA_KEY) or {}
+        if not isinstance(declared, dict):
+            raise ModelLoadError(f"the model's metadata '{SERVING_METADATA_KEY}' is not a mapping")
+        field_name = declared.get("count_predictions_by")
+        return cls(
+            rows_are_independent=declared.get("rows_are_independent") is True,
+            count_predictions_by=str(field_name) if field_name else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -46,6 +78,7 @@ class ModelDescription:
     training_profile: dict[str, Any] | None = field(default=None, repr=False)
     load_seconds: float = 0.0
     packages: dict[str, str] = field(default_factory=dict)
+    serving: ServingHints = field(default_factory=ServingHints)
 
     def as_dict(self) -> dict[str, Any]:
         """What /version shows: everything but the (large) training profile."""
@@ -66,11 +99,23 @@ class RegistryOrigin:
 class ServedModel:
     """A loaded pyfunc model with its description; `predict` is safe to call from threads."""
 
-    def __init__(self, pyfunc_model: PyFuncModel, description: ModelDescription) -> None:
+    def __init__(
+        self,
+        pyfunc_model: PyFuncModel,
+        description: ModelDescription,
+        serving_input: str | None = None,
+    ) -> None:
         self.pyfunc_model = pyfunc_model
         self.description = description
         self.input_schema: Schema | None = pyfunc_model.metadata.get_input_schema()
         self.params_schema: ParamSchema | None = pyfunc_model.metadata.get_params_schema()
+        self.contract = InputContract(
+            self.input_schema,
+            self.params_schema,
+            from_type_hints=signature_from_type_hints(pyfunc_model),
+        )
+        # The request body MLflow logged with the model's input example (JSON), if any.
+        self.serving_input = serving_input
         self._direct_predict = build_direct_predict(pyfunc_model)
 
     def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any:
@@ -116,9 +161,10 @@ def load_served_model(uri: str) -> ServedModel:
         signature=mlmodel.signature.to_dict() if mlmodel.signature else None,
         training_profile=(mlmodel.metadata or {}).get("training_profile"),
         load_seconds=round(time.perf_counter() - started, 3),
-        packages=_package_versions(),
+        packages=_package_versions(Path(local_path)),
+        serving=ServingHints.from_metadata(mlmodel.metadata),
     )
-    return ServedModel(pyfunc_model, description)
+    return ServedModel(pyfunc_model, description, mlmodel.get_serving_input(local_path))
 
 
 def resolve_origin(uri: str) -> RegistryOrigin:
@@ -166,11 +212,29 @@ def _config_overrides(mlmodel: Model, origin: RegistryOrigin) -> dict[str, Any] 
     return overrides or None
 
 
-def _package_versions() -> dict[str, str]:
+def _package_versions(model_dir: Path) -> dict[str, str]:
+    """Installed versions of the server's packages and of those the model requires."""
     versions = {"python": sys.version.split()[0]}
-    for package in REPORTED_PACKAGES:
+    for package in (*SERVER_PACKAGES, *_required_packages(model_dir)):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             continue
     return versions
+
+
+def _required_packages(model_dir: Path) -> list[str]:
+    """Names from the model's requirements.txt, which MLflow writes when it logs a model."""
+    requirements = model_dir / "requirements.txt"
+    if not requirements.is_file():
+        return []
+    names: list[str] = []
+    for line in requirements.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("-"):
+            continue
+        try:
+            names.append(canonicalize_name(Requirement(line).name))
+        except InvalidRequirement:
+            continue  # a URL or a path: nothing to look up
+    return names

@@ -50,13 +50,13 @@ class Settings(BaseSettings):
         False,
         description="Log healthy probe and /metrics requests too; failed ones always are.",
     )
-    warmup_rows: int = Field(
-        1, ge=1, description="Rows of the input example each worker predicts before ready."
-    )
 
     # Micro-batching (per worker)
-    batching: bool = Field(
-        True, description="Combine concurrent requests into one predict call (off: one each)."
+    batching: bool | None = Field(
+        None,
+        description="Combine concurrent requests into one predict call. Unset: only for a "
+        "model that declares its rows independent (metadata serving.rows_are_independent); "
+        "true: for any model (the operator vouches for it); false: one call per request.",
     )
     batch_max_rows: int = Field(512, ge=1, description="Most rows in one combined predict.")
     batch_max_wait_ms: float = Field(

@@ -30,5 +30,7 @@ def save_slow_model(path: Path, seconds: float) -> Path:
         python_model=SlowModel(),
         input_example=pd.DataFrame([VALID_ROW]),
         model_config={"sleep_seconds": seconds},
+        # Each row is scored alone, so concurrent requests may share one (slow) predict.
+        metadata={"serving": {"rows_are_independent": True}},
     )
     return path
