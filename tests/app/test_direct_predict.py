@@ -29,7 +29,7 @@ def _demo_frame(rows: int) -> pd.DataFrame:
 def _as_served(frame: pd.DataFrame, served_model: ServedModel) -> pd.DataFrame:
     """The frame the server builds for these rows: parsed from JSON, built once."""
     body = pd.io.json.ujson_dumps({"dataframe_records": frame.to_dict(orient="records")})
-    request = parse_request(body.encode(), "application/json", served_model.input_schema)
+    request = parse_request(body.encode(), "application/json", served_model.contract)
     built: pd.DataFrame = FrameBuilder(served_model.input_schema)(request.data)
     return built
 

@@ -11,16 +11,16 @@ SENTINEL = "sentinel-applicant-value"
 
 CASES = [
     # (id, body bytes, content type, status, error_code, message fragment)
-    ("not_json", b"{not json", "application/json", 400, "MALFORMED_REQUEST", "not valid JSON"),
+    ("not_json", b"{not json", "application/json", 400, "BAD_REQUEST", "not valid JSON"),
     (
         "invalid_utf8",
         b'{"data": ["\xff\xfe"]}',
         "application/json",
         400,
-        "MALFORMED_REQUEST",
+        "BAD_REQUEST",
         "not valid JSON",
     ),
-    ("empty_body", b"", "application/json", 400, "MALFORMED_REQUEST", "not valid JSON"),
+    ("empty_body", b"", "application/json", 400, "BAD_REQUEST", "not valid JSON"),
     ("json_list", b"[1, 2]", "application/json", 400, "BAD_REQUEST", "the JSON body is an array"),
     (
         "no_input_field",
@@ -85,7 +85,7 @@ CASES = [
         b"age,income\n1,2\n3,4,5,6\n",
         "text/csv",
         400,
-        "MALFORMED_REQUEST",
+        "BAD_REQUEST",
         "CSV body cannot be parsed",
     ),
 ]

@@ -89,7 +89,7 @@ def test_built_frame_is_what_mlflows_parser_gives_the_model(
     body = pd.io.json.ujson_dumps({"dataframe_records": records}).encode()
     schema = served_model.input_schema
     assert schema is not None
-    request = parse_request(body, "application/json", schema)
+    request = parse_request(body, "application/json", served_model.contract)
     built = FrameBuilder(schema)(request.data)
 
     theirs = infer_and_parse_data({"dataframe_records": records}, schema)

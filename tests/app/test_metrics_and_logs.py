@@ -47,7 +47,7 @@ def test_requests_are_counted_by_route_template_method_and_status(
     assert samples[ok] == 3
     assert samples[bad] == 1
     assert samples[unmatched] == 1
-    assert samples[("serving_errors_total", (("error_code", "MALFORMED_REQUEST"),))] == 1
+    assert samples[("serving_errors_total", (("error_code", "BAD_REQUEST"),))] == 1
     assert samples[("model_request_rows_count", ())] == 3
     assert samples[("model_request_rows_sum", ())] == 6
     latency = (
