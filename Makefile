@@ -30,6 +30,8 @@ $(CHECKOV_STAMP): tests/deploy/requirements-checkov.txt
 
 ## Train and promote the demo model if the registry has no Production version, then serve it
 ## on 127.0.0.1:8000 with the production command (2 workers, preloaded model).
+# What `make serve` serves: the demo model's Production version (any MLflow URI works).
+serve: export MODEL_URI ?= models:/credit-risk-scoring/Production
 serve: $(STAMP)
 	$(BIN)/python -m registry_scripts.train --promote --if-missing
 	PATH="$(CURDIR)/$(BIN):$$PATH" gunicorn --config python:app.gunicorn_conf "app.main:create_app()"

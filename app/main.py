@@ -41,6 +41,9 @@ def create_app(settings: Settings | None = None, model: ServedModel | None = Non
     """
     settings = settings or Settings()
     if model is None:
+        if not settings.model_uri:
+            logger.critical("MODEL_URI is not set: name the model to serve, server not started")
+            raise SystemExit(3)
         try:
             model = load_served_model(settings.model_uri)
         except ModelLoadError as error:

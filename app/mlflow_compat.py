@@ -99,7 +99,15 @@ COMPATIBILITY = check()
 def frame_from_final_arrays(arrays: list[Any], names: list[str], rows: int) -> pd.DataFrame:
     """`pd.DataFrame(dict(zip(names, arrays)))` without pandas' per-column sanitising."""
     if not COMPATIBILITY.pandas_frames:
-        return pd.DataFrame(dict(zip(names, arrays, strict=True)), index=pd.RangeIndex(rows))
+        # Series of the arrays' own dtypes: pandas infers nothing (object stays object).
+        index = pd.RangeIndex(rows)
+        return pd.DataFrame(
+            {
+                name: pd.Series(array, index=index, dtype=array.dtype, copy=False)
+                for name, array in zip(names, arrays, strict=True)
+            },
+            index=index,
+        )
     frame: pd.DataFrame = pd.DataFrame._from_arrays(  # type: ignore[attr-defined]
         arrays, columns=pd.Index(names), index=pd.RangeIndex(rows), verify_integrity=False
     )

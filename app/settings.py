@@ -5,8 +5,6 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_MODEL_URI = "models:/credit-risk-scoring/Production"
-
 
 class Settings(BaseSettings):
     """Environment variables of the same name (case-insensitive) set each field.
@@ -16,10 +14,11 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
-    model_uri: str = Field(
-        DEFAULT_MODEL_URI,
-        description="Any MLflow model URI (models:/NAME/Stage, models:/NAME@alias, "
-        "models:/NAME/3, runs:/...) or a local model directory.",
+    model_uri: str | None = Field(
+        None,
+        description="The model to serve: any MLflow model URI (models:/NAME/Stage, "
+        "models:/NAME@alias, models:/NAME/3, runs:/...) or a local model directory. "
+        "Required: the server has no model of its own.",
     )
     host: str = Field("127.0.0.1", description="Address to bind; the image uses 0.0.0.0.")
     port: int = Field(8000, ge=1, le=65535, description="TCP port to bind.")

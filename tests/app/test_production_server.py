@@ -162,3 +162,14 @@ def test_a_model_that_cannot_load_stops_the_server_with_exit_3(
     critical = [line for line in broken.log_lines() if line.get("level") == "CRITICAL"]
     assert len(critical) == 1
     assert "no-such-model" in str(critical[0]["message"])
+
+
+def test_a_server_without_model_uri_stops_with_exit_3(
+    registry: RegisteredDemo, tmp_path: Path
+) -> None:
+    """The server has no model of its own: no MODEL_URI is a loud, quick failure."""
+    unset = start_server(registry, tmp_path, MODEL_URI="")
+    assert unset.process.wait(timeout=60) == 3
+    critical = [line for line in unset.log_lines() if line.get("level") == "CRITICAL"]
+    assert len(critical) == 1
+    assert "MODEL_URI is not set" in str(critical[0]["message"])
