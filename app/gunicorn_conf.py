@@ -8,6 +8,7 @@ place before MLflow, XGBoost or prometheus_client are first imported.
 
 from __future__ import annotations
 
+import atexit
 import gc
 import logging
 import os
@@ -37,6 +38,16 @@ if _given_metrics_dir:
 else:
     _own_metrics_dir = tempfile.mkdtemp(prefix="serving-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = _own_metrics_dir
+_master_pid = os.getpid()
+
+
+@atexit.register
+def _remove_own_metrics_dir() -> None:
+    """Remove the directory this instance made (never a given one) when the master exits,
+    after a stop or a failed start alike; forked workers inherit this hook and skip it."""
+    if _own_metrics_dir is not None and os.getpid() == _master_pid:
+        shutil.rmtree(_own_metrics_dir, ignore_errors=True)
+
 
 from prometheus_client import multiprocess  # noqa: E402  (needs the directory above)
 
@@ -74,9 +85,3 @@ def pre_fork(server: Any, worker: Any) -> None:
 def child_exit(server: Any, worker: Any) -> None:
     """Fold a dead worker's live gauges out of the merged metrics."""
     multiprocess.mark_process_dead(worker.pid)
-
-
-def on_exit(server: Any) -> None:
-    """Remove the metrics directory this instance made for itself (never a given one)."""
-    if _own_metrics_dir is not None:
-        shutil.rmtree(_own_metrics_dir, ignore_errors=True)

@@ -62,11 +62,14 @@ def test_a_registry_that_is_down_fails_the_start_fast_without_showing_credential
     for key in HTTP_DEFAULTS:  # the server's own bounded defaults are under test
         monkeypatch.delenv(key, raising=False)
     address = f"127.0.0.1:{free_port()}"
+    (tmp_path / "tmp").mkdir()
     server = start_server(
         registry,
         tmp_path,
         MLFLOW_TRACKING_URI=f"http://ci-user:{SECRET}@{address}",
         MLFLOW_TRACKING_PASSWORD=SECRET,
+        PROMETHEUS_MULTIPROC_DIR="",  # not given: the instance makes (and removes) its own
+        TMPDIR=str(tmp_path / "tmp"),
     )
     try:
         assert server.process.wait(timeout=START_FAILS_WITHIN_SECONDS) == 3
@@ -78,6 +81,7 @@ def test_a_registry_that_is_down_fails_the_start_fast_without_showing_credential
     log = server.log_path.read_text()
     assert SECRET not in log
     assert "ci-user:" not in log
+    assert not list((tmp_path / "tmp").glob("serving-metrics-*")), "left behind"
 
 
 def _samples(base_url: str, name: str) -> dict[str, float]:
