@@ -14,10 +14,12 @@ ARG BASE_IMAGE=python:3.11.14-slim-bookworm
 
 FROM ${BASE_IMAGE} AS build
 # Pip and its caches stay in this stage; the runtime stage copies only the venv.
+# Every package, dependencies included, comes from the lock at its pinned version and is
+# checked against the lock's hashes: two builds a month apart install the same files.
 RUN python3 -m venv /opt/venv
-COPY requirements.txt /tmp/requirements.txt
+COPY requirements.lock /tmp/requirements.lock
 RUN /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check \
-        -r /tmp/requirements.txt \
+        --require-hashes -r /tmp/requirements.lock \
     && /opt/venv/bin/pip uninstall --yes pip
 
 FROM ${BASE_IMAGE} AS runtime
@@ -37,10 +39,11 @@ RUN groupadd --gid 10001 serving \
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /srv/serving
 COPY app/ app/
+COPY model_fetch/ model_fetch/
 COPY model_wrapper/ model_wrapper/
 COPY registry_scripts/ registry_scripts/
 # Bytecode is written now: at run time the code is read-only and owned by root.
-RUN python -m compileall -q app model_wrapper registry_scripts
+RUN python -m compileall -q app model_fetch model_wrapper registry_scripts
 USER 10001:10001
 EXPOSE 8000
 # Kubernetes uses its own probes; this serves podman and docker users.
@@ -50,10 +53,10 @@ CMD ["gunicorn", "--config", "python:app.gunicorn_conf", "app.main:create_app()"
 
 # Downloads the model named by BAKED_MODEL_URI, with the registry's address and credentials
 # from the `mlflow` build secret, which never reaches an image layer.
+# Only the fetching code and the export command: the web app is not needed to download.
 FROM build AS model
 WORKDIR /srv/serving
-COPY app/ app/
-COPY model_wrapper/ model_wrapper/
+COPY model_fetch/ model_fetch/
 COPY registry_scripts/ registry_scripts/
 ARG BAKED_MODEL_URI=""
 RUN --mount=type=secret,id=mlflow \

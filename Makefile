@@ -8,13 +8,16 @@ STAMP := $(VENV)/.installed
 # checkov pins packaging<24 and pytest 9 needs packaging>=24: it gets a venv of its own.
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+# pip-tools (the lock) and pip-audit (the audit): tools of their own, in their own venv.
+TOOLS_VENV := .venv-tools
+TOOLS_STAMP := $(TOOLS_VENV)/.installed
 PIP_VERSION := 25.3
 
 # The embedded registry: a SQLite file (and ./mlruns for artifacts) in this directory,
 # both ignored by git. Point MLFLOW_TRACKING_URI at an `mlflow server` to use that instead.
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 
-.PHONY: serve test lint format typecheck bench clean
+.PHONY: serve test lint format typecheck bench lock audit clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-deploy.txt requirements-fuzz.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +29,12 @@ $(CHECKOV_STAMP): tests/deploy/requirements-checkov.txt
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip==$(PIP_VERSION)
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r tests/deploy/requirements-checkov.txt
+	touch $@
+
+$(TOOLS_STAMP): requirements-tools.txt
+	$(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install --quiet --upgrade pip==$(PIP_VERSION)
+	$(TOOLS_VENV)/bin/python -m pip install --quiet -r requirements-tools.txt
 	touch $@
 
 ## Train and promote the demo model if the registry has no Production version, then serve it
@@ -55,5 +64,20 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.compare
 
+## Lock every runtime package of requirements.txt, with hashes, into requirements.lock (the
+## image installs only that). From PyPI alone, whatever the machine's pip configuration;
+## pins already in the lock are kept unless requirements.txt moves them
+## (`make lock LOCK_FLAGS=--upgrade` refreshes all).
+lock: $(TOOLS_STAMP)
+	env -u PIP_FIND_LINKS -u PIP_CONSTRAINT -u PIP_EXTRA_INDEX_URL PIP_CONFIG_FILE=/dev/null \
+	    $(TOOLS_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	    --no-emit-index-url --no-emit-find-links --index-url https://pypi.org/simple \
+	    $(LOCK_FLAGS) --output-file requirements.lock requirements.txt
+
+## pip-audit requirements.lock (waivers, with reasons: requirements-audit-waivers.txt). Where
+## the advisory service does not answer, it says so and that nothing was checked.
+audit: $(TOOLS_STAMP)
+	PIP_AUDIT=$(TOOLS_VENV)/bin/pip-audit PYTHON=$(TOOLS_VENV)/bin/python bash .ci/audit
+
 clean:
-	rm -rf $(VENV) .venv-checkov .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-checkov $(TOOLS_VENV) .pytest_cache .mypy_cache .ruff_cache

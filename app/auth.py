@@ -24,12 +24,36 @@ DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/openapi.json", "/red
 CHALLENGE = b'Bearer realm="model-serving"'
 
 
+class ApiKeysError(Exception):
+    """Authentication is configured but cannot be enforced; the server must not start."""
+
+
 def load_api_keys(settings: Settings) -> list[bytes]:
-    """The configured keys; a missing or unreadable key file stops start-up."""
+    """The configured keys; none configured (no API_KEYS, no API_KEYS_FILE) means auth off.
+
+    Fails closed: a key file that is missing, unreadable, empty or blank stops start-up
+    rather than turning authentication off (a Secret mounted empty by mistake would
+    otherwise open the service).
+    """
     keys = [key.strip() for key in settings.api_keys.split(",")]
     if settings.api_keys_file:
-        keys += Path(settings.api_keys_file).read_text().splitlines()
-    return [key.strip().encode() for key in keys if key.strip()]
+        try:
+            from_file = [
+                line.strip() for line in Path(settings.api_keys_file).read_text().splitlines()
+            ]
+        except (OSError, UnicodeDecodeError) as error:
+            raise ApiKeysError(
+                f"API_KEYS_FILE {settings.api_keys_file} cannot be read: {error}"
+            ) from error
+        if not any(from_file):
+            raise ApiKeysError(
+                f"API_KEYS_FILE {settings.api_keys_file} holds no key; authentication "
+                "would be off (unset API_KEYS_FILE to run without keys)"
+            )
+        keys += from_file
+    elif settings.api_keys.strip() and not any(keys):
+        raise ApiKeysError("API_KEYS is set but holds no key (only commas and blanks)")
+    return [key.encode() for key in keys if key]
 
 
 class ApiKeyMiddleware:

@@ -8,7 +8,9 @@ place before MLflow, XGBoost or prometheus_client are first imported.
 
 from __future__ import annotations
 
+import atexit
 import gc
+import logging
 import os
 import shutil
 import tempfile
@@ -19,13 +21,33 @@ from typing import Any
 # fighting over 2 cores. An explicit value in the environment wins.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+# MLflow's loggers get a handler of their own unless told not to; without it their records
+# reach ours, as JSON lines with credentials redacted. Warnings take the same way.
+os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
+logging.captureWarnings(True)
+
 # Prometheus multiprocess mode: every worker writes samples to files in this directory.
-# It must be set before prometheus_client is imported and be empty at start.
-_metrics_dir = os.environ.setdefault(
-    "PROMETHEUS_MULTIPROC_DIR", os.path.join(tempfile.gettempdir(), "serving-metrics")
-)
-shutil.rmtree(_metrics_dir, ignore_errors=True)
-os.makedirs(_metrics_dir, exist_ok=True)
+# It must be set before prometheus_client is imported and be empty at start. Unless one is
+# given, each instance makes its own, so two servers on one machine never share (or wipe)
+# each other's samples; a given one is wiped at start.
+_given_metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _given_metrics_dir:
+    shutil.rmtree(_given_metrics_dir, ignore_errors=True)
+    os.makedirs(_given_metrics_dir, exist_ok=True)
+    _own_metrics_dir = None
+else:
+    _own_metrics_dir = tempfile.mkdtemp(prefix="serving-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _own_metrics_dir
+_master_pid = os.getpid()
+
+
+@atexit.register
+def _remove_own_metrics_dir() -> None:
+    """Remove the directory this instance made (never a given one) when the master exits,
+    after a stop or a failed start alike; forked workers inherit this hook and skip it."""
+    if _own_metrics_dir is not None and os.getpid() == _master_pid:
+        shutil.rmtree(_own_metrics_dir, ignore_errors=True)
+
 
 from prometheus_client import multiprocess  # noqa: E402  (needs the directory above)
 
@@ -46,6 +68,9 @@ max_requests_jitter = _settings.max_requests_jitter
 logconfig_dict = build_logging_config(_settings.log_level)
 accesslog = None  # the app writes one JSON line per request
 forwarded_allow_ips = "*"
+# Gunicorn's control socket ($HOME/.gunicorn/gunicorn.ctl) would be shared by every instance
+# of a user and is unused here: nothing should manage the server behind Kubernetes' back.
+control_socket_disable = True
 
 
 def pre_fork(server: Any, worker: Any) -> None:

@@ -1,9 +1,17 @@
-"""Logging: one dict config for Gunicorn and the app, JSON lines, model identity on each line."""
+"""Logging: one dict config for Gunicorn and the app, JSON lines, model identity on each line.
+
+Every line passes one formatter, which redacts credentials (a registry address with
+`user:password@`, tokens) from every field, message and traceback alike.
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
+
+from pythonjsonlogger.json import JsonFormatter
+
+from model_fetch.redaction import redact_values
 
 _model_identity: dict[str, str | None] = {"model_name": None, "model_version": None}
 
@@ -22,6 +30,14 @@ class ModelIdentityFilter(logging.Filter):
         return True
 
 
+class RedactingJsonFormatter(JsonFormatter):
+    """JSON lines with credentials redacted from every value, just before serialising."""
+
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        redacted: dict[str, Any] = redact_values(log_data)
+        return redacted
+
+
 def build_logging_config(level: str = "info") -> dict[str, Any]:
     """The dictConfig Gunicorn applies (`logconfig_dict`) in the master and every worker."""
     level = level.upper()
@@ -37,7 +53,7 @@ def build_logging_config(level: str = "info") -> dict[str, Any]:
         "filters": {"model_identity": {"()": ModelIdentityFilter}},
         "formatters": {
             "json": {
-                "()": "pythonjsonlogger.json.JsonFormatter",
+                "()": RedactingJsonFormatter,
                 "fmt": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
                 "rename_fields": {"levelname": "level", "asctime": "time", "process": "pid"},
                 "datefmt": "%Y-%m-%dT%H:%M:%S%z",

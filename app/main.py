@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from starlette.exceptions import HTTPException
 
 from app import __version__
-from app.auth import ApiKeyMiddleware, load_api_keys
+from app.auth import ApiKeyMiddleware, ApiKeysError, load_api_keys
 from app.drift import DriftMonitor
 from app.errors import (
     ModelLoadError,
@@ -36,10 +36,17 @@ logger = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None, model: ServedModel | None = None) -> FastAPI:
     """Load the model (unless given one) and build the app around it.
 
-    A model that cannot load ends the process with exit code 3 after one critical log line,
-    so that Gunicorn's master, and a Kubernetes pod, fail loudly at start-up.
+    A model that cannot load, or API keys configured but unusable, end the process with
+    exit code 3 after one critical log line, so that Gunicorn's master, and a Kubernetes
+    pod, fail loudly at start-up.
     """
     settings = settings or Settings()
+    # Before the model: a misconfigured key file fails the start without the download.
+    try:
+        api_keys = load_api_keys(settings)
+    except ApiKeysError as error:
+        logger.critical("authentication misconfigured, server not started: %s", error)
+        raise SystemExit(3) from None
     if model is None:
         if not settings.model_uri:
             logger.critical("MODEL_URI is not set: name the model to serve, server not started")
@@ -58,11 +65,6 @@ def create_app(settings: Settings | None = None, model: ServedModel | None = Non
         description.load_seconds,
     )
 
-    try:
-        api_keys = load_api_keys(settings)
-    except OSError as error:
-        logger.critical("API keys could not be read, server not started: %s", error)
-        raise SystemExit(3) from None
     metrics = ServingMetrics()
     readiness = Readiness()
     drift = (

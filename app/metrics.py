@@ -94,16 +94,20 @@ class ServingMetrics:
         )
         self.feature_drift = Gauge(
             "model_feature_drift_psi",
-            "PSI of each input feature over the recent window against training (max of workers).",
+            "PSI of each input feature over the recent window against training (max of live "
+            "workers).",
             ["feature"],
             registry=registry,
-            multiprocess_mode="max",
+            # live: a dead worker's window is gone, so its last value must go too, or a
+            # drift alert could never clear until the pod restarts.
+            multiprocess_mode="livemax",
         )
         self.score_drift = Gauge(
             "model_score_drift_psi",
-            "PSI of the model's score over the recent window against training (max of workers).",
+            "PSI of the model's score over the recent window against training (max of live "
+            "workers).",
             registry=registry,
-            multiprocess_mode="max",
+            multiprocess_mode="livemax",
         )
         self.model_info = Gauge(
             "model_info",

@@ -6,11 +6,9 @@ what /version reports is exactly what serves, even if the stage or alias moves m
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -20,7 +18,6 @@ import mlflow
 import pandas as pd
 from mlflow.models import Model
 from mlflow.pyfunc import PyFuncModel
-from mlflow.store.artifact.utils.models import get_model_name_and_version
 from mlflow.types import ParamSchema, Schema
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -29,10 +26,10 @@ from app.direct_predict import build_direct_predict
 from app.errors import ModelLoadError
 from app.mlflow_compat import signature_from_type_hints
 from app.protocol import InputContract
+from model_fetch.origin import RegistryOrigin, download_model, resolve_origin
 
 logger = logging.getLogger(__name__)
 
-REGISTRY_ORIGIN_FILE = "registry_origin.json"
 # Reported in /version for every model; the model's own requirements are added to them.
 SERVER_PACKAGES = ("mlflow", "fastapi", "gunicorn", "uvicorn", "pandas", "numpy")
 # The block of the MLmodel file's metadata where a model tells the server how to serve it.
@@ -87,15 +84,6 @@ class ModelDescription:
         return described
 
 
-@dataclass(frozen=True)
-class RegistryOrigin:
-    """The registry identity of a model: looked up, or read from an exported model dir."""
-
-    resolved_uri: str
-    name: str | None = None
-    version: str | None = None
-
-
 class ServedModel:
     """A loaded pyfunc model with its description; `predict` is safe to call from threads."""
 
@@ -136,17 +124,25 @@ class ServedModel:
 
 
 def load_served_model(uri: str) -> ServedModel:
-    """Resolve, download and load `uri`; any failure becomes one ModelLoadError."""
+    """Resolve, download and load `uri`; any failure becomes one ModelLoadError.
+
+    Registry calls use bounded retries (model_fetch.retries), so a registry that is down
+    fails the start in seconds rather than after MLflow's minutes of retries.
+    """
     started = time.perf_counter()
     try:
         origin = resolve_origin(uri)
-        local_path = _local_copy(uri, origin)
+    except Exception as error:
+        raise ModelLoadError(
+            f"cannot resolve model '{uri}' in the registry at "
+            f"{mlflow.get_registry_uri()}: {type(error).__name__}: {error}"
+        ) from error
+    try:
+        local_path = str(download_model(uri, origin))
         mlmodel = Model.load(local_path)
         pyfunc_model = mlflow.pyfunc.load_model(
             local_path, model_config=_config_overrides(mlmodel, origin)
         )
-    except ModelLoadError:
-        raise
     except Exception as error:
         raise ModelLoadError(
             f"cannot load model '{uri}': {type(error).__name__}: {error}"
@@ -165,43 +161,6 @@ def load_served_model(uri: str) -> ServedModel:
         serving=ServingHints.from_metadata(mlmodel.metadata),
     )
     return ServedModel(pyfunc_model, description, mlmodel.get_serving_input(local_path))
-
-
-def resolve_origin(uri: str) -> RegistryOrigin:
-    """Turn a stage, alias or `latest` URI into `models:/NAME/VERSION`; read exported dirs."""
-    local = Path(uri)
-    if local.is_dir():
-        origin_file = local / REGISTRY_ORIGIN_FILE
-        if origin_file.is_file():
-            recorded = json.loads(origin_file.read_text())
-            return RegistryOrigin(
-                resolved_uri=str(recorded.get("resolved_uri") or uri),
-                name=recorded.get("name"),
-                version=None if recorded.get("version") is None else str(recorded["version"]),
-            )
-        return RegistryOrigin(resolved_uri=str(local.resolve()))
-    if not uri.startswith("models:/"):
-        return RegistryOrigin(resolved_uri=uri)
-    with warnings.catch_warnings():
-        # Stages are deprecated in MLflow 3 but models:/NAME/Production is part of our contract.
-        warnings.simplefilter("ignore", FutureWarning)
-        try:
-            resolved = get_model_name_and_version(mlflow.MlflowClient(), uri)
-        except Exception as error:
-            raise ModelLoadError(
-                f"cannot resolve model '{uri}' in the registry at "
-                f"{mlflow.get_registry_uri()}: {type(error).__name__}: {error}"
-            ) from error
-    if len(resolved) == 1:  # models:/m-<id>, a logged model outside the registry
-        return RegistryOrigin(resolved_uri=uri)
-    name, version = resolved
-    return RegistryOrigin(resolved_uri=f"models:/{name}/{version}", name=name, version=str(version))
-
-
-def _local_copy(uri: str, origin: RegistryOrigin) -> str:
-    if Path(uri).is_dir():
-        return uri
-    return str(mlflow.artifacts.download_artifacts(artifact_uri=origin.resolved_uri))
 
 
 def _config_overrides(mlmodel: Model, origin: RegistryOrigin) -> dict[str, Any] | None:

@@ -1,7 +1,9 @@
-"""OpenAPI for /invocations built from the model's signature and input example.
+"""OpenAPI for /invocations built from the model's signature.
 
 The route reads the raw body (MLflow's protocol has four shapes plus CSV), so FastAPI cannot
-infer a schema; this module writes it, so /docs shows the real columns, types and example.
+infer a schema; this module writes it, so /docs shows the real columns and types. Its
+example is made up from the signature, never the input example logged with the model:
+that one is usually the first rows of the training data, and /docs may be public.
 """
 
 from __future__ import annotations
@@ -25,6 +27,17 @@ _JSON_TYPES: dict[object, dict[str, str]] = {
     DataType.datetime: {"type": "string", "format": "date-time"},
 }
 
+# Values of the right type that say plainly they are examples.
+_PLACEHOLDERS: dict[object, Any] = {
+    DataType.long: 1,
+    DataType.integer: 1,
+    DataType.double: 1.5,
+    DataType.float: 1.5,
+    DataType.boolean: True,
+    DataType.string: "string",
+    DataType.datetime: "2024-01-01T00:00:00",
+}
+
 ERROR_BODY_SCHEMA = {
     "type": "object",
     "required": ["error_code", "message"],
@@ -46,8 +59,7 @@ _ERROR_RESPONSES = {
 def invocations_openapi(model: ServedModel) -> dict[str, Any]:
     """The `openapi_extra` of POST /invocations."""
     record = _record_schema(model.input_schema)
-    example = model.input_example()
-    records = _records(example)
+    records = synthetic_records(model.input_schema)
     json_body: dict[str, Any] = {
         "schema": {
             "type": "object",
@@ -85,8 +97,8 @@ def invocations_openapi(model: ServedModel) -> dict[str, Any]:
             },
         }
     csv_body: dict[str, Any] = {"schema": {"type": "string"}}
-    if example is not None:
-        csv_body["example"] = example.to_csv(index=False)
+    if records:
+        csv_body["example"] = pd.DataFrame(records).to_csv(index=False)
     return {
         "requestBody": {
             "required": True,
@@ -145,13 +157,18 @@ def _params_schema(model: ServedModel) -> dict[str, Any]:
     }
 
 
-def _records(example: pd.DataFrame | None) -> list[dict[str, Any]]:
-    if example is None:
+def synthetic_records(schema: Schema | None) -> list[dict[str, Any]]:
+    """One made-up row that fits a column signature: a placeholder per type, no real data."""
+    if schema is None or schema.is_tensor_spec():
         return []
-    records: list[dict[str, Any]] = example.to_dict(orient="records")  # type: ignore[assignment]
-    return [{str(key): _plain(value) for key, value in row.items()} for row in records]
+    row = {
+        spec.name: _PLACEHOLDERS[data_type]
+        for spec in schema.inputs
+        if spec.name and (data_type := plain_type(spec)) in _PLACEHOLDERS
+    }
+    return [row] if row else []
 
 
 def _plain(value: Any) -> Any:
-    """NumPy scalars to Python ones, so the OpenAPI document serialises."""
+    """A NumPy scalar (a param default) as the Python value, so the document serialises."""
     return value.item() if hasattr(value, "item") else value

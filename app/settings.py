@@ -109,7 +109,9 @@ class Settings(BaseSettings):
         description="Comma-separated API keys; empty with no API_KEYS_FILE disables auth.",
     )
     api_keys_file: str = Field(
-        "", description="A file (e.g. a mounted Secret) with one API key per line."
+        "",
+        description="A file (e.g. a mounted Secret) with one API key per line. Once set, "
+        "it must hold a key: missing, unreadable, empty or blank stops start-up (exit 3).",
     )
     metrics_public: bool = Field(True, description="Serve /metrics without a key.")
     docs_public: bool = Field(True, description="Serve /docs and /openapi.json without a key.")

@@ -13,12 +13,16 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import mlflow
+from mlflow import MlflowClient
 
-from app.model import REGISTRY_ORIGIN_FILE, resolve_origin
+from model_fetch.origin import REGISTRY_ORIGIN_FILE, download_model, resolve_origin
+from registry_scripts._cli import build_parser, run
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +31,7 @@ def export_model(model_uri: str, output: Path) -> dict[str, str | None]:
     """Resolve `model_uri` to a concrete version, download it to `output`, record its origin."""
     origin = resolve_origin(model_uri)
     output.mkdir(parents=True, exist_ok=True)
-    mlflow.artifacts.download_artifacts(artifact_uri=origin.resolved_uri, dst_path=str(output))
+    download_model(model_uri, origin, output)
     run_id = mlflow.models.Model.load(str(output)).run_id
     record = {**asdict(origin), "requested_uri": model_uri, "run_id": run_id}
     (output / REGISTRY_ORIGIN_FILE).write_text(json.dumps(record, indent=2) + "\n")
@@ -35,18 +39,19 @@ def export_model(model_uri: str, output: Path) -> dict[str, str | None]:
     return record
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m registry_scripts.export",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def _export(args: argparse.Namespace, client: MlflowClient) -> dict[str, Any]:
+    return {**export_model(args.model_uri, args.output), "output": str(args.output)}
+
+
+def build_export_parser() -> argparse.ArgumentParser:
+    parser = build_parser("export", __doc__)
     parser.add_argument("--model-uri", required=True, help="any MLflow model URI")
     parser.add_argument("--output", required=True, type=Path, help="directory to write")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s")
-    print(json.dumps(export_model(args.model_uri, args.output)))
-    return 0
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(build_export_parser(), _export, argv)
 
 
 if __name__ == "__main__":

@@ -6,15 +6,18 @@ python -m registry_scripts.train [--register] [--promote] [--if-missing]
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import numpy as np
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 from sklearn.compose import ColumnTransformer
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
@@ -23,7 +26,9 @@ from sklearn.preprocessing import OneHotEncoder
 from xgboost import XGBClassifier
 
 from model_wrapper.packaging import log_scoring_model
-from registry_scripts._client import create_client
+from registry_scripts._cli import build_parser, run
+from registry_scripts._client import is_connection_failure
+from registry_scripts._registry import get_production_version
 from registry_scripts.demo_data import (
     CATEGORICAL_FEATURES,
     LABEL,
@@ -116,22 +121,37 @@ def train_demo_model(
     )
 
 
-def has_production_version(name: str) -> bool:
-    """True when `models:/NAME@production` exists in the current registry."""
-    client = create_client()  # bounded retries: a dead registry fails fast
+def has_production_version(client: MlflowClient, name: str) -> bool:
+    """True when `name` has a Production version; a registry that does not answer raises.
+
+    Only "no such model" means missing: an unreachable registry is never taken for an
+    empty one (that would train and register a duplicate).
+    """
     try:
-        client.get_model_version_by_alias(name, "production")
-    except mlflow.exceptions.MlflowException:
-        return False
-    return True
+        return get_production_version(client, name) is not None
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST" and not is_connection_failure(exc):
+            return False
+        raise
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m registry_scripts.train",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def _train(args: argparse.Namespace, client: MlflowClient) -> dict[str, Any]:
+    if args.if_missing and has_production_version(client, MODEL_NAME):
+        logger.info("%s already has a Production version; nothing to train", MODEL_NAME)
+        return {"trained": False, "reason": "production version exists"}
+    result = train_demo_model(n_rows=args.rows, seed=args.seed, n_estimators=args.trees)
+    output: dict[str, Any] = {"trained": True, **asdict(result)}
+    if args.register or args.promote:
+        version = register_model_version(client, result.model_uri, MODEL_NAME, run_id=result.run_id)
+        output["version"] = str(version.version)
+        if args.promote:
+            promote_version(client, MODEL_NAME, version.version)
+            output["promoted"] = True
+    return output
+
+
+def build_train_parser() -> argparse.ArgumentParser:
+    parser = build_parser("train", __doc__)
     parser.add_argument("--register", action="store_true", help=f"register as {MODEL_NAME}")
     parser.add_argument(
         "--promote", action="store_true", help="promote to Production (implies --register)"
@@ -144,25 +164,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=6000, help="synthetic rows to generate")
     parser.add_argument("--trees", type=int, default=200, help="boosting rounds")
     parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s")
+    return parser
 
-    if args.if_missing and has_production_version(MODEL_NAME):
-        logger.info("%s already has a Production version; nothing to train", MODEL_NAME)
-        print(json.dumps({"trained": False, "reason": "production version exists"}))
-        return 0
 
-    result = train_demo_model(n_rows=args.rows, seed=args.seed, n_estimators=args.trees)
-    output: dict[str, object] = {"trained": True, **asdict(result)}
-    if args.register or args.promote:
-        client = create_client()
-        version = register_model_version(client, result.model_uri, MODEL_NAME, run_id=result.run_id)
-        output["version"] = str(version.version)
-        if args.promote:
-            promote_version(client, MODEL_NAME, version.version)
-            output["promoted"] = True
-    print(json.dumps(output))
-    return 0
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(build_train_parser(), _train, argv)
 
 
 if __name__ == "__main__":

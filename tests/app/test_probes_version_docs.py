@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.model import ServedModel, load_served_model
+from app.openapi import synthetic_records
 from app.probes import Readiness, build_probe_router
 from tests.conftest import VALID_ROW, RegisteredDemo
 
@@ -98,11 +99,23 @@ def test_docs_show_the_model_columns_types_and_example(
     assert record["properties"]["employment_status"] == {"type": "string"}
     assert set(record["required"]) == set(VALID_ROW)
     example = body["application/json"]["examples"]["dataframe_records"]["value"]
-    logged_example = served_model.input_example()
-    assert logged_example is not None
-    assert example["dataframe_records"][0]["age"] == int(logged_example["age"].iloc[0])
+    assert example == {"dataframe_records": [synthetic_records(served_model.input_schema)[0]]}
+    assert client.post("/invocations", json=example).status_code == 200
     assert "text/csv" in body
     params = body["application/json"]["schema"]["properties"]["params"]["properties"]
     assert params["low_threshold"]["default"] == 0.3
     responses = spec["paths"]["/invocations"]["post"]["responses"]
     assert {"200", "400", "415", "422", "500", "503"} <= set(responses)
+
+
+def test_docs_never_show_the_logged_training_rows(
+    client: TestClient, served_model: ServedModel
+) -> None:
+    """The logged input example is training data; /openapi.json may be public."""
+    logged = served_model.input_example()
+    assert logged is not None
+    document = client.get("/openapi.json").text
+    for value in (*logged["income"], *logged["loan_amount"], *logged["debt_to_income"]):
+        assert str(value) not in document
+    body = client.get("/openapi.json").json()["paths"]["/invocations"]["post"]["requestBody"]
+    assert body["content"]["text/csv"]["example"].splitlines()[1].startswith("1,1.5,string")

@@ -117,8 +117,23 @@ def test_build_context_is_an_allowlist() -> None:
     ]
     assert lines[0] == "*"
     assert {line for line in lines if line.startswith("!")} == {
-        "!requirements.txt",
+        "!requirements.lock",
         "!app/",
+        "!model_fetch/",
         "!model_wrapper/",
         "!registry_scripts/",
     }
+
+
+def test_build_installs_the_lock_with_hashes_required() -> None:
+    """Every package and dependency pinned and checked; requirements.txt alone is not used."""
+    build = stages()["build"]
+    assert ("COPY", "requirements.lock /tmp/requirements.lock") in build
+    (install,) = (rest for keyword, rest in build if "pip install" in rest)
+    assert "--require-hashes -r /tmp/requirements.lock" in install
+    assert "requirements.txt" not in " ".join(rest for _, rest in instructions())
+
+
+def test_model_stage_copies_only_the_fetching_code_and_the_export_command() -> None:
+    copied = {rest for keyword, rest in stages()["model"] if keyword == "COPY"}
+    assert copied == {"model_fetch/ model_fetch/", "registry_scripts/ registry_scripts/"}

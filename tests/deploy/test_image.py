@@ -91,9 +91,10 @@ def base_root_filesystem() -> Path:
 
 
 def wheelhouse() -> Path:
-    """The wheels of requirements.txt, for this interpreter's platform (the base's: CPython
-    3.11 on glibc Linux), downloaded once per version of the file."""
-    digest = hashlib.sha256((ROOT / "requirements.txt").read_bytes()).hexdigest()[:16]
+    """The wheels of requirements.lock, for this interpreter's platform (the base's: CPython
+    3.11 on glibc Linux), downloaded once per version of the file and checked against its
+    hashes, as the build checks them again."""
+    digest = hashlib.sha256((ROOT / "requirements.lock").read_bytes()).hexdigest()[:16]
     wheels = CACHE / f"wheels-{digest}"
     if wheels.is_dir():
         return wheels
@@ -107,8 +108,9 @@ def wheelhouse() -> Path:
             "download",
             "--quiet",
             "--only-binary=:all:",
+            "--require-hashes",
             "--requirement",
-            ROOT / "requirements.txt",
+            ROOT / "requirements.lock",
             "--dest",
             partial,
             timeout=600,

@@ -17,7 +17,7 @@ import pytest
 from mlflow import MlflowClient
 from sklearn.linear_model import LogisticRegression
 
-from registry_scripts._client import HTTP_DEFAULTS
+from model_fetch.retries import HTTP_DEFAULTS
 from tests.registry_scripts.support import (
     PROJECT_ROOT,
     register_demo_version,

@@ -9,9 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
-from registry_scripts._client import HTTP_DEFAULTS, apply_http_defaults
+from model_fetch.retries import HTTP_DEFAULTS, apply_http_defaults
 from tests.registry_scripts.support import free_port
 
 COMMANDS = ("register", "validate", "promote", "rollback", "resolve", "status")
@@ -104,17 +102,3 @@ def test_http_defaults_never_override_what_the_user_set() -> None:
     apply_http_defaults(environ)
     assert environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "7"
     assert environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == HTTP_DEFAULTS["MLFLOW_HTTP_REQUEST_TIMEOUT"]
-
-
-@pytest.mark.parametrize(
-    ("uri", "shown"),
-    [
-        ("https://user:secret@mlflow.example.com/x", "https://mlflow.example.com/x"),
-        ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
-        ("sqlite:///mlflow.db", "sqlite:///mlflow.db"),
-    ],
-)
-def test_credentials_in_a_tracking_uri_never_reach_the_output(uri: str, shown: str) -> None:
-    from registry_scripts._client import redact_uri
-
-    assert redact_uri(uri) == shown
