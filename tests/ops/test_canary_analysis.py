@@ -41,6 +41,7 @@ from tests.ops.argo_analysis import (
     run_metric,
 )
 from tests.ops.canary_models import ROLES
+from tests.ops.promql import DASHBOARD_PATH, expand_grafana_variables
 from tests.ops.test_prometheus_end_to_end import Prometheus, _wait_for
 
 JOB = "model-serving"
@@ -334,3 +335,33 @@ def test_arguments_resolve_like_argo_and_a_missing_one_is_an_error() -> None:
         resolve_args(metric, declared, {})
     with pytest.raises(ValueError, match="does not declare"):
         resolve_args(metric, declared, {"v": "1", "other": "2"})
+
+
+def _canary_row_queries() -> list[tuple[str, str]]:
+    dashboard = json.loads(DASHBOARD_PATH.read_text())
+    panels = dashboard["panels"]
+    row = next(i for i, p in enumerate(panels) if p["type"] == "row" and "Canary" in p["title"])
+    return [
+        (panel["title"], target["expr"])
+        for panel in panels[row + 1 :]
+        for target in panel["targets"]
+        if "model_info" in target["expr"]
+    ]
+
+
+@pytest.mark.slow
+def test_the_dashboard_shows_every_version_side_by_side(
+    canary_registry: dict[str, str],
+    analysis: tuple[dict[str, list[int]], dict[str, dict[str, MetricRun]]],
+    prometheus_server: Prometheus,
+) -> None:
+    versions = {canary_registry[role] for role in ROLES}
+    queries = _canary_row_queries()
+    assert len(queries) == 4
+    for title, expr in queries:
+        series = prometheus_server.query(expand_grafana_variables(expr, duration="1m", value=JOB))
+        shown = {sample["metric"]["version"] for sample in series}
+        if "5xx" in title:
+            assert shown == {canary_registry["failing"]}, title
+        else:
+            assert shown == versions, title
