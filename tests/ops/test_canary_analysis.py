@@ -41,7 +41,7 @@ from tests.ops.argo_analysis import (
     run_metric,
 )
 from tests.ops.canary_models import ROLES
-from tests.ops.promql import DASHBOARD_PATH, expand_grafana_variables
+from tests.ops.promql import DASHBOARD_PATH, expand_grafana_variables, query_problems
 from tests.ops.test_prometheus_end_to_end import Prometheus, _wait_for
 
 JOB = "model-serving"
@@ -365,3 +365,18 @@ def test_the_dashboard_shows_every_version_side_by_side(
             assert shown == {canary_registry["failing"]}, title
         else:
             assert shown == versions, title
+
+
+def test_template_queries_read_only_metrics_labels_and_routes_the_app_exports(
+    exported_metrics: dict[str, set[str]], route_templates: set[str]
+) -> None:
+    """A renamed metric, label or route would leave the analysis without data: fail here."""
+    rendered = render_overlay("production-canary")
+    template = find(rendered, "AnalysisTemplate")["spec"]
+    problems = {}
+    for metric in template["metrics"]:
+        resolved = resolve_args(metric, template["args"], {"canary-version": "2"})
+        query = resolved["provider"]["prometheus"]["query"]
+        if found := query_problems(query, exported_metrics, route_templates):
+            problems[metric["name"]] = found
+    assert problems == {}
