@@ -12,6 +12,9 @@ after the Argo Rollouts source named beside it (argoproj/argo-rollouts).
   No expr engine runs in Python, so `evaluate_condition` implements the subset the template
   uses (numbers, `result`, `result[i]`, `len(result)`, comparisons, `&&`, `||`, `!`,
   parentheses) and refuses anything else, so a template that outgrows it fails this test.
+- Validation: the checks Argo makes on each resolved metric before it runs (count against
+  failureLimit and inconclusiveLimit, an interval when count > 1, a Go duration, exactly one
+  provider; utils/analysis ValidateMetric).
 - Metric phase: Failed once failed measurements exceed failureLimit (default 0), Error once
   consecutive errors exceed consecutiveErrorLimit (default 4), else Successful after `count`
   measurements (controller/analysis assessMetricStatus).
@@ -62,6 +65,29 @@ def resolve_args(
 
     resolved: dict[str, Any] = json.loads(_ARG.sub(substitute, json.dumps(metric)))
     return resolved
+
+
+_GO_DURATION = re.compile(r"(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+")
+
+
+def metric_problems(metric: dict[str, Any]) -> list[str]:
+    """What Argo's ValidateMetric refuses in a resolved metric (empty: it runs)."""
+    count = int(metric.get("count") or 0)
+    failure_limit = int(metric.get("failureLimit") or 0)
+    inconclusive_limit = int(metric.get("inconclusiveLimit") or 0)
+    problems = []
+    if count > 0 and count < failure_limit:
+        problems.append("count must be >= failureLimit")
+    if count > 0 and count < inconclusive_limit:
+        problems.append("count must be >= inconclusiveLimit")
+    if count > 1 and not metric.get("interval"):
+        problems.append("interval must be specified when count > 1")
+    for key in ("interval", "initialDelay"):
+        if metric.get(key) and not _GO_DURATION.fullmatch(str(metric[key])):
+            problems.append(f"invalid {key} string: {metric[key]!r}")
+    if len(metric.get("provider", {})) != 1:
+        problems.append("exactly one provider must be specified")
+    return problems
 
 
 def prometheus_result(data: dict[str, Any]) -> list[float] | float:

@@ -36,6 +36,7 @@ from tests.ops.argo_analysis import (
     MetricRun,
     evaluate_condition,
     measurement_phase,
+    metric_problems,
     prometheus_result,
     resolve_args,
     run_metric,
@@ -380,3 +381,36 @@ def test_template_queries_read_only_metrics_labels_and_routes_the_app_exports(
         if found := query_problems(query, exported_metrics, route_templates):
             problems[metric["name"]] = found
     assert problems == {}
+
+
+def test_every_analysis_of_the_rollout_resolves_to_metrics_argo_accepts() -> None:
+    """The background analysis ("0" measurements: until promotion) and the step analyses."""
+    rendered = render_overlay("production-canary")
+    template = find(rendered, "AnalysisTemplate")["spec"]
+    canary = find(rendered, "Rollout")["spec"]["strategy"]["canary"]
+    analyses = [canary["analysis"], *(s["analysis"] for s in canary["steps"] if "analysis" in s)]
+    counts = set()
+    for analysis in analyses:
+        given = {arg["name"]: arg["value"] for arg in analysis["args"]}
+        for metric in template["metrics"]:
+            resolved = resolve_args(metric, template["args"], given)
+            assert metric_problems(resolved) == [], metric["name"]
+            counts.add(int(resolved["count"]))
+    assert counts == {0, 3}
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"count": "1", "failureLimit": 2}, "count must be >= failureLimit"),
+        ({"interval": "1 minute"}, "invalid interval string"),
+        ({"provider": {}}, "exactly one provider"),
+    ],
+)
+def test_argo_metric_validation_refuses_what_argo_refuses(
+    change: dict[str, Any], problem: str
+) -> None:
+    metric = {"name": "m", "interval": "1m", "count": "3", "failureLimit": 1}
+    metric["provider"] = {"prometheus": {"query": "q"}}
+    found = metric_problems({**metric, **change})
+    assert any(line.startswith(problem) for line in found), found
