@@ -39,6 +39,14 @@ ANNOUNCED_METRICS: dict[str, frozenset[str]] = {
     "model_batch_size_count": frozenset(),
 }
 
+# Exported by another program, read by the canary panel and alert: name -> labels. The Argo
+# Rollouts controller exports rollout_info{namespace, name, strategy, traffic_router, phase}
+# (argoproj/argo-rollouts controller/metrics/prommetrics.go and rollouts.go); the app's
+# /metrics cannot show it, so it is checked against this list instead.
+EXTERNAL_METRICS: dict[str, frozenset[str]] = {
+    "rollout_info": frozenset({"namespace", "name", "strategy", "traffic_router", "phase"}),
+}
+
 # Grafana's built-in interval variables stand for durations; other `$variables` are label values.
 _GRAFANA_DURATION_VARIABLE = re.compile(r"\$(?:__rate_interval|__interval|__range)\b")
 _GRAFANA_VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)")
@@ -155,6 +163,7 @@ def _operator(op: promql_parser.MatchOp) -> str:
 def query_problems(expr: str, exported: dict[str, set[str]], routes: set[str]) -> list[str]:
     """Why `expr` would read nothing from the app: unknown metrics, labels or routes."""
     use = analyse(expr)
+    exported = {**{name: set(labels) for name, labels in EXTERNAL_METRICS.items()}, **exported}
     problems = [f"metric {name!r} is not exported" for name in use.metrics - exported.keys()]
     known = [selector for selector in use.selectors if selector.metric in exported]
     for selector in known:
