@@ -42,25 +42,34 @@ _MIN_SECRET_CHARS = 4
 
 def redact(text: str, environ: Mapping[str, str] = os.environ) -> str:
     """`text` with every credential it carries replaced by ***."""
-    text = _URL_USERINFO.sub(rf"\g<scheme>{MASK}@", text)
-    text = _SECRET_PARAMETER.sub(rf"\g<name>={MASK}", text)
-    for secret in sorted(_secret_values(environ), key=len, reverse=True):
-        text = text.replace(secret, MASK)
-    return text
+    return _redact(text, _secret_values(environ))
 
 
 def redact_values(value: Any, environ: Mapping[str, str] = os.environ) -> Any:
     """Every string inside a JSON-like value (dicts, lists) redacted."""
+    return _redact_values(value, _secret_values(environ))
+
+
+def _redact(text: str, secrets: list[str]) -> str:
+    text = _URL_USERINFO.sub(rf"\g<scheme>{MASK}@", text)
+    text = _SECRET_PARAMETER.sub(rf"\g<name>={MASK}", text)
+    for secret in secrets:
+        text = text.replace(secret, MASK)
+    return text
+
+
+def _redact_values(value: Any, secrets: list[str]) -> Any:
     if isinstance(value, str):
-        return redact(value, environ)
+        return _redact(value, secrets)
     if isinstance(value, dict):
-        return {key: redact_values(item, environ) for key, item in value.items()}
+        return {key: _redact_values(item, secrets) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [redact_values(item, environ) for item in value]
+        return [_redact_values(item, secrets) for item in value]
     return value
 
 
-def _secret_values(environ: Mapping[str, str]) -> set[str]:
+def _secret_values(environ: Mapping[str, str]) -> list[str]:
+    """The secrets in the environment, longest first (a secret inside another goes last)."""
     values = set()
     for name in SECRET_VARIABLES:
         raw = environ.get(name, "")
@@ -72,4 +81,4 @@ def _secret_values(environ: Mapping[str, str]) -> set[str]:
             password = None
         if password:
             values |= {password, unquote(password)}
-    return {value for value in values if len(value) >= _MIN_SECRET_CHARS}
+    return sorted((v for v in values if len(v) >= _MIN_SECRET_CHARS), key=len, reverse=True)
