@@ -22,11 +22,10 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from registry_scripts.demo_data import LABEL, make_credit_dataset
 from tests.app.test_production_server import RunningServer, start_server, wait_ready
-from tests.conftest import PROJECT_ROOT, RegisteredDemo, free_port
+from tests.conftest import PROJECT_ROOT, RegisteredDemo
 from tests.deploy.manifests import find, render_overlay
 from tests.ops.argo_analysis import (
     ERROR,
@@ -42,10 +41,9 @@ from tests.ops.argo_analysis import (
     run_metric,
 )
 from tests.ops.canary_models import ROLES
+from tests.ops.prometheus import JOB, Prometheus, running_prometheus, wait_for
 from tests.ops.promql import DASHBOARD_PATH, expand_grafana_variables, query_problems
-from tests.ops.test_prometheus_end_to_end import Prometheus, _wait_for
 
-JOB = "model-serving"
 CANARIES = ("good", "failing", "skewed")
 REQUESTS_PER_SERVER = 120
 ROWS_PER_REQUEST = 4
@@ -100,47 +98,9 @@ def servers(
 def prometheus_server(
     prometheus: str, servers: dict[str, RunningServer], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Prometheus]:
-    workdir = tmp_path_factory.mktemp("prometheus")
     targets = [server.base_url.removeprefix("http://") for server in servers.values()]
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": targets}]}],
-    }
-    config_path = workdir / "prometheus.yml"
-    config_path.write_text(yaml.safe_dump(config))
-    port = free_port()
-    log_path = workdir / "prometheus.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                prometheus,
-                f"--config.file={config_path}",
-                f"--storage.tsdb.path={workdir / 'tsdb'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--log.level=warn",
-            ],
-            stdout=log,
-            stderr=log,
-        )
-    running = Prometheus(process, f"http://127.0.0.1:{port}", log_path)
-
-    def ready() -> bool:
-        assert process.poll() is None, log_path.read_text()[-2000:]
-        try:
-            return httpx.get(f"{running.url}/-/ready", timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    try:
-        _wait_for(ready, 30, "Prometheus ready")
+    with running_prometheus(prometheus, tmp_path_factory.mktemp("prometheus"), targets) as running:
         yield running
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def _send_the_same_traffic_to_every_server(
@@ -194,7 +154,7 @@ def analysis(
         )
         return bool(total) and float(total[0]["value"][1]) == sent
 
-    _wait_for(all_scraped, 30, f"{sent} scoring requests scraped")
+    wait_for(all_scraped, 30, f"{sent} scoring requests scraped")
 
     rendered = render_overlay("production-canary")
     template = find(rendered, "AnalysisTemplate")["spec"]

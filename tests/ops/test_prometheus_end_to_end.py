@@ -11,11 +11,9 @@ not-ready alert pending. Every wait is bounded in time.
 from __future__ import annotations
 
 import json
-import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -23,7 +21,8 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.app.test_production_server import RunningServer, start_server, stop, wait_ready
-from tests.conftest import RISKY_ROW, VALID_ROW, RegisteredDemo, free_port
+from tests.conftest import RISKY_ROW, VALID_ROW, RegisteredDemo
+from tests.ops.prometheus import JOB, Prometheus, running_prometheus, wait_for
 from tests.ops.promql import (
     ALERTS_PATH,
     DASHBOARD_PATH,
@@ -33,7 +32,6 @@ from tests.ops.promql import (
 
 pytestmark = pytest.mark.slow
 
-JOB = "model-serving"
 JSON = "application/json"
 # A query may return nothing when it filters on these (no 5xx or shedding happened here).
 _OUTCOME_LABELS = {"status", "error_code", "reason"}
@@ -43,33 +41,6 @@ _NOT_FIRING_WHEN_HEALTHY = {
     "ModelServingNotReady",
     "ModelServingLoadSheddingSustained",
 }
-
-
-class Prometheus:
-    def __init__(self, process: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
-        self.process = process
-        self.url = url
-        self.log_path = log_path
-
-    def api(self, path: str, **params: str) -> Any:
-        response = httpx.get(f"{self.url}/api/v1/{path}", params=params, timeout=10)
-        body = response.json()
-        assert body["status"] == "success", f"{path} {params}: {body}"
-        return body["data"]
-
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        data = self.api("query", query=expr)
-        result: list[dict[str, Any]] = data["result"]
-        return result
-
-
-def _wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"{what}: not within {seconds} s")
 
 
 @pytest.fixture
@@ -83,50 +54,12 @@ def production_server(registry: RegisteredDemo, tmp_path: Path) -> Iterator[Runn
 
 
 @pytest.fixture
-def running_prometheus(
+def prometheus_scraping(
     prometheus: str, production_server: RunningServer, tmp_path: Path
 ) -> Iterator[Prometheus]:
     target = production_server.base_url.removeprefix("http://")
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(ALERTS_PATH)],
-        "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": [target]}]}],
-    }
-    config_path = tmp_path / "prometheus.yml"
-    config_path.write_text(yaml.safe_dump(config))
-    port = free_port()
-    log_path = tmp_path / "prometheus.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                prometheus,
-                f"--config.file={config_path}",
-                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--log.level=warn",
-            ],
-            stdout=log,
-            stderr=log,
-        )
-    running = Prometheus(process, f"http://127.0.0.1:{port}", log_path)
-
-    def ready() -> bool:
-        assert process.poll() is None, log_path.read_text()[-2000:]
-        try:
-            return httpx.get(f"{running.url}/-/ready", timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    try:
-        _wait_for(ready, 30, "Prometheus ready")
+    with running_prometheus(prometheus, tmp_path, [target], [ALERTS_PATH]) as running:
         yield running
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 def _send_traffic(base_url: str) -> None:
@@ -151,18 +84,18 @@ def _dashboard_queries() -> list[tuple[str, str]]:
 
 
 def test_prometheus_evaluates_every_dashboard_query_and_rule_on_the_real_server(
-    production_server: RunningServer, running_prometheus: Prometheus
+    production_server: RunningServer, prometheus_scraping: Prometheus
 ) -> None:
     wait_ready(production_server)
     _send_traffic(production_server.base_url)
-    prom = running_prometheus
+    prom = prometheus_scraping
 
     def scraped() -> bool:
         ready = prom.query(f'sum(model_ready{{job="{JOB}"}})')
         traffic = prom.query(f'sum(rate(http_requests_total{{job="{JOB}"}}[1m])) > 0')
         return bool(ready) and float(ready[0]["value"][1]) == 2 and bool(traffic)
 
-    _wait_for(scraped, 30, "2 ready workers and traffic scraped")
+    wait_for(scraped, 30, "2 ready workers and traffic scraped")
 
     exposition = httpx.get(f"{production_server.base_url}/metrics", timeout=10).text
     with_samples = {
@@ -206,4 +139,4 @@ def test_prometheus_evaluates_every_dashboard_query_and_rule_on_the_real_server(
             for alert in alerts
         )
 
-    _wait_for(not_ready_pending, 30, "ModelServingNotReady pending after the server stopped")
+    wait_for(not_ready_pending, 30, "ModelServingNotReady pending after the server stopped")
