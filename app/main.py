@@ -6,14 +6,17 @@ import asyncio
 import logging
 import os
 import signal
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import pandas as pd
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from app import __version__
+from app.admission import AdmissionLimit, AdmissionMiddleware
 from app.auth import ApiKeyMiddleware, load_api_keys
 from app.drift import DriftMonitor
 from app.errors import (
@@ -32,6 +35,10 @@ from app.scoring import Scorer
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+# Warm predictions timed after the cold one: this many, unless they take longer than this.
+_WARM_PREDICTS = 5
+_WARM_UP_BUDGET_SECONDS = 1.0
 
 
 def create_app(settings: Settings | None = None, model: ServedModel | None = None) -> FastAPI:
@@ -75,6 +82,10 @@ def create_app(settings: Settings | None = None, model: ServedModel | None = Non
         else None
     )
     scorer = Scorer(model, metrics, settings, drift)
+    admission = AdmissionLimit(
+        settings.max_concurrent_requests,
+        min(settings.admission_budget_seconds, settings.request_timeout_seconds),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -84,7 +95,9 @@ def create_app(settings: Settings | None = None, model: ServedModel | None = Non
         ).set(1)
         metrics.model_load_seconds.set(description.load_seconds)
         scorer.batcher.start()
-        warm_up = asyncio.create_task(_warm_up(model, readiness, settings.warmup_rows, metrics))
+        warm_up = asyncio.create_task(
+            _warm_up(model, readiness, settings.warmup_rows, metrics, admission)
+        )
         orphan_watch = asyncio.create_task(_exit_when_orphaned())
         yield
         orphan_watch.cancel()
@@ -105,6 +118,8 @@ def create_app(settings: Settings | None = None, model: ServedModel | None = Non
     app.add_exception_handler(HTTPException, handle_http_exception)
     if api_keys:
         app.add_middleware(ApiKeyMiddleware, keys=api_keys, settings=settings)
+    # Outside authentication and routing: a request past the bound costs nothing more.
+    app.add_middleware(AdmissionMiddleware, limit=admission)
     # Added last, so outermost: 401s and every other answer get a request id and a log line.
     app.add_middleware(
         RequestContextMiddleware,
@@ -116,23 +131,47 @@ def create_app(settings: Settings | None = None, model: ServedModel | None = Non
 
 
 async def _warm_up(
-    model: ServedModel, readiness: Readiness, rows: int, metrics: ServingMetrics
+    model: ServedModel,
+    readiness: Readiness,
+    rows: int,
+    metrics: ServingMetrics,
+    admission: AdmissionLimit,
 ) -> None:
-    """Predict on the logged input example; only then does this worker report ready."""
+    """Predict on the logged input example; only then does this worker report ready.
+
+    The quickest of a few warm predictions (the first is often cold; neighbours on a
+    busy machine slow some down) sizes the admission bound.
+    """
     example = model.input_example()
     if example is None:
-        logger.warning("the model has no tabular input example; ready without a warm-up")
+        logger.warning(
+            "the model has no tabular input example; ready without a warm-up, "
+            "admission bound %d (set MAX_CONCURRENT_REQUESTS)",
+            admission.bound,
+        )
     else:
         try:
-            await run_in_threadpool(model.predict, example.head(rows), None)
+            frame = example.head(rows)
+            spent = await run_in_threadpool(_time_predict, model, frame)  # cold
+            warm: list[float] = []
+            while len(warm) < _WARM_PREDICTS and (not warm or spent < _WARM_UP_BUDGET_SECONDS):
+                warm.append(await run_in_threadpool(_time_predict, model, frame))
+                spent += warm[-1]
         except Exception:
             readiness.reason = "warm-up prediction failed; see the log"
             logger.exception("warm-up prediction failed; this worker stays not ready")
             return
+        admission.size_from_predict(min(warm))
     readiness.ready = True
     readiness.reason = "ready"
     metrics.ready.set(1)
     logger.info("worker ready")
+
+
+def _time_predict(model: ServedModel, frame: pd.DataFrame) -> float:
+    started = time.perf_counter()
+    model.predict(frame, None)
+    return time.perf_counter() - started
 
 
 async def _exit_when_orphaned(every_seconds: float = 1.0) -> None:

@@ -86,7 +86,8 @@ def production_server(registry: RegisteredDemo, tmp_path: Path) -> Iterator[Runn
 def running_prometheus(
     prometheus: str, production_server: RunningServer, tmp_path: Path
 ) -> Iterator[Prometheus]:
-    target = production_server.base_url.removeprefix("http://")
+    # As in Kubernetes: Prometheus scrapes the ops listener in Gunicorn's master.
+    target = production_server.ops_url.removeprefix("http://")
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(ALERTS_PATH)],
@@ -164,7 +165,7 @@ def test_prometheus_evaluates_every_dashboard_query_and_rule_on_the_real_server(
 
     _wait_for(scraped, 30, "2 ready workers and traffic scraped")
 
-    exposition = httpx.get(f"{production_server.base_url}/metrics", timeout=10).text
+    exposition = httpx.get(f"{production_server.ops_url}/metrics", timeout=10).text
     with_samples = {
         sample.name
         for family in text_string_to_metric_families(exposition)
