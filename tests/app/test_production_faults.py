@@ -211,10 +211,24 @@ def test_sigterm_lets_40_in_flight_requests_finish_then_exits_0(
         time.sleep(0.5)  # all 40 sent and held by the workers
         terminated = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
+        draining = _readyz_while_draining(server)
         statuses = [future.result(timeout=30).status_code for future in futures]
     assert statuses == [200] * 40
+    # While it drains, the pod says it is not ready, so no new traffic is sent its way.
+    assert draining == "not ready: shutting down"
     assert stop(server, seconds=25) == 0
     assert time.monotonic() - terminated < 20
+
+
+def _readyz_while_draining(server: RunningServer, seconds: float = 5.0) -> str:
+    """The ops listener's /readyz message once the master has begun shutting down."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        answer = httpx.get(f"{server.ops_url}/readyz", timeout=2)
+        if answer.status_code == 503:
+            return str(answer.json()["message"])
+        time.sleep(0.05)
+    return "still ready"
 
 
 def test_a_worker_killed_under_load_costs_at_most_its_in_flight_requests(
