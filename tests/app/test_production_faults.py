@@ -224,7 +224,10 @@ def _readyz_while_draining(server: RunningServer, seconds: float = 5.0) -> str:
     """The ops listener's /readyz message once the master has begun shutting down."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        answer = httpx.get(f"{server.ops_url}/readyz", timeout=2)
+        try:
+            answer = httpx.get(f"{server.ops_url}/readyz", timeout=2)
+        except httpx.TransportError:
+            return "the master is gone"
         if answer.status_code == 503:
             return str(answer.json()["message"])
         time.sleep(0.05)
