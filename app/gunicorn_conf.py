@@ -52,6 +52,9 @@ def _remove_own_metrics_dir() -> None:
 from prometheus_client import multiprocess  # noqa: E402  (needs the directory above)
 
 from app.log import build_logging_config  # noqa: E402
+from app.metrics import count_ready_workers, render_merged  # noqa: E402
+from app.ops_server import OpsServer  # noqa: E402
+from app.probes import Readiness  # noqa: E402
 from app.settings import Settings  # noqa: E402
 
 _settings = Settings()
@@ -85,3 +88,43 @@ def pre_fork(server: Any, worker: Any) -> None:
 def child_exit(server: Any, worker: Any) -> None:
     """Fold a dead worker's live gauges out of the merged metrics."""
     multiprocess.mark_process_dead(worker.pid)
+
+
+_ops: list[OpsServer] = []
+
+
+def when_ready(server: Any) -> None:
+    """Start the ops listener (OPS_PORT) in the master, before the first worker forks."""
+    if not _settings.ops_port:
+        return
+    try:
+        ops = OpsServer(
+            _settings.host,
+            _settings.ops_port,
+            ready=lambda: pod_readiness(server),
+            render_metrics=render_merged,
+        )
+    except OSError as error:
+        server.log.critical("the ops listener cannot bind, server not started: %s", error)
+        raise SystemExit(3) from None
+    ops.start()
+    _ops.append(ops)
+
+
+def pod_readiness(server: Any) -> Readiness:
+    """Ready when every worker Gunicorn runs has passed its warm-up and none is draining.
+
+    A worker that is replaced (crash, MAX_REQUESTS) makes the pod not ready until its
+    successor has warmed up: the kubelet's failure threshold rides out the short gap.
+    """
+    if not server.LISTENERS:  # closed by Gunicorn as soon as it starts shutting down
+        return Readiness(False, "shutting down")
+    ready, expected = count_ready_workers(), server.num_workers
+    if ready >= expected:
+        return Readiness(True, "ready")
+    return Readiness(False, f"{ready} of {expected} workers warmed up")
+
+
+def on_exit(server: Any) -> None:
+    for ops in _ops:
+        ops.stop()

@@ -1,16 +1,13 @@
-"""Request limits: body size (compressed bodies included), rows, concurrency per worker."""
+"""Request limits: body size (compressed bodies included) and rows (admission: app.admission)."""
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from starlette.requests import Request
 
 from app.errors import (
     BadRequestError,
-    OverloadedError,
     RequestTooLargeError,
     UnsupportedMediaTypeError,
 )
@@ -53,27 +50,6 @@ def check_rows(rows: int, max_rows: int) -> None:
         raise RequestTooLargeError(
             f"the request holds {rows} rows; the limit is {max_rows} (MAX_REQUEST_ROWS)"
         )
-
-
-class ConcurrencyLimit:
-    """Counts scoring requests held by this worker; past the limit, answers 503 at once."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.held = 0
-
-    @contextmanager
-    def slot(self) -> Iterator[None]:
-        if self.held >= self.limit:
-            raise OverloadedError(
-                f"this worker holds its limit of {self.limit} requests; retry shortly",
-                headers={"Retry-After": "1"},
-            )
-        self.held += 1
-        try:
-            yield
-        finally:
-            self.held -= 1
 
 
 def _inflate(inflater: zlib._Decompress, chunk: bytes, room: int) -> bytes:

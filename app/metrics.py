@@ -133,6 +133,21 @@ class ServingMetrics:
         """The exposition text, merged across live and dead workers in multiprocess mode."""
         if self._registry is not None:
             return generate_latest(self._registry)
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry)
+        return render_merged()
+
+
+def _merged_registry() -> CollectorRegistry:
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
+
+
+def render_merged() -> bytes:
+    """Every worker's samples merged, read from PROMETHEUS_MULTIPROC_DIR by any process
+    (the ops listener in Gunicorn's master included)."""
+    return generate_latest(_merged_registry())
+
+
+def count_ready_workers() -> int:
+    """Live workers whose warm-up passed: the merged `model_ready` gauge."""
+    return int(_merged_registry().get_sample_value("model_ready") or 0)

@@ -112,8 +112,14 @@ class RequestContextMiddleware:
 
 
 def _route_template(scope: Scope) -> str:
-    """The matched route's path template (set by the router), never the raw path."""
-    return str(getattr(scope.get("route"), "path", UNMATCHED_ROUTE))
+    """The matched route's path template, never the raw path.
+
+    The router sets it; a request answered before routing (shed) names its own.
+    """
+    route = scope.get("route")
+    if route is None:
+        return str(scope["state"].get("route_template", UNMATCHED_ROUTE))
+    return str(getattr(route, "path", UNMATCHED_ROUTE))
 
 
 def _request_id(scope: Scope) -> str:

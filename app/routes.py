@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from app.drift import DriftMonitor
 from app.errors import DeadlineExceededError
-from app.limits import ConcurrencyLimit, check_rows, read_body
+from app.limits import check_rows, read_body
 from app.metrics import EXPOSITION_CONTENT_TYPE, ServingMetrics
 from app.model import ServedModel
 from app.openapi import invocations_openapi
@@ -28,7 +28,6 @@ def build_model_router(
 ) -> APIRouter:
     router = APIRouter()
     version_body = orjson.dumps(model.description.as_dict())
-    concurrency = ConcurrencyLimit(settings.max_concurrent_requests)
 
     async def handle(request: Request) -> bytes:
         body = await read_body(request, settings.max_body_bytes)
@@ -44,16 +43,15 @@ def build_model_router(
         openapi_extra=invocations_openapi(model),
     )
     async def invocations(request: Request) -> Response:
-        with concurrency.slot():
-            try:
-                # A timeout scope rather than wait_for: no extra task per request.
-                async with asyncio.timeout(settings.request_timeout_seconds):
-                    body = await handle(request)
-            except TimeoutError:
-                raise DeadlineExceededError(
-                    f"no answer within {settings.request_timeout_seconds:g} s "
-                    "(REQUEST_TIMEOUT_SECONDS); the request was abandoned"
-                ) from None
+        # Admitted already (app.admission). A timeout scope, not wait_for: no extra task.
+        try:
+            async with asyncio.timeout(settings.request_timeout_seconds):
+                body = await handle(request)
+        except TimeoutError:
+            raise DeadlineExceededError(
+                f"no answer within {settings.request_timeout_seconds:g} s "
+                "(REQUEST_TIMEOUT_SECONDS); the request was abandoned"
+            ) from None
         return Response(body, media_type="application/json")
 
     @router.get("/version", tags=["model"], summary="The model serving and package versions")
@@ -72,8 +70,10 @@ def build_model_router(
             report = {"enabled": True, "pid": os.getpid(), **drift.report()}
         return Response(orjson.dumps(report), media_type="application/json")
 
-    @router.get("/metrics", tags=["operations"], summary="Prometheus metrics of all workers")
-    async def metrics_endpoint() -> Response:
-        return Response(metrics.render(), media_type=EXPOSITION_CONTENT_TYPE)
+    if settings.metrics_on_main_port:
+
+        @router.get("/metrics", tags=["operations"], summary="Prometheus metrics of all workers")
+        async def metrics_endpoint() -> Response:
+            return Response(metrics.render(), media_type=EXPOSITION_CONTENT_TYPE)
 
     return router

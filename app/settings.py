@@ -22,6 +22,16 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address to bind; the image uses 0.0.0.0.")
     port: int = Field(8000, ge=1, le=65535, description="TCP port to bind.")
+    ops_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Port of the ops listener: probes and /metrics, answered by a thread in "
+        "Gunicorn's master, apart from the scoring workers (0: none). Kubernetes uses 8001.",
+    )
+    metrics_on_main_port: bool = Field(
+        True, description="Also serve /metrics on PORT; turn off when OPS_PORT serves it."
+    )
     workers: int = Field(2, ge=1, le=64, description="Gunicorn worker processes.")
     log_level: str = Field("info", pattern="^(debug|info|warning|error|critical)$")
     timeout_seconds: int = Field(
@@ -82,10 +92,19 @@ class Settings(BaseSettings):
     request_timeout_seconds: float = Field(
         30.0, gt=0, description="A scoring request not answered by then gets 504."
     )
-    max_concurrent_requests: int = Field(
-        256,
+    max_concurrent_requests: int | None = Field(
+        None,
         ge=1,
-        description="Scoring requests one worker holds at once; more get 503 with Retry-After.",
+        description="Scoring requests one worker admits at once; more get 503 with "
+        "Retry-After before their body is read. Unset: derived after warm-up from the "
+        "measured predict time (see admission_budget_seconds).",
+    )
+    admission_budget_seconds: float = Field(
+        0.5,
+        gt=0,
+        description="Predict time one worker may have admitted: unless MAX_CONCURRENT_REQUESTS "
+        "is set, the bound is this (at most REQUEST_TIMEOUT_SECONDS) divided by the warm-up's "
+        "predict time, so admitted requests finish within it even predicted one at a time.",
     )
 
     # Drift

@@ -42,6 +42,8 @@ class ServerSpec:
     # A Prometheus gauge that sums to the number of ready workers, when the server has one:
     # a single readiness probe only reaches one worker.
     ready_gauge: str | None = None
+    # Where the command runs: another checkout runs that revision's app (bench.overload).
+    cwd: Path = PROJECT_ROOT
 
     @property
     def url(self) -> str:
@@ -192,7 +194,7 @@ def serving(spec: ServerSpec, log_dir: Path, start_limit_s: float = 180.0) -> It
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             spec.command,
-            cwd=PROJECT_ROOT,
+            cwd=spec.cwd,
             env=spec.env,
             stdout=log,
             stderr=subprocess.STDOUT,

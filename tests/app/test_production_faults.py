@@ -6,8 +6,12 @@ SIGTERM and a worker killed under load. Every loop is bounded in count and time.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,9 +22,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench.loadgen import RESULT_PREFIX
 from tests.app.slow_model import save_slow_model
 from tests.app.test_production_server import RunningServer, start_server, stop, wait_ready
-from tests.conftest import VALID_ROW, RegisteredDemo
+from tests.conftest import PROJECT_ROOT, VALID_ROW, RegisteredDemo
 
 pytestmark = pytest.mark.slow
 BODY = {"dataframe_records": [VALID_ROW]}
@@ -100,6 +105,11 @@ def test_overload_is_503_with_retry_after_and_probes_still_answer(
         registry, tmp_path, workers=1, MODEL_URI=str(model), MAX_CONCURRENT_REQUESTS="3"
     )
     servers.append(server)
+    # The ops listener answers from the master before the worker has warmed up (seconds,
+    # with this model): the pod is not ready yet, and says why.
+    not_ready = _ops_answer(server, "/readyz", seconds=60)
+    assert not_ready.status_code == 503
+    assert not_ready.json()["message"] == "not ready: 0 of 1 workers warmed up"
     wait_ready(server)
     probe_statuses: list[int] = []
 
@@ -107,14 +117,19 @@ def test_overload_is_503_with_retry_after_and_probes_still_answer(
         time.sleep(0.5)
         for _ in range(5):
             probe_statuses.append(httpx.get(f"{server.base_url}/readyz", timeout=5).status_code)
+            for path in ("/readyz", "/livez", "/metrics"):
+                probe_statuses.append(httpx.get(f"{server.ops_url}{path}", timeout=5).status_code)
 
     prober = threading.Thread(target=probe_while_loaded)
     prober.start()
     limits = httpx.Limits(max_connections=10, max_keepalive_connections=0)
     with httpx.Client(limits=limits, timeout=30) as client, ThreadPoolExecutor(10) as pool:
-        responses = list(
-            pool.map(lambda _: client.post(f"{server.base_url}/invocations", json=BODY), range(10))
+        pending = pool.map(
+            lambda _: client.post(f"{server.base_url}/invocations", json=BODY), range(10)
         )
+        time.sleep(0.5)  # three hold the slots for 1.5 s
+        headers_only = _post_headers_only(server)
+        responses = list(pending)
     prober.join(timeout=30)
     statuses = sorted(r.status_code for r in responses)
     assert statuses.count(200) == 3
@@ -125,7 +140,35 @@ def test_overload_is_503_with_retry_after_and_probes_still_answer(
         "error_code": "TEMPORARILY_UNAVAILABLE",
         "message": "this worker holds its limit of 3 requests; retry shortly",
     }
-    assert probe_statuses == [200] * 5
+    # Refused without its body: it announced 1 MB and sent none, and got its 503.
+    assert headers_only.startswith(b"HTTP/1.1 503 ")
+    assert b"\r\nretry-after: 1\r\n" in headers_only.lower()
+    assert probe_statuses == [200] * 20
+    metrics = httpx.get(f"{server.ops_url}/metrics", timeout=10).text
+    assert 'http_requests_rejected_total{reason="shed"} 8.0' in metrics
+
+
+def _ops_answer(server: RunningServer, path: str, seconds: float) -> httpx.Response:
+    """The ops listener's first answer, waiting for it to come up; bounded in time."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return httpx.get(f"{server.ops_url}{path}", timeout=5)
+        except httpx.TransportError:
+            if time.monotonic() > deadline or server.process.poll() is not None:
+                raise
+            time.sleep(0.05)
+
+
+def _post_headers_only(server: RunningServer) -> bytes:
+    """A scoring request whose body never comes: only an answer before the body ends it."""
+    host, port = server.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as connection:
+        connection.sendall(
+            b"POST /invocations HTTP/1.1\r\nHost: test\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n"
+        )
+        return connection.recv(65536)
 
 
 def test_a_request_past_its_deadline_is_504_with_the_error_body(
@@ -151,7 +194,13 @@ def test_sigterm_lets_40_in_flight_requests_finish_then_exits_0(
     registry: RegisteredDemo, tmp_path: Path, servers: list[RunningServer]
 ) -> None:
     model = save_slow_model(tmp_path / "slow", seconds=1.0)
-    server = start_server(registry, tmp_path, MODEL_URI=str(model), GRACEFUL_TIMEOUT_SECONDS="20")
+    server = start_server(
+        registry,
+        tmp_path,
+        MODEL_URI=str(model),
+        GRACEFUL_TIMEOUT_SECONDS="20",
+        MAX_CONCURRENT_REQUESTS="40",  # a 1 s predict would derive a bound of 1
+    )
     servers.append(server)
     wait_ready(server)
     limits = httpx.Limits(max_connections=40, max_keepalive_connections=0)
@@ -162,10 +211,27 @@ def test_sigterm_lets_40_in_flight_requests_finish_then_exits_0(
         time.sleep(0.5)  # all 40 sent and held by the workers
         terminated = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
+        draining = _readyz_while_draining(server)
         statuses = [future.result(timeout=30).status_code for future in futures]
     assert statuses == [200] * 40
+    # While it drains, the pod says it is not ready, so no new traffic is sent its way.
+    assert draining == "not ready: shutting down"
     assert stop(server, seconds=25) == 0
     assert time.monotonic() - terminated < 20
+
+
+def _readyz_while_draining(server: RunningServer, seconds: float = 5.0) -> str:
+    """The ops listener's /readyz message once the master has begun shutting down."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            answer = httpx.get(f"{server.ops_url}/readyz", timeout=2)
+        except httpx.TransportError:
+            return "the master is gone"
+        if answer.status_code == 503:
+            return str(answer.json()["message"])
+        time.sleep(0.05)
+    return "still ready"
 
 
 def test_a_worker_killed_under_load_costs_at_most_its_in_flight_requests(
@@ -224,3 +290,63 @@ def test_workers_stop_by_themselves_when_the_master_is_killed(
     while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):
         time.sleep(0.2)
     assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+
+
+def test_a_short_overload_answers_only_200_or_503_and_probes_never_fail(
+    registry: RegisteredDemo, tmp_path: Path, servers: list[RunningServer]
+) -> None:
+    """The overload bench in small (bench/overload.py has the figures): an open-loop
+    load far past a tight bound, 2 workers, 5 s. Only 200s and 503s come back, and the
+    kubelet's and Prometheus' requests to the ops listener all answer 200 within the
+    probes' 2 s timeout. No timing is asserted beyond that generous bound."""
+    server = start_server(registry, tmp_path, MAX_CONCURRENT_REQUESTS="4")
+    servers.append(server)
+    wait_ready(server)
+    body_file = tmp_path / "body.json"
+    body_file.write_text(json.dumps(BODY))
+    port = server.base_url.rsplit(":", 1)[1]
+    probes: list[tuple[str, int]] = []
+    done = threading.Event()
+
+    def probe() -> None:
+        paths = ("/livez", "/readyz", "/metrics", "/ping")
+        for turn in range(2000):  # bounded in count as well as by the load's end
+            if done.is_set():
+                return
+            path = paths[turn % len(paths)]
+            try:
+                status = httpx.get(f"{server.ops_url}{path}", timeout=2).status_code
+            except httpx.TransportError:
+                status = 0
+            probes.append((path, status))
+            time.sleep(0.02)
+
+    prober = threading.Thread(target=probe)
+    prober.start()
+    try:
+        load = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bench.loadgen",
+                f"--port={port}",
+                f"--body-file={body_file}",
+                "--duration=5",
+                "--rate=800",
+                "--max-connections=256",
+            ],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=True,
+        )
+    finally:
+        done.set()
+        prober.join(timeout=10)
+    (line,) = [x for x in load.stdout.splitlines() if x.startswith(RESULT_PREFIX)]
+    result = json.loads(line.removeprefix(RESULT_PREFIX))
+    assert set(result["by_status"]) == {"200", "503"}, result["by_status"]
+    assert result["errors"] == 0
+    assert len(probes) > 20
+    assert [p for p in probes if p[1] != 200] == []

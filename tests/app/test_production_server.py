@@ -37,6 +37,7 @@ class RunningServer:
     process: subprocess.Popen[bytes]
     base_url: str
     log_path: Path
+    ops_url: str  # the ops listener (probes, /metrics) in the master
 
     def kill(self) -> None:
         """SIGKILL the master and its workers (the whole process group), then reap."""
@@ -57,7 +58,7 @@ class RunningServer:
 def start_server(
     registry: RegisteredDemo, tmp_path: Path, *, workers: int = 2, **env: str
 ) -> RunningServer:
-    port = free_port()
+    port, ops_port = free_port(), free_port()
     log_path = tmp_path / "server.log"
     environment = {
         key: value
@@ -68,6 +69,7 @@ def start_server(
         MLFLOW_TRACKING_URI=registry.tracking_uri,
         MODEL_URI=f"models:/{registry.name}/Production",
         PORT=str(port),
+        OPS_PORT=str(ops_port),
         WORKERS=str(workers),
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
     )
@@ -81,16 +83,19 @@ def start_server(
             stderr=log,
             start_new_session=True,  # its own process group, so kill() reaches the workers
         )
-    return RunningServer(process, f"http://127.0.0.1:{port}", log_path)
+    return RunningServer(
+        process, f"http://127.0.0.1:{port}", log_path, f"http://127.0.0.1:{ops_port}"
+    )
 
 
 def wait_ready(server: RunningServer, seconds: float = 90.0) -> None:
+    """Until the pod is ready: every worker warmed up (the ops listener's /readyz)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             raise AssertionError(f"server exited early:\n{server.log_path.read_text()[-3000:]}")
         try:
-            if httpx.get(f"{server.base_url}/readyz", timeout=2).status_code == 200:
+            if httpx.get(f"{server.ops_url}/readyz", timeout=2).status_code == 200:
                 return
         except httpx.TransportError:
             pass
@@ -110,7 +115,9 @@ def stop(server: RunningServer, seconds: float = 40.0) -> int:
 
 @pytest.fixture
 def server(registry: RegisteredDemo, tmp_path: Path) -> Iterator[RunningServer]:
-    running = start_server(registry, tmp_path)
+    # 50 concurrent requests must all be admitted, however slow this machine's warm-up
+    # predictions (which size the default bound) happen to be.
+    running = start_server(registry, tmp_path, MAX_CONCURRENT_REQUESTS="64")
     yield running
     running.kill()
 

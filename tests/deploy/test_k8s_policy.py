@@ -43,14 +43,15 @@ def test_rolling_update_never_lowers_capacity(rendered: list[Manifest]) -> None:
     assert "replicas" not in spec, "the HorizontalPodAutoscaler owns the replica count"
 
 
-def test_probes_use_the_right_endpoints(rendered: list[Manifest]) -> None:
+def test_probes_use_the_right_endpoints_on_the_ops_port(rendered: list[Manifest]) -> None:
+    """The ops listener answers probes apart from the scoring workers, whatever the load."""
     container = server_container(rendered)
     for probe, path in (
         ("startupProbe", "/readyz"),
         ("readinessProbe", "/readyz"),
         ("livenessProbe", "/livez"),
     ):
-        assert container[probe]["httpGet"] == {"path": path, "port": "http"}, probe
+        assert container[probe]["httpGet"] == {"path": path, "port": "ops"}, probe
         assert container[probe]["timeoutSeconds"] >= 1
 
 
@@ -120,10 +121,13 @@ def test_no_service_account_token(rendered: list[Manifest]) -> None:
 def test_server_settings(rendered: list[Manifest]) -> None:
     container = server_container(rendered)
     env = literal_env(container)
-    (port,) = container["ports"]
-    assert port == {"name": "http", "containerPort": 8000, "protocol": "TCP"}
+    http, ops = container["ports"]
+    assert http == {"name": "http", "containerPort": 8000, "protocol": "TCP"}
+    assert ops == {"name": "ops", "containerPort": 8001, "protocol": "TCP"}
     assert env["HOST"] == "0.0.0.0"
-    assert env["PORT"] == str(port["containerPort"])
+    assert env["PORT"] == str(http["containerPort"])
+    assert env["OPS_PORT"] == str(ops["containerPort"])
+    assert env["METRICS_ON_MAIN_PORT"] == "false", "/metrics stays off the public port"
     assert env["OMP_NUM_THREADS"] == "1", "native thread pools are not fork-safe"
     (source,) = container["envFrom"]
     assert source["configMapRef"]["name"] == find(rendered, "ConfigMap")["metadata"]["name"]
@@ -168,10 +172,11 @@ def test_no_secret_is_committed() -> None:
         assert not re.search(r"^kind:\s*Secret\s*$", path.read_text(), re.MULTILINE), path
 
 
-def test_prometheus_scrapes_the_metrics_endpoint(rendered: list[Manifest]) -> None:
+def test_prometheus_scrapes_the_metrics_endpoint_on_the_ops_port(rendered: list[Manifest]) -> None:
     annotations = pod_template(rendered)["metadata"]["annotations"]
+    ports = {port["name"]: port["containerPort"] for port in server_container(rendered)["ports"]}
     assert annotations["prometheus.io/scrape"] == "true"
-    assert annotations["prometheus.io/port"] == "8000"
+    assert annotations["prometheus.io/port"] == str(ports["ops"])
     assert annotations["prometheus.io/path"] == "/metrics"
 
 
@@ -188,11 +193,17 @@ def test_selectors_agree(rendered: list[Manifest]) -> None:
     assert all(matches(item["labelSelector"]["matchLabels"], labels) for item in spread)
 
 
-def test_service_and_network_policy_use_the_container_port(rendered: list[Manifest]) -> None:
+def test_service_and_network_policy_use_the_container_ports(rendered: list[Manifest]) -> None:
+    """The Service exposes only scoring; only the monitoring namespace reaches the ops port."""
     (port,) = find(rendered, "Service")["spec"]["ports"]
     assert port["targetPort"] == "http"
-    (ingress,) = find(rendered, "NetworkPolicy")["spec"]["ingress"]
-    assert ingress["ports"] == [{"port": "http", "protocol": "TCP"}]
+    public, ops = find(rendered, "NetworkPolicy")["spec"]["ingress"]
+    assert public["ports"] == [{"port": "http", "protocol": "TCP"}]
+    assert ops["ports"] == [{"port": "ops", "protocol": "TCP"}]
+    (source,) = ops["from"]
+    assert source["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "monitoring"
+    }
 
 
 def test_autoscaler_and_disruption_budget_fit_the_deployment(rendered: list[Manifest]) -> None:

@@ -57,7 +57,8 @@ def production_server(registry: RegisteredDemo, tmp_path: Path) -> Iterator[Runn
 def prometheus_scraping(
     prometheus: str, production_server: RunningServer, tmp_path: Path
 ) -> Iterator[Prometheus]:
-    target = production_server.base_url.removeprefix("http://")
+    # As in Kubernetes: Prometheus scrapes the ops listener in Gunicorn's master.
+    target = production_server.ops_url.removeprefix("http://")
     with running_prometheus(prometheus, tmp_path, [target], [ALERTS_PATH]) as running:
         yield running
 
@@ -97,7 +98,7 @@ def test_prometheus_evaluates_every_dashboard_query_and_rule_on_the_real_server(
 
     wait_for(scraped, 30, "2 ready workers and traffic scraped")
 
-    exposition = httpx.get(f"{production_server.base_url}/metrics", timeout=10).text
+    exposition = httpx.get(f"{production_server.ops_url}/metrics", timeout=10).text
     with_samples = {
         sample.name
         for family in text_string_to_metric_families(exposition)

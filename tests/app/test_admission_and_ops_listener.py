@@ -1,0 +1,173 @@
+"""Admission (503 before anything is spent) and the ops listener, in one process.
+
+The real app is driven over ASGI; the ops listener is the real HTTP server on 127.0.0.1.
+What needs Gunicorn (the listener in the master, forks, pod readiness) is tested in
+test_production_faults.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from app.admission import FALLBACK_BOUND, AdmissionLimit
+from app.main import create_app
+from app.model import ServedModel
+from app.ops_server import OpsServer
+from app.probes import Readiness
+from app.settings import Settings
+from tests.conftest import free_port
+
+
+@pytest.mark.parametrize(
+    ("budget", "predict", "bound"),
+    [(0.5, 0.007, 71), (2.0, 0.004, 500), (0.5, 1.5, 1), (30.0, 0.0, 30_000_000)],
+)
+def test_the_derived_bound_is_what_one_worker_finishes_within_its_budget(
+    budget: float, predict: float, bound: int
+) -> None:
+    limit = AdmissionLimit(None, budget)
+    assert limit.bound == FALLBACK_BOUND  # until the warm-up has timed a prediction
+    limit.size_from_predict(predict)
+    assert limit.bound == bound
+    assert limit.bound == 1 or limit.bound * max(predict, 1e-6) <= budget + 1e-9
+
+
+def test_an_explicit_bound_is_kept() -> None:
+    limit = AdmissionLimit(7, 0.5)
+    limit.size_from_predict(0.001)
+    assert limit.bound == 7
+
+
+def test_settings_cap_the_budget_at_the_request_timeout(served_model: ServedModel) -> None:
+    """An admitted request must be able to finish before its own timeout."""
+    settings = Settings(admission_budget_seconds=5.0, request_timeout_seconds=0.2)
+    app = create_app(settings, model=served_model)
+    limit = _admission_limit(app)
+    limit.size_from_predict(0.01)
+    assert limit.bound == math.floor(0.2 / 0.01)
+
+
+def _admission_limit(app: object) -> AdmissionLimit:
+    for middleware in app.user_middleware:  # type: ignore[attr-defined]
+        if "limit" in middleware.kwargs:
+            limit = middleware.kwargs["limit"]
+            assert isinstance(limit, AdmissionLimit)
+            return limit
+    raise AssertionError("no admission middleware")
+
+
+def test_past_the_bound_the_503_comes_before_the_body_is_read(
+    served_model: ServedModel,
+) -> None:
+    """One request holds the only slot while its body trickles in; the next is refused
+    at once, with Retry-After, the error body, a request id, and counted as shed, though
+    its own body is never read."""
+    asyncio.run(_shed_while_one_is_held(served_model))
+
+
+async def _shed_while_one_is_held(served_model: ServedModel) -> None:
+    app = create_app(Settings(max_concurrent_requests=1), model=served_model)
+    release = asyncio.Event()
+    body_read = asyncio.Event()
+
+    async def held_body() -> AsyncIterator[bytes]:
+        yield b'{"dataframe_records": '
+        await release.wait()
+        yield b"nope"  # ends as a 400, without touching the model
+
+    async def never_sent_body() -> AsyncIterator[bytes]:
+        body_read.set()
+        yield b"{}"
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        held = asyncio.create_task(
+            client.post(
+                "/invocations", content=held_body(), headers={"Content-Type": "application/json"}
+            )
+        )
+        await asyncio.sleep(0.2)
+        shed = await asyncio.wait_for(
+            client.post(
+                "/invocations",
+                content=never_sent_body(),
+                headers={"Content-Type": "application/json", "X-Request-ID": "shed-1"},
+            ),
+            timeout=5,
+        )
+        release.set()
+        first = await asyncio.wait_for(held, timeout=10)
+        metrics = (await client.get("/metrics")).text
+
+    assert shed.status_code == 503
+    assert shed.headers["retry-after"] == "1"
+    assert shed.headers["x-request-id"] == "shed-1"
+    assert shed.json() == {
+        "error_code": "TEMPORARILY_UNAVAILABLE",
+        "message": "this worker holds its limit of 1 requests; retry shortly",
+    }
+    assert not body_read.is_set(), "the refused request's body was read"
+    assert first.status_code == 400
+    assert 'http_requests_rejected_total{reason="shed"} 1.0' in metrics
+    assert 'http_requests_total{method="POST",route="/invocations",status="503"} 1.0' in metrics
+
+
+def test_metrics_can_be_kept_off_the_main_port(served_model: ServedModel) -> None:
+    client = TestClient(create_app(Settings(metrics_on_main_port=False), model=served_model))
+    assert client.get("/metrics").status_code == 404
+    for path in ("/ping", "/health", "/livez"):
+        assert client.get(path).status_code == 200, path
+
+
+@pytest.fixture
+def ops_listener() -> Iterator[tuple[OpsServer, Readiness]]:
+    readiness = Readiness(ready=False, reason="1 of 2 workers warmed up")
+    server = OpsServer(
+        "127.0.0.1",
+        free_port(),
+        ready=lambda: readiness,
+        render_metrics=lambda: b"model_ready 1.0\n",
+    )
+    server.start()
+    yield server, readiness
+    server.stop()
+
+
+def test_the_ops_listener_answers_probes_metrics_and_the_pods_readiness(
+    ops_listener: tuple[OpsServer, Readiness],
+) -> None:
+    server, readiness = ops_listener
+    host, port = server.server_address[:2]
+    with httpx.Client(base_url=f"http://{host}:{port}", timeout=5) as client:
+        not_ready = client.get("/readyz")
+        assert not_ready.status_code == 503
+        assert not_ready.headers["retry-after"] == "1"
+        assert not_ready.json() == {
+            "error_code": "TEMPORARILY_UNAVAILABLE",
+            "message": "not ready: 1 of 2 workers warmed up",
+        }
+        readiness.ready = True
+        assert client.get("/readyz").json() == {"status": "ready"}
+        assert client.get("/livez").json() == {"status": "alive"}
+        for path in ("/ping", "/health"):
+            assert client.get(path).text == "\n"
+        metrics = client.get("/metrics")
+        assert metrics.text == "model_ready 1.0\n"
+        assert metrics.headers["content-type"].startswith("text/plain")
+        assert client.get("/invocations").status_code == 404
+
+
+def test_a_taken_ops_port_fails_at_once() -> None:
+    port = free_port()
+    first = OpsServer("127.0.0.1", port, ready=Readiness, render_metrics=bytes)
+    try:
+        with pytest.raises(OSError, match="in use"):
+            OpsServer("127.0.0.1", port, ready=Readiness, render_metrics=bytes)
+    finally:
+        first.server_close()
