@@ -48,7 +48,7 @@ ERROR_BODY_SCHEMA = {
 }
 
 _ERROR_RESPONSES = {
-    "400": "Malformed body (MALFORMED_REQUEST) or not a scoring request (BAD_REQUEST).",
+    "400": "Not a valid body, or not a scoring request (BAD_REQUEST).",
     "415": "Unsupported Content-Type (UNSUPPORTED_MEDIA_TYPE).",
     "422": "Data or params do not fit the model's signature (INVALID_PARAMETER_VALUE).",
     "500": "The model failed (INTERNAL_ERROR); the server log has the detail.",
