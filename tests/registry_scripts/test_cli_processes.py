@@ -118,3 +118,40 @@ def test_credentials_in_a_tracking_uri_never_reach_the_output(uri: str, shown: s
     from registry_scripts._client import redact_uri
 
     assert redact_uri(uri) == shown
+
+
+GATE_USAGE_ERRORS = {
+    "floor-nan": (["--floor", "nan"], "gate floor"),
+    "floor-inf": (["--floor", "inf"], "gate floor"),
+    "floor-below-0": (["--floor", "-0.1"], "gate floor"),
+    "floor-above-1": (["--floor", "1.5"], "gate floor"),
+    "margin-nan": (["--margin", "nan"], "gate margin"),
+    "margin-inf": (["--margin", "inf"], "gate margin"),
+    "margin-negative": (["--margin", "-0.01"], "gate margin"),
+}
+
+
+def test_gate_parameters_that_cannot_fail_are_usage_errors_before_any_registry_call(
+    command_env: Callable[..., dict[str, str]], tmp_path: Path
+) -> None:
+    """`validate --floor nan` would pass every model; the registry is unreachable here, so
+    exit 2 (not 4) shows the parameters are refused first."""
+    env = command_env(MLFLOW_TRACKING_URI=f"http://127.0.0.1:{free_port()}")
+    processes = {
+        case: subprocess.Popen(
+            [sys.executable, "-m", "registry_scripts.validate", "--version", "1", *argv],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for case, (argv, _) in GATE_USAGE_ERRORS.items()
+    }
+    for case, process in processes.items():
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 2, f"{case}: {out}\n{err}"
+        (line,) = out.splitlines()
+        result = json.loads(line)
+        assert (result["ok"], result["exit_code"]) == (False, 2)
+        assert GATE_USAGE_ERRORS[case][1] in result["error"], case
