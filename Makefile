@@ -9,6 +9,10 @@ STAMP := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 PIP_VERSION := 25.3
+# gitlab-ci-local, pinned in tests/pipeline, runs .gitlab-ci.yml for the pipeline test
+# (needs Node 20 and npm).
+PIPELINE_TOOLS := tests/pipeline
+GITLAB_CI_LOCAL := $(PIPELINE_TOOLS)/node_modules/.bin/gitlab-ci-local
 
 # The embedded registry: a SQLite file (and ./mlruns for artifacts) in this directory,
 # both ignored by git. Point MLFLOW_TRACKING_URI at an `mlflow server` to use that instead.
@@ -28,14 +32,19 @@ $(CHECKOV_STAMP): tests/deploy/requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r tests/deploy/requirements-checkov.txt
 	touch $@
 
+$(GITLAB_CI_LOCAL): $(PIPELINE_TOOLS)/package.json $(PIPELINE_TOOLS)/package-lock.json
+	npm ci --prefix $(PIPELINE_TOOLS) --no-audit --no-fund --loglevel=error
+	touch $@
+
 ## Train and promote the demo model if the registry has no Production version, then serve it
 ## on 127.0.0.1:8000 with the production command (2 workers, preloaded model).
 serve: $(STAMP)
 	$(BIN)/python -m registry_scripts.train --promote --if-missing
 	PATH="$(CURDIR)/$(BIN):$$PATH" gunicorn --config python:app.gunicorn_conf "app.main:create_app()"
 
-## Lint, type-check and run every test (real registry, real Gunicorn, real mlflow server).
-test: lint typecheck $(CHECKOV_STAMP)
+## Lint, type-check and run every test (real registry, real Gunicorn, real mlflow server,
+## the GitLab pipeline through gitlab-ci-local).
+test: lint typecheck $(CHECKOV_STAMP) $(GITLAB_CI_LOCAL)
 	$(BIN)/pytest
 
 lint: $(STAMP)
@@ -54,4 +63,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.compare
 
 clean:
-	rm -rf $(VENV) .venv-checkov .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-checkov $(PIPELINE_TOOLS)/node_modules .pytest_cache .mypy_cache .ruff_cache
