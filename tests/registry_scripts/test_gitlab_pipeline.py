@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import site
 import subprocess
@@ -230,7 +231,7 @@ def test_jobs_rules_and_needs_as_gitlab_reads_them(
 
 
 @pytest.mark.slow
-def test_release_passes_the_gate_deploys_and_rolls_the_model_back(
+def test_release_passes_the_gate_deploys_and_both_rollbacks_run(
     pipeline: Pipeline, server_registry: str
 ) -> None:
     """On the staging overlay: every kubectl call must name its namespace to succeed."""
@@ -269,6 +270,14 @@ def test_release_passes_the_gate_deploys_and_rolls_the_model_back(
     assert rolled_back.returncode == 0, show(rolled_back)
     assert models_deployed(pipeline) == [v1, v2, v1]
     assert production(client) == (v1, [v1])
+
+    # Undoing that release (the rollback) brings model 2 back, and Production with it.
+    undone = pipeline.run("rollback-release", K8S_OVERLAY="staging")
+
+    assert undone.returncode == 0, show(undone)
+    assert models_deployed(pipeline) == [v1, v2, v1, v2]
+    assert pipeline.cluster()["revisions"][-1]["image"] == image
+    assert production(client) == (v2, [v2])
     assert all(
         "--namespace" not in call or "credit-risk-staging" in call
         for call in pipeline.cluster()["calls"]
@@ -289,7 +298,13 @@ def test_a_candidate_below_the_floor_stops_at_the_gate(
     stopped = pipeline.run(*RELEASE_JOBS, MODEL_VERSION=bad)
 
     assert stopped.returncode != 0, show(stopped)
-    assert "below the floor" in stopped.stdout, show(stopped)
+    # validate exits 3 (quality gate failed); promote and deploy need it, so never start.
+    verdict = re.search(r"^validate\s+> (\{.*\})$", stopped.stdout, re.MULTILINE)
+    assert verdict, show(stopped)
+    result = json.loads(verdict.group(1))
+    assert (result["exit_code"], result["version"]) == (3, bad)
+    assert "below the floor" in result["reason"]
+    assert not re.search(r"^(promote|deploy)\s+starting", stopped.stdout, re.MULTILINE)
     assert client.get_model_version(NAME, bad).tags["gate.status"] == "failed"
     assert production(client) == (v1, [v1])
     assert not any(call[0] == "apply" for call in pipeline.cluster().get("calls", []))
