@@ -56,11 +56,14 @@ alias_version() {
 
 # The newest revision whose pod template runs model version $1, from the Deployment's
 # ReplicaSets (each keeps its revision number and pod template; the last 10 are kept).
+# A failing kubectl stops the script here rather than reading as "no such revision".
 newest_revision_of() {
     kubectl get replicasets --namespace "$namespace" \
         --selector "app.kubernetes.io/name=$name" \
-        --output 'jsonpath={range .items[*]}{.metadata.annotations.deployment\.kubernetes\.io/revision} {.spec.template.metadata.labels.model-version}{"\n"}{end}' |
-        sort -n | awk -v version="$1" '$2 == version { revision = $1 } END { print revision }'
+        --output 'jsonpath={range .items[*]}{.metadata.annotations.deployment\.kubernetes\.io/revision} {.spec.template.metadata.labels.model-version}{"\n"}{end}' \
+        >"$workdir/revisions"
+    sort -n "$workdir/revisions" |
+        awk -v version="$1" '$2 == version { revision = $1 } END { print revision }'
 }
 
 deployed=$(deployed_version)
