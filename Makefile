@@ -12,6 +12,10 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 TOOLS_VENV := .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.installed
 PIP_VERSION := 25.3
+# gitlab-ci-local, pinned in tests/pipeline, runs .gitlab-ci.yml for the pipeline test
+# (needs Node 20 and npm).
+PIPELINE_TOOLS := tests/pipeline
+GITLAB_CI_LOCAL := $(PIPELINE_TOOLS)/node_modules/.bin/gitlab-ci-local
 
 # The embedded registry: a SQLite file (and ./mlruns for artifacts) in this directory,
 # both ignored by git. Point MLFLOW_TRACKING_URI at an `mlflow server` to use that instead.
@@ -35,6 +39,9 @@ $(TOOLS_STAMP): requirements-tools.txt
 	$(PYTHON) -m venv $(TOOLS_VENV)
 	$(TOOLS_VENV)/bin/python -m pip install --quiet --upgrade pip==$(PIP_VERSION)
 	$(TOOLS_VENV)/bin/python -m pip install --quiet -r requirements-tools.txt
+
+$(GITLAB_CI_LOCAL): $(PIPELINE_TOOLS)/package.json $(PIPELINE_TOOLS)/package-lock.json
+	npm ci --prefix $(PIPELINE_TOOLS) --no-audit --no-fund --loglevel=error
 	touch $@
 
 ## Train and promote the demo model if the registry has no Production version, then serve it
@@ -47,8 +54,9 @@ serve: $(STAMP)
 	OPS_PORT=$${OPS_PORT:-8001} PATH="$(CURDIR)/$(BIN):$$PATH" \
 		gunicorn --config python:app.gunicorn_conf "app.main:create_app()"
 
-## Lint, type-check and run every test (real registry, real Gunicorn, real mlflow server).
-test: lint typecheck $(CHECKOV_STAMP)
+## Lint, type-check and run every test (real registry, real Gunicorn, real mlflow server,
+## the GitLab pipeline through gitlab-ci-local).
+test: lint typecheck $(CHECKOV_STAMP) $(GITLAB_CI_LOCAL)
 	$(BIN)/pytest
 
 lint: $(STAMP)
@@ -86,4 +94,4 @@ bench-overload: $(STAMP)
 	$(BIN)/python -m bench.overload
 
 clean:
-	rm -rf $(VENV) .venv-checkov $(TOOLS_VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-checkov $(TOOLS_VENV) $(PIPELINE_TOOLS)/node_modules .pytest_cache .mypy_cache .ruff_cache

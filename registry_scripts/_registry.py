@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import math
 import os
 import warnings
 from collections.abc import Mapping
@@ -17,8 +18,10 @@ DEFAULT_MODEL_NAME = "credit-risk-scoring"
 PRODUCTION_ALIAS = "production"
 PREVIOUS_ALIAS = "previous"
 PRODUCTION_STAGE = "Production"
-# Written by `validate` on the candidate version; `promote --require-gate` reads the status.
+# Written by `validate` on the candidate version; `promote --require-gate` reads the status
+# and the parameters the gate ran with.
 GATE_STATUS_TAG = "gate.status"
+GATE_PARAMETER_TAGS = ("gate.metric", "gate.floor", "gate.margin", "gate.value")
 _PAGE_SIZE = 1000
 
 
@@ -28,6 +31,17 @@ def check_version_number(version: str | int) -> str:
     if not text.isdigit() or int(text) < 1:
         raise UsageError(f"model version must be a positive integer, got {version!r}")
     return str(int(text))
+
+
+def check_gate_parameters(floor: float, margin: float) -> None:
+    """Refuse a gate that cannot fail: NaN or infinity make every comparison pass.
+
+    The metrics are AUC-like scores in [0, 1]; the margin is the largest drop allowed.
+    """
+    if not (math.isfinite(floor) and 0.0 <= floor <= 1.0):
+        raise UsageError(f"the gate floor must be a number from 0 to 1, got {floor}")
+    if not (math.isfinite(margin) and margin >= 0.0):
+        raise UsageError(f"the gate margin must be a finite number of at least 0, got {margin}")
 
 
 def get_ready_version(client: MlflowClient, name: str, version: str) -> ModelVersion:

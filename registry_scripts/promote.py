@@ -2,9 +2,10 @@
 
 The `production` alias moves to the version and the version it replaces keeps the
 `previous` alias; the Production stage follows (the old holder is archived), so
-models:/NAME@production and models:/NAME/Production name the same version. Who, when
-and which pipeline promoted it are written as `audit.*` version tags. Promoting the
-current Production version again changes nothing.
+models:/NAME@production and models:/NAME/Production name the same version. Who, when,
+which pipeline and, with --require-gate, the gate's metric, floor, margin and value are
+written as `audit.*` version tags. Promoting the current Production version again changes
+nothing.
 """
 
 from __future__ import annotations
@@ -12,19 +13,21 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mlflow import MlflowClient
 
 from registry_scripts._cli import add_name_argument, build_parser, run
-from registry_scripts._errors import GateFailedError
+from registry_scripts._errors import GateFailedError, UsageError
 from registry_scripts._registry import (
+    GATE_PARAMETER_TAGS,
     GATE_STATUS_TAG,
     PREVIOUS_ALIAS,
     PRODUCTION_ALIAS,
     PRODUCTION_STAGE,
     audit_context,
+    check_gate_parameters,
     check_version_number,
     get_aliases,
     get_production_version,
@@ -38,10 +41,17 @@ logger = logging.getLogger(__name__)
 
 
 def promote_version(
-    client: MlflowClient, name: str, version: str | int, *, reason: str = "promote"
+    client: MlflowClient,
+    name: str,
+    version: str | int,
+    *,
+    reason: str = "promote",
+    gate: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Move `production` (alias and stage) to `version`; idempotent.
 
+    `gate` holds the gate.* tags the promotion relied on; every promotion writes all the
+    audit.promoted_gate_* tags (empty without a gate), so none is left from an older one.
     Order matters for a run that dies half-way: `previous` is set before `production`
     moves and the stage follows the alias, so a re-run finishes the job.
     """
@@ -76,23 +86,47 @@ def promote_version(
             "audit.promoted_pipeline": audit["pipeline"],
             "audit.promoted_reason": reason,
             "audit.promoted_from_version": current or "",
+            **{
+                f"audit.promoted_{tag.replace('.', '_')}": (gate or {}).get(tag, "")
+                for tag in GATE_PARAMETER_TAGS
+            },
         },
     )
     logger.info("%s version %s is Production (was %s)", name, version, current or "none")
     return {**result, "changed": True, "audit": audit}
 
 
+def check_gate_passed(tags: Mapping[str, str], name: str, version: str) -> dict[str, str]:
+    """The gate.* tags a promotion may rely on: passed, with parameters that could fail.
+
+    A pass recorded with a NaN floor or margin (by a `validate` that did not refuse them)
+    proves nothing, so it does not count.
+    """
+    details = {"name": name, "version": version}
+    if tags.get(GATE_STATUS_TAG) != "passed":
+        raise GateFailedError(
+            f"{name} version {version} has not passed the quality gate "
+            f"({GATE_STATUS_TAG}={tags.get(GATE_STATUS_TAG)!r}); run registry_scripts.validate",
+            details,
+        )
+    try:
+        check_gate_parameters(float(tags["gate.floor"]), float(tags["gate.margin"]))
+    except (KeyError, ValueError, UsageError) as exc:
+        raise GateFailedError(
+            f"{name} version {version} passed a gate whose parameters are not valid ({exc}); "
+            "run registry_scripts.validate again",
+            details,
+        ) from exc
+    return {tag: tags[tag] for tag in GATE_PARAMETER_TAGS if tag in tags}
+
+
 def _promote(args: argparse.Namespace, client: MlflowClient) -> dict[str, Any]:
     version = check_version_number(args.version)
+    gate = None
     if args.require_gate:
         tags = client.get_model_version(args.name, version).tags
-        if tags.get(GATE_STATUS_TAG) != "passed":
-            raise GateFailedError(
-                f"{args.name} version {version} has not passed the quality gate "
-                f"({GATE_STATUS_TAG}={tags.get(GATE_STATUS_TAG)!r}); run registry_scripts.validate",
-                {"name": args.name, "version": version},
-            )
-    return promote_version(client, args.name, version)
+        gate = check_gate_passed(tags, args.name, version)
+    return promote_version(client, args.name, version, gate=gate)
 
 
 def build_promote_parser() -> argparse.ArgumentParser:

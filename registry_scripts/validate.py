@@ -33,6 +33,7 @@ from registry_scripts._errors import GateFailedError, UsageError
 from registry_scripts._registry import (
     GATE_STATUS_TAG,
     audit_context,
+    check_gate_parameters,
     check_version_number,
     get_production_version,
     get_ready_version,
@@ -57,6 +58,9 @@ class GatePolicy:
     margin: float = 0.02
     label_column: str = "defaulted"
     score_column: str = "score"
+
+    def __post_init__(self) -> None:
+        check_gate_parameters(self.floor, self.margin)
 
 
 def read_dataset(path: Path) -> pd.DataFrame:
@@ -267,13 +271,16 @@ def build_validate_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", type=Path, help="held-out CSV or Parquet with the label column")
     parser.add_argument("--metric", choices=sorted(METRICS), default=defaults.metric)
     parser.add_argument(
-        "--floor", type=float, default=defaults.floor, help="minimum metric (%(default)s)"
+        "--floor",
+        type=float,
+        default=defaults.floor,
+        help="minimum metric, from 0 to 1 (%(default)s)",
     )
     parser.add_argument(
         "--margin",
         type=float,
         default=defaults.margin,
-        help="largest drop allowed below Production on the same rows (%(default)s)",
+        help="largest drop allowed below Production on the same rows, at least 0 (%(default)s)",
     )
     parser.add_argument("--label-column", default=defaults.label_column)
     parser.add_argument("--score-column", default=defaults.score_column)

@@ -1,60 +1,165 @@
-"""A stand-in for kubectl in the CI-script tests: a one-Deployment cluster in a JSON file.
+"""A stand-in for kubectl: a one-Deployment cluster kept in a JSON file (FAKE_KUBE_STATE).
 
-`kustomize` runs the real kubectl (REAL_KUBECTL); `apply` records the pod template's
-model-version label as a new revision; `rollout undo` re-applies the previous revision as
-kubectl does; `rollout status` succeeds unless FAKE_KUBECTL_FAIL_STATUS_ONCE names a file
-that exists (it is then removed); `get ... jsonpath=...model-version` prints the current
-label. Every call is logged in the state file.
+The state holds the Deployment's namespace and its rollout history, one pod template
+(model-version label and image) per rollout. It behaves as kubectl does where our scripts
+rely on it:
+- `kustomize` runs the real kubectl (REAL_KUBECTL);
+- `apply --filename F` rolls out F's Deployment template, unless it is the current one,
+  and takes the Deployment's namespace from F;
+- every other call must name that namespace, or fails as NotFound, as a real cluster does;
+- each distinct template is one ReplicaSet whose revision is the last rollout that used it;
+  `rollout undo` re-applies the previous revision, `--to-revision=N` revision N;
+- `get deployment/...` and `get replicasets` answer with the real kubectl's JSONPath engine
+  (`annotate --local`) on objects built from the state, so the expressions are real;
+- `rollout status` succeeds unless FAKE_KUBECTL_FAIL_STATUS_ONCE names a file that exists
+  (it is then removed).
+Every call is logged in the state file.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-
-def _load(path: Path) -> dict[str, Any]:
-    if path.exists():
-        state: dict[str, Any] = json.loads(path.read_text())
-        return state
-    return {"revisions": [], "calls": []}
+Template = dict[str, str]
+# The Deployment's selector: its ReplicaSets carry this label.
+SELECTOR = "app.kubernetes.io/name=credit-risk-serving"
+_RANGE_ITEMS = re.compile(r"^\{range \.items\[\*\]\}(?P<each>.*)\{end\}$", re.DOTALL)
 
 
-def _applied_version(manifest: Path) -> str:
+def load_state(path: Path) -> dict[str, Any]:
+    state: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    return {"namespace": None, "revisions": [], "calls": [], **state}
+
+
+def template(model_version: str, image: str) -> Template:
+    return {"model-version": model_version, "image": image}
+
+
+def replica_sets(revisions: list[Template]) -> list[tuple[int, Template]]:
+    """(revision, template) per ReplicaSet: a template's revision is its latest rollout."""
+    latest: dict[str, int] = {}
+    for number, each in enumerate(revisions, start=1):
+        latest[json.dumps(each, sort_keys=True)] = number
+    return sorted((number, json.loads(key)) for key, number in latest.items())
+
+
+def _applied(manifest: Path) -> tuple[str, Template]:
     for document in yaml.safe_load_all(manifest.read_text()):
         if document and document.get("kind") == "Deployment":
-            return str(document["spec"]["template"]["metadata"]["labels"]["model-version"])
+            spec = document["spec"]["template"]
+            (container,) = spec["spec"]["containers"]
+            labels = spec["metadata"]["labels"]
+            namespace = document["metadata"].get("namespace", "default")
+            return namespace, template(str(labels["model-version"]), container["image"])
     raise SystemExit("fake kubectl: no Deployment in the applied manifests")
+
+
+def _object(kind: str, each: Template, revision: int | None = None) -> dict[str, Any]:
+    annotations = {} if revision is None else {"deployment.kubernetes.io/revision": str(revision)}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": kind,
+        "metadata": {"name": "credit-risk-serving", "annotations": annotations},
+        "spec": {
+            "template": {
+                "metadata": {"labels": {"model-version": each["model-version"]}},
+                "spec": {"containers": [{"name": "server", "image": each["image"]}]},
+            }
+        },
+    }
+
+
+def _jsonpath(objects: list[dict[str, Any]], expression: str) -> str:
+    """Evaluate a JSONPath expression with the real kubectl, per object for a range."""
+    ranged = _RANGE_ITEMS.match(expression)
+    each = ranged.group("each") if ranged else expression
+    if not objects:
+        return ""
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as file:
+        json.dump({"apiVersion": "v1", "kind": "List", "items": objects}, file)
+        file.flush()
+        command = [os.environ["REAL_KUBECTL"], "annotate", "--local", "-f", file.name, "fake=1"]
+        completed = subprocess.run(
+            [*command, "--output", f"jsonpath={each}"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        )
+    return completed.stdout
+
+
+def _option(argv: list[str], name: str) -> str | None:
+    for index, arg in enumerate(argv):
+        if arg == name and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith(f"{name}="):
+            return arg.split("=", 1)[1]
+    return None
 
 
 def main(argv: list[str]) -> int:
     state_path = Path(os.environ["FAKE_KUBE_STATE"])
-    state = _load(state_path)
+    state = load_state(state_path)
     state["calls"].append(argv)
     state_path.write_text(json.dumps(state))
-    match argv:
-        case ["kustomize", *_]:
-            os.execv(os.environ["REAL_KUBECTL"], ["kubectl", *argv])  # noqa: S606
-        case ["apply", "--filename", manifest]:
-            state["revisions"].append(_applied_version(Path(manifest)))
-        case ["rollout", "undo", *_]:
-            state["revisions"].append(state["revisions"][-2])
-        case ["rollout", "status", *_]:
-            fail_once = os.environ.get("FAKE_KUBECTL_FAIL_STATUS_ONCE")
-            if fail_once and Path(fail_once).is_file():
-                Path(fail_once).unlink()
-                print("fake kubectl: deployment exceeded its progress deadline", file=sys.stderr)
-                return 1
-        case ["get", _, *rest] if any("model-version" in arg for arg in rest):
-            print(state["revisions"][-1], end="")
-        case _:
-            print(f"fake kubectl: unsupported call {argv}", file=sys.stderr)
-            return 2
+    if argv[:1] == ["kustomize"]:
+        os.execv(os.environ["REAL_KUBECTL"], ["kubectl", *argv])  # noqa: S606
+    revisions: list[Template] = state["revisions"]
+    if argv[:1] == ["apply"]:
+        namespace, applied = _applied(Path(_option(argv, "--filename") or ""))
+        if state["namespace"] not in (None, namespace):
+            print(f"fake kubectl: the Deployment is in {state['namespace']}", file=sys.stderr)
+            return 1
+        state["namespace"] = namespace
+        if not revisions or revisions[-1] != applied:
+            revisions.append(applied)
+    elif (_option(argv, "--namespace") or "default") != state["namespace"] or not (
+        {"deployment/credit-risk-serving", "replicasets"} & set(argv)
+    ):
+        print(f"Error from server (NotFound): not found: {argv}", file=sys.stderr)
+        return 1
+    elif argv[:2] == ["rollout", "undo"]:
+        sets = replica_sets(revisions)
+        to_revision = _option(argv, "--to-revision")
+        wanted = int(to_revision) if to_revision else sets[-2][0] if len(sets) > 1 else 0
+        found = [each for number, each in sets if number == wanted]
+        if not found:
+            print(f"error: unable to find specified revision {wanted} in history", file=sys.stderr)
+            return 1
+        if found[0] == revisions[-1]:
+            print(f"skipped rollback (current template already matches revision {wanted})")
+        else:
+            revisions.append(found[0])
+    elif argv[:2] == ["rollout", "status"]:
+        fail_once = os.environ.get("FAKE_KUBECTL_FAIL_STATUS_ONCE")
+        if fail_once and Path(fail_once).is_file():
+            Path(fail_once).unlink()
+            print("fake kubectl: deployment exceeded its progress deadline", file=sys.stderr)
+            return 1
+    elif argv[:1] == ["get"] and (output := _option(argv, "--output") or "").startswith(
+        "jsonpath="
+    ):
+        expression = output.removeprefix("jsonpath=")
+        if argv[1] == "replicasets":
+            selected = _option(argv, "--selector") == SELECTOR
+            objects = [_object("ReplicaSet", each, n) for n, each in replica_sets(revisions)]
+            objects = objects if selected else []
+        else:
+            objects = [_object("Deployment", revisions[-1])]
+        print(_jsonpath(objects, expression), end="")
+    else:
+        print(f"fake kubectl: unsupported call {argv}", file=sys.stderr)
+        return 2
     state_path.write_text(json.dumps(state))
     return 0
 

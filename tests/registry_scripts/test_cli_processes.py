@@ -102,3 +102,38 @@ def test_http_defaults_never_override_what_the_user_set() -> None:
     apply_http_defaults(environ)
     assert environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "7"
     assert environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == HTTP_DEFAULTS["MLFLOW_HTTP_REQUEST_TIMEOUT"]
+
+
+GATE_USAGE_ERRORS = {
+    "floor-nan": (["--floor", "nan"], "gate floor"),
+    "floor-inf": (["--floor", "inf"], "gate floor"),
+    "floor-above-1": (["--floor", "1.5"], "gate floor"),
+    "margin-nan": (["--margin", "nan"], "gate margin"),
+    "margin-negative": (["--margin", "-0.01"], "gate margin"),
+}
+
+
+def test_gate_parameters_that_cannot_fail_are_usage_errors_before_any_registry_call(
+    command_env: Callable[..., dict[str, str]], tmp_path: Path
+) -> None:
+    """`validate --floor nan` would pass every model; the registry is unreachable here, so
+    exit 2 (not 4) shows the parameters are refused first."""
+    env = command_env(MLFLOW_TRACKING_URI=f"http://127.0.0.1:{free_port()}")
+    processes = {
+        case: subprocess.Popen(
+            [sys.executable, "-m", "registry_scripts.validate", "--version", "1", *argv],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for case, (argv, _) in GATE_USAGE_ERRORS.items()
+    }
+    for case, process in processes.items():
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 2, f"{case}: {out}\n{err}"
+        (line,) = out.splitlines()
+        result = json.loads(line)
+        assert (result["ok"], result["exit_code"]) == (False, 2)
+        assert GATE_USAGE_ERRORS[case][1] in result["error"], case

@@ -167,6 +167,27 @@ def test_require_gate_refuses_an_unvalidated_version(
     assert "quality gate" in result["error"]
     assert client.get_registered_model(NAME).aliases == {}
 
-    client.set_model_version_tag(NAME, v1, "gate.status", "passed")
+    for key, value in {"status": "passed", "floor": "0.7", "margin": "0.02"}.items():
+        client.set_model_version_tag(NAME, v1, f"gate.{key}", value)
     code, result = run_command(promote.main, ["--version", v1, "--require-gate"])
     assert code == 0
+
+
+@pytest.mark.parametrize(
+    ("floor", "margin"), [("nan", "0.02"), ("0.7", "nan"), ("-inf", "0.02"), ("0.7", "")]
+)
+def test_require_gate_refuses_a_pass_recorded_with_parameters_that_cannot_fail(
+    client: MlflowClient,
+    register_versions: Callable[[int], list[str]],
+    run_command,
+    floor: str,
+    margin: str,
+) -> None:
+    """A pass from a gate run with a NaN floor (before validate refused one) proves nothing."""
+    (v1,) = register_versions(1)
+    for key, value in {"status": "passed", "floor": floor, "margin": margin}.items():
+        client.set_model_version_tag(NAME, v1, f"gate.{key}", value)
+    code, result = run_command(promote.main, ["--version", v1, "--require-gate"])
+    assert code == 3
+    assert "parameters are not valid" in result["error"]
+    assert client.get_registered_model(NAME).aliases == {}

@@ -92,9 +92,17 @@ def test_promote_require_gate_accepts_a_validated_version(
     from registry_scripts import promote
 
     v1 = register_demo()
-    run_command(validate.main, ["--version", v1, "--floor", TEST_FLOOR])
+    run_command(validate.main, ["--version", v1, "--floor", TEST_FLOOR, "--margin", "0.05"])
     code, _ = run_command(promote.main, ["--version", v1, "--require-gate"])
     assert code == 0
+    tags = client.get_model_version("credit-risk-scoring", v1).tags
+    audit = {k: v for k, v in tags.items() if k.startswith("audit.promoted_gate_")}
+    assert audit == {
+        "audit.promoted_gate_metric": "auc",
+        "audit.promoted_gate_floor": TEST_FLOOR,
+        "audit.promoted_gate_margin": "0.05",
+        "audit.promoted_gate_value": tags["gate.value"],
+    }
 
 
 # Tiny scikit-learn models: their predict returns an array, not the demo's DataFrame.
