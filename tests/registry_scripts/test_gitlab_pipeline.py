@@ -204,13 +204,15 @@ def test_jobs_rules_and_needs_as_gitlab_reads_them(
     checkout: Path, job_venv: Path, tmp_path: Path
 ) -> None:
     """gitlab-ci-local applies GitLab's own checks (e.g. cache:key:files takes one or two
-    files) and rules: release jobs on main, manual promote and rollbacks, none on MRs."""
+    files) and rules: release jobs on main, manual promote and rollbacks; on MRs only the
+    tests and the audit of the locked requirements."""
     pipeline = Pipeline(checkout, job_venv, tmp_path, "http://127.0.0.1:9")
     listed = pipeline.run("--list-json")
     assert listed.returncode == 0, show(listed)
     jobs = {job["name"]: job for job in json.loads(listed.stdout)}
     assert {name: job["when"] for name, job in jobs.items()} == {
         "test": "on_success",
+        "audit": "on_success",
         "candidate": "on_success",
         "build-image": "on_success",
         "validate": "on_success",
@@ -227,7 +229,7 @@ def test_jobs_rules_and_needs_as_gitlab_reads_them(
     assert merge_request.returncode == 0, show(merge_request)
     # --list-json lists when:never jobs too.
     runs = [job["name"] for job in json.loads(merge_request.stdout) if job["when"] != "never"]
-    assert runs == ["test"]
+    assert runs == ["test", "audit"]
 
 
 @pytest.mark.slow
