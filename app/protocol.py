@@ -293,17 +293,19 @@ def _lean_columns(field: str, value: Any, schema: Schema) -> ColumnData | None:
 
 def _parse_with_mlflow(field: str, value: Any, schema: Schema | None) -> Any:
     if _has_columns(schema):
+        assert schema is not None
         # Validate what was sent before MLflow casts it (its cast truncates 35.5 to 35).
-        check_input(_untyped_table(field, value), schema)
+        check_input(_untyped_table(field, value, schema), schema)
     try:
         return infer_and_parse_data({field: value}, cast(Schema, schema))
     except (MlflowException, ValueError, TypeError, OverflowError):
         _explain_parse_failure(field, {field: value}, schema)
 
 
-def _untyped_table(field: str, value: Any) -> pd.DataFrame | None:
+def _untyped_table(field: str, value: Any, schema: Schema) -> pd.DataFrame | None:
     """The table a request describes, values as sent; None when it is no table of columns
-    (a list of scalars or of rows for a one-column or tensor model: MLflow's parser decides)."""
+    (a list of rows: MLflow's parser decides). A list of scalars is the column of a
+    one-column model, as MLflow reads it."""
     if field == "dataframe_split":
         try:
             untyped = infer_and_parse_data({field: value}, cast(Schema, None))
@@ -313,6 +315,10 @@ def _untyped_table(field: str, value: Any) -> pd.DataFrame | None:
     records = isinstance(value, list) and bool(value) and all(isinstance(r, dict) for r in value)
     if records or (field in ("inputs", "instances") and isinstance(value, dict)):
         return _frame_or_none(value)
+    names = schema.input_names()
+    scalars = isinstance(value, list) and not any(isinstance(v, list | dict) for v in value)
+    if field in ("inputs", "instances") and scalars and len(names) == 1:
+        return _frame_or_none({names[0]: value})
     return None
 
 

@@ -76,6 +76,15 @@ LOSSY_CAST = Difference(
         "single_text_column/inputs_numbers",
     ),
 )
+MISSING_IN_REQUIRED = Difference(
+    "missing values in a required column are refused",
+    (422, "INVALID_PARAMETER_VALUE"),
+    200,
+    "The signature says the column is required; MLflow hands a NaN (or a null read as NaN) "
+    "to the model, which predicts on a value that is not there. We name the column; an "
+    "optional column takes missing values as MLflow does.",
+    ("frame_output/nan_literal_for_double",),
+)
 PARAMS_NOT_OBJECT = Difference(
     "params must be an object",
     (400, "BAD_REQUEST"),
@@ -112,6 +121,7 @@ DATA_ALIAS = Difference(
 DIFFERENCES = (
     SCHEMA_MISMATCH,
     LOSSY_CAST,
+    MISSING_IN_REQUIRED,
     PARAMS_NOT_OBJECT,
     MEDIA_TYPE_BODY,
     MODEL_FAULT,
