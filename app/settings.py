@@ -91,6 +91,12 @@ class Settings(BaseSettings):
         description="Most values (rows times columns) in one request, checked before any "
         "table is built; a JSON or CSV body under the default MAX_BODY_BYTES holds fewer.",
     )
+    max_header_bytes: int = Field(
+        64 * 1024,
+        ge=8 * 1024,
+        description="Largest request head (request line and headers); past it, 431 at once "
+        "and the connection is closed.",
+    )
     request_timeout_seconds: float = Field(
         30.0, gt=0, description="A scoring request not answered by then gets 504."
     )

@@ -25,7 +25,7 @@ from pathlib import Path
 from bench.hostile_bodies import HostileBody, gzip_members_body, hostile_bodies
 from bench.proctree import list_tree
 from bench.registry import create_demo_registry
-from bench.servers import HOST, Server, free_port, ours_spec, serving
+from bench.servers import HOST, free_port, ours_spec, serving
 
 CLIENT_TIMEOUT_S = 90.0
 MIB = 1024 * 1024
@@ -59,8 +59,8 @@ def post(port: int, body: HostileBody) -> tuple[int | str, bytes]:
         connection.close()
 
 
-def workers(server: Server) -> list[int]:
-    return [pid for pid in list_tree(server.pid) if pid != server.pid]
+def workers(master: int) -> list[int]:
+    return [pid for pid in list_tree(master) if pid != master]
 
 
 def _status_kib(pid: int, field: str) -> int:
@@ -98,9 +98,8 @@ def poll_livez(port: int, done: threading.Event) -> float:
     return slowest
 
 
-def measure(server: Server, body: HostileBody) -> Measured:
-    port = server.spec.port
-    pids = workers(server)
+def measure(port: int, pids: list[int], body: HostileBody) -> Measured:
+    """Send `body` once to the server on `port` whose workers are `pids`."""
     before = reset_peaks(pids)
     done = threading.Event()
     livez: list[float] = []
@@ -112,7 +111,7 @@ def measure(server: Server, body: HostileBody) -> Measured:
     done.set()
     poller.join()
     growth = max((_status_kib(pid, "VmHWM") - rss for pid, rss in before.items()), default=0)
-    lost = set(pids) != set(workers(server))
+    lost = any(_status_kib(pid, "VmRSS") == 0 for pid in pids)
     return Measured(body.name, status, seconds, growth / 1024, livez[0], lost)
 
 
@@ -121,14 +120,14 @@ def run(model_uri: str, tracking_uri: str, scratch: Path) -> list[Measured]:
     results = []
     with serving(spec, scratch) as server:
         for body in [*hostile_bodies(), gzip_members_body()]:
-            results.append(measure(server, body))
-            print(_row(results[-1]), flush=True)
+            results.append(measure(spec.port, workers(server.pid), body))
+            print(row(results[-1]), flush=True)
         log = server.log_path.read_text(errors="replace")
     print(f"WORKER TIMEOUT lines in the log: {log.count('WORKER TIMEOUT')}")
     return results
 
 
-def _row(result: Measured) -> str:
+def row(result: Measured) -> str:
     return (
         f"| {result.name} | {result.status} | {result.seconds:.2f} s | "
         f"{result.rss_growth_mib:.0f} MiB | {result.livez_max_s:.2f} s | "
