@@ -181,3 +181,17 @@ def test_garbage_after_a_gzip_member_is_400(client: TestClient) -> None:
     body = gzip.compress((CSV_HEADER + "\n" + CSV_LINE + "\n").encode()) + b"not gzip"
     status, answer = post(client, body, CSV, **{"Content-Encoding": "gzip"})
     assert status == 400, answer
+
+
+def test_a_null_param_is_the_logged_default(client: TestClient) -> None:
+    rows = {"dataframe_records": [VALID_ROW]}
+    plain = client.post("/invocations", json=rows)
+    nulled = client.post("/invocations", json={**rows, "params": {"low_threshold": None}})
+    assert nulled.status_code == 200, nulled.text
+    assert nulled.json() == plain.json()
+
+
+def test_an_unsupported_content_encoding_is_not_echoed(client: TestClient) -> None:
+    status, answer = post(client, b"{}", JSON, **{"Content-Encoding": "x-sentinel-7f3a"})
+    assert status == 415
+    assert "sentinel" not in answer["message"]
