@@ -72,6 +72,9 @@ class RequestBudget:
         self.check_rows(rows)
         self.check_columns(columns)
         self.check_cells(rows * columns)
+        self.check_decoded_bytes(decoded_bytes)
+
+    def check_decoded_bytes(self, decoded_bytes: int) -> None:
         if decoded_bytes > self.max_decoded_bytes:
             raise RequestTooLargeError(
                 f"the Parquet data decodes to {decoded_bytes} bytes; the limit is "

@@ -99,6 +99,12 @@ def _wide_parquet() -> bytes:
     return _parquet(pd.DataFrame({f"c{i}": [0] for i in range(20_000)}))
 
 
+def _dictionary_text_parquet() -> bytes:
+    """10000 rows sharing one 20 KB string: 200 MB decoded, stored once in the dictionary."""
+    frame = pd.DataFrame([{**VALID_ROW, "employment_status": "x" * 20_000}] * 10_000)
+    return _parquet(frame)
+
+
 def _category_parquet() -> bytes:
     return _parquet(pd.DataFrame([VALID_ROW] * 3).astype("category"))
 
@@ -136,6 +142,7 @@ _BUILDERS: list[tuple[str, str, Callable[[], bytes]]] = [
     ("csv-integer-overflow", CSV, _csv_integer_overflow),
     ("parquet-inflating", PARQUET, _inflating_parquet),
     ("parquet-wide", PARQUET, _wide_parquet),
+    ("parquet-dictionary-text", PARQUET, _dictionary_text_parquet),
     ("parquet-category", PARQUET, _category_parquet),
     ("gzip-bomb", CSV, _gzip_bomb),
     ("gzip-member-then-bomb", CSV, _gzip_member_then_bomb),

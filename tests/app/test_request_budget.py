@@ -195,3 +195,16 @@ def test_an_unsupported_content_encoding_is_not_echoed(client: TestClient) -> No
     status, answer = post(client, b"{}", JSON, **{"Content-Encoding": "x-sentinel-7f3a"})
     assert status == 415
     assert "sentinel" not in answer["message"]
+
+
+def test_parquet_text_that_a_dictionary_hides_is_413(
+    make_client: Callable[..., TestClient],
+) -> None:
+    """The footer counts a dictionary value once; decoding copies it into every row."""
+    client = make_client(max_body_bytes=64 * 1024)
+    frame = pd.DataFrame([{**VALID_ROW, "employment_status": "x" * 40_000}] * 3)
+    body = parquet(frame)
+    assert len(body) < 64 * 1024
+    status, answer = post(client, body, PARQUET)
+    assert status == 413, answer
+    assert "MAX_BODY_BYTES" in answer["message"]
