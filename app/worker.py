@@ -83,9 +83,10 @@ class BoundedHeadersProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._in_headers = False
-        # A head that arrived in one chunk is measured here, in linear time.
+        # A head that arrived in one chunk is measured here, in linear time (earlier
+        # chunks of a longer head were all head, and counted in data_received).
         size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
-        if self._header_bytes + size > self._limit:
+        if max(self._header_bytes, size) > self._limit:
             self._refuse()
             raise HeadersTooLargeError  # stops the parser; the app never sees the request
         super().on_headers_complete()

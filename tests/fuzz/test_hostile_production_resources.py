@@ -9,6 +9,8 @@ the figures are printed, and `python -m bench.hostile` is where they are measure
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import httpx
@@ -27,6 +29,19 @@ MAX_LIVEZ_SECONDS = 5.0
 # Refusals where the client sent a valid but refused request; 422 where MLflow's own
 # enforcement refuses the dtypes (category columns).
 EXPECTED_STATUS = {"csv-integer-overflow": 422, "parquet-category": 422, "json-deep": 400}
+
+
+def _urllib_status(base_url: str, body: bytes) -> int:
+    """urllib writes the whole body before it reads: it sees an early 413 only if the
+    server reads on (lingering close) rather than resetting the connection."""
+    request = urllib.request.Request(  # noqa: S310 (our loopback server)
+        f"{base_url}/invocations", data=body, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (loopback)
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
 
 
 def test_hostile_bodies_cost_a_bounded_amount_and_never_a_worker(
@@ -65,6 +80,14 @@ def test_hostile_bodies_cost_a_bounded_amount_and_never_a_worker(
             for _ in range(4):
                 scored = client.post("/invocations", json={"dataframe_records": [VALID_ROW]})
                 assert scored.status_code == 200, scored.text
+            # Under MAX_HEADER_BYTES (64 KiB) a large head is served as before.
+            padded = client.post(
+                "/invocations",
+                json={"dataframe_records": [VALID_ROW]},
+                headers={"X-Padding": "a" * 60 * 1024},
+            )
+            assert padded.status_code == 200, padded.text
+        assert _urllib_status(server.base_url, b"x" * (13 * 1024 * 1024)) == 413
     finally:
         exit_code = stop(server)
     assert exit_code == 0
