@@ -1,4 +1,4 @@
-"""Request limits: body size (compressed bodies included), rows, concurrency per worker."""
+"""Request limits: body size (every gzip member counted inflated), concurrency per worker."""
 
 from __future__ import annotations
 
