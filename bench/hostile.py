@@ -4,10 +4,11 @@
     .venv/bin/python -m bench.hostile --model-uri models:/NAME/1 --tracking-uri sqlite:///...
 
 Starts `gunicorn --config python:app.gunicorn_conf "app.main:create_app()"` with 2
-workers on 127.0.0.1 and sends each shape of bench.hostile_bodies once, while another
-connection polls /livez. Per shape it prints the status, the time to the answer, the
-largest peak-RSS growth of any worker (peaks reset before each shape through
-/proc/PID/clear_refs), the slowest /livez answer meanwhile, and whether a worker died.
+workers (`--workers 1`: /livez then always reaches the busy worker) on 127.0.0.1 and
+sends each shape of bench.hostile_bodies once, while another connection polls /livez.
+Per shape it prints the status, the time to the answer, the largest peak-RSS growth of
+any worker (peaks reset before each shape through /proc/PID/clear_refs), the slowest
+/livez answer meanwhile, and whether a worker died.
 """
 
 from __future__ import annotations
@@ -115,8 +116,8 @@ def measure(port: int, pids: list[int], body: HostileBody) -> Measured:
     return Measured(body.name, status, seconds, growth / 1024, livez[0], lost)
 
 
-def run(model_uri: str, tracking_uri: str, scratch: Path) -> list[Measured]:
-    spec = ours_spec(model_uri, tracking_uri, 2, free_port(), scratch)
+def run(model_uri: str, tracking_uri: str, scratch: Path, worker_count: int) -> list[Measured]:
+    spec = ours_spec(model_uri, tracking_uri, worker_count, free_port(), scratch)
     results = []
     with serving(spec, scratch) as server:
         for body in [*hostile_bodies(), gzip_members_body()]:
@@ -139,6 +140,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.hostile", description=__doc__)
     parser.add_argument("--model-uri", help="an existing model; default: train the demo")
     parser.add_argument("--tracking-uri", help="the registry holding --model-uri")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="1 makes /livez reach the worker holding the body (2: the production default)",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-hostile-") as scratch_dir:
         scratch = Path(scratch_dir)
@@ -148,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             tracking_uri, model_uri = create_demo_registry(scratch)
         print("| shape | status | time | worker RSS growth | slowest /livez | worker lost |")
         print("| --- | --- | --- | --- | --- | --- |")
-        run(model_uri, tracking_uri, scratch)
+        run(model_uri, tracking_uri, scratch, args.workers)
     return 0
 
 
