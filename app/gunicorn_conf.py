@@ -61,7 +61,7 @@ _settings = Settings()
 
 bind = f"{_settings.host}:{_settings.port}"
 workers = _settings.workers
-worker_class = "uvicorn_worker.UvicornWorker"
+worker_class = "app.worker.ServingWorker"  # Uvicorn's, with headers bounded
 preload_app = True  # load the model once in the master; workers share it after fork
 timeout = _settings.timeout_seconds
 graceful_timeout = _settings.graceful_timeout_seconds

@@ -12,6 +12,7 @@ import time
 import uuid
 from typing import Any
 
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import send_error
@@ -25,6 +26,10 @@ access_logger = logging.getLogger("app.access")  # one line per request, nothing
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 UNMATCHED_ROUTE = "<unmatched>"
+# Methods labelled as sent; any other the parser accepts is counted as "other", so the
+# client cannot add series to /metrics.
+LABELLED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
 # Neither counted in flight nor logged when healthy: probes and scrapes every few seconds.
 QUIET_PATHS = PROBE_PATHS | {"/metrics"}
 
@@ -89,7 +94,7 @@ class RequestContextMiddleware:
             route = _route_template(scope)
             if counted:
                 self.metrics.in_flight.dec()
-            method = scope["method"]
+            method = scope["method"] if scope["method"] in LABELLED_METHODS else OTHER_METHOD
             self.metrics.requests.labels(route, method, str(status)).inc()
             self.metrics.request_seconds.labels(route, method).observe(elapsed)
             if state.get("error_code"):
@@ -112,14 +117,38 @@ class RequestContextMiddleware:
 
 
 def _route_template(scope: Scope) -> str:
-    """The matched route's path template, never the raw path.
-
-    The router sets it; a request answered before routing (shed) names its own.
-    """
-    route = scope.get("route")
-    if route is None:
-        return str(scope["state"].get("route_template", UNMATCHED_ROUTE))
+    """The matched route's path template, never the raw path. FastAPI's router records the
+    route it ran; an answer given before routing (a 401) or by a plain Starlette route
+    (/docs, /openapi.json) gets the route its path matches."""
+    route = scope.get("route") or _matching_route(scope)
+    if route is None:  # answered before routing (shed) with a template of its own, or none
+        return str(scope.get("state", {}).get("route_template", UNMATCHED_ROUTE))
     return str(getattr(route, "path", UNMATCHED_ROUTE))
+
+
+def _matching_route(scope: Scope) -> BaseRoute | None:
+    """The route matching path and method, else one matching the path only (a 405)."""
+    partial = None
+    for route in _leaf_routes(getattr(scope.get("app"), "routes", [])):
+        match, _ = route.matches(scope)
+        if match is Match.FULL:
+            return route
+        if match is Match.PARTIAL and partial is None:
+            partial = route
+    return partial
+
+
+def _leaf_routes(routes: list[BaseRoute]) -> list[BaseRoute]:
+    """Routes with a path template, from inside included routers too (FastAPI 0.165 lists
+    an included router as one entry, its routes under `original_router`)."""
+    leaves: list[BaseRoute] = []
+    for route in routes:
+        if hasattr(route, "path"):
+            leaves.append(route)
+        else:
+            inner = getattr(getattr(route, "original_router", route), "routes", [])
+            leaves.extend(_leaf_routes(inner))
+    return leaves
 
 
 def _request_id(scope: Scope) -> str:

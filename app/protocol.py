@@ -14,6 +14,7 @@ refused first (app.validation).
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import math
@@ -24,15 +25,20 @@ from typing import Any, NoReturn, cast
 import numpy as np
 import orjson
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from mlflow.exceptions import MlflowException
 from mlflow.pyfunc.scoring_server import infer_and_parse_data
 from mlflow.types import DataType, ParamSchema, Schema
 from mlflow.utils.proto_json_utils import cast_df_types_according_to_schema
 
 from app.batching import ColumnData, ModelInput
+from app.budget import RequestBudget
 from app.errors import (
     BadRequestError,
     MalformedRequestError,
+    RequestTooLargeError,
     SchemaMismatchError,
     UnsupportedMediaTypeError,
 )
@@ -87,12 +93,20 @@ class ScoringRequest:
     unwrapped: bool = False
 
 
-def parse_request(body: bytes, content_type: str | None, contract: InputContract) -> ScoringRequest:
+def parse_request(
+    body: bytes,
+    content_type: str | None,
+    contract: InputContract,
+    budget: RequestBudget | None = None,
+) -> ScoringRequest:
+    """The request as the model takes it. With a budget, the table the body describes is
+    bounded before it is built (see app.budget)."""
     mime_type = _media_type(content_type)
     if mime_type == JSON:
-        return _parse_json(body, contract)
+        return _parse_json(body, contract, budget)
     schema = contract.schema
-    frame = _parse_csv(body, schema) if mime_type == CSV else _parse_parquet(body)
+    parse = _parse_csv if mime_type == CSV else _parse_parquet
+    frame = parse(body, schema, budget)
     check_input(frame, schema)
     return ScoringRequest(frame, len(frame), None, batchable=True)
 
@@ -199,7 +213,9 @@ def _int64(text: str) -> int:
     return int(text)
 
 
-def _parse_json(body: bytes, contract: InputContract) -> ScoringRequest:
+def _parse_json(
+    body: bytes, contract: InputContract, budget: RequestBudget | None
+) -> ScoringRequest:
     payload, has_literals = _load_json(body)
     if not isinstance(payload, dict):
         raise BadRequestError(f"the JSON body is {_json_type(payload)}; {_SHAPE_HELP}")
@@ -211,6 +227,10 @@ def _parse_json(body: bytes, contract: InputContract) -> ScoringRequest:
     if params is not None and not isinstance(params, dict):
         raise BadRequestError(f"'params' must be a JSON object, got {_json_type(params)}")
     field, value = _input_field(payload)
+    schema = contract.schema
+    if budget is not None:
+        tensor = schema is not None and schema.is_tensor_spec()
+        budget.check_json(value, tensor=tensor or contract.from_type_hints)
     if contract.from_type_hints:
         if field != "inputs":
             raise SchemaMismatchError(
@@ -219,7 +239,6 @@ def _parse_json(body: bytes, contract: InputContract) -> ScoringRequest:
         rows = len(value) if isinstance(value, list) else 1
         return ScoringRequest(value, rows, params, batchable=False)
 
-    schema = contract.schema
     # NaN literals are missing values: MLflow's path and check_input see them as such.
     if _has_columns(schema) and not has_literals:
         assert schema is not None
@@ -373,13 +392,15 @@ def _explain_parse_failure(field: str, data: dict[str, Any], schema: Schema | No
     raise SchemaMismatchError(f"values in '{field}' do not convert to the model's input types")
 
 
-def _parse_csv(body: bytes, schema: Schema | None) -> pd.DataFrame:
+def _parse_csv(body: bytes, schema: Schema | None, budget: RequestBudget | None) -> pd.DataFrame:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as error:
         raise MalformedRequestError(
             f"CSV body is not valid UTF-8 (byte offset {error.start})"
         ) from None
+    if budget is not None:
+        budget.check_columns(_csv_header_width(text))
     if schema is None:
         return _read_csv(text, None)
     try:
@@ -404,13 +425,67 @@ def _read_csv(text: str, dtypes: dict[str, Any] | None) -> pd.DataFrame:
         raise BadRequestError("the CSV body holds no columns") from None
 
 
-def _parse_parquet(body: bytes) -> pd.DataFrame:
+def _csv_header_width(text: str) -> int:
+    """Fields in the header line (the first line with text, as pandas skips blank ones)."""
+    start = len(text) - len(text.lstrip("\r\n"))
+    end = text.find("\n", start)
+    header = text[start : end if end >= 0 else len(text)]
     try:
+        return len(next(csv.reader([header]), []))
+    except csv.Error:
+        return 0  # pandas' parser explains what is wrong with it
+
+
+def _parse_parquet(
+    body: bytes, schema: Schema | None, budget: RequestBudget | None
+) -> pd.DataFrame:
+    try:
+        source = pq.ParquetFile(io.BytesIO(body))
+        if budget is not None:
+            # From the footer, before any column is decoded.
+            metadata = source.metadata
+            decoded = sum(
+                metadata.row_group(index).total_byte_size
+                for index in range(metadata.num_row_groups)
+            )
+            budget.check_parquet(metadata.num_rows, metadata.num_columns, decoded)
+            budget.check_decoded_bytes(_dictionary_text_bytes(body, metadata))
         return pd.read_parquet(io.BytesIO(body))
+    except RequestTooLargeError:
+        raise
     except Exception as error:  # pyarrow raises many unrelated types for a bad file
         raise MalformedRequestError(
             f"Parquet body cannot be read: {type(error).__name__}"
         ) from None
+
+
+def _dictionary_text_bytes(body: bytes, metadata: Any) -> int:
+    """What the text columns decode to, counted without decoding them.
+
+    The footer counts a dictionary-encoded value once; decoding copies it into every row
+    that refers to it (a 5 KB file of 1000 rows of one 100 KB string decodes to 100 MB).
+    So the text columns are read as dictionaries and each row's value length summed.
+    """
+    schema = metadata.schema
+    names = [
+        schema.column(index).path
+        for index in range(metadata.num_columns)
+        if schema.column(index).physical_type == "BYTE_ARRAY"
+        and schema.column(index).max_repetition_level == 0
+        and "." not in schema.column(index).path
+    ]
+    if not names:
+        return 0
+    table = pq.ParquetFile(io.BytesIO(body), read_dictionary=names).read(columns=names)
+    total = 0
+    for column in table.columns:
+        for chunk in column.chunks:
+            if pa.types.is_dictionary(chunk.type):
+                lengths = pc.take(pc.binary_length(chunk.dictionary), chunk.indices)
+            else:
+                lengths = pc.binary_length(chunk)
+            total += pc.sum(lengths).as_py() or 0
+    return total
 
 
 def _first_line(error: Exception) -> str:

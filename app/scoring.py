@@ -17,6 +17,7 @@ from mlflow.exceptions import MlflowException
 from starlette.concurrency import run_in_threadpool
 
 from app.batching import MicroBatcher
+from app.budget import RequestBudget
 from app.drift import DriftMonitor
 from app.encoding import encode_predictions, to_jsonable
 from app.errors import BadRequestError, PredictionFailedError, SchemaMismatchError
@@ -61,6 +62,13 @@ class Scorer:
         self.metrics = metrics
         self.drift = drift
         self.to_frame = FrameBuilder(model.input_schema)
+        self.budget = RequestBudget.for_model(
+            model.input_schema,
+            max_rows=settings.max_request_rows,
+            max_columns=settings.max_request_columns,
+            max_cells=settings.max_request_cells,
+            max_decoded_bytes=settings.max_body_bytes,
+        )
         schema = model.params_schema
         self._declared_params = {spec.name for spec in schema.params} if schema else set()
         hints = model.description.serving
@@ -83,7 +91,7 @@ class Scorer:
         )
 
     def parse(self, body: bytes, content_type: str | None) -> ScoringRequest:
-        request = parse_request(body, content_type, self.model.contract)
+        request = parse_request(body, content_type, self.model.contract, self.budget)
         if request.unwrapped:
             return request  # MLflow passes these params on as they came
         check_params(request.params, self.model.params_schema)

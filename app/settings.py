@@ -89,6 +89,24 @@ class Settings(BaseSettings):
         8 * 1024 * 1024, ge=1024, description="Largest request body, after decompression."
     )
     max_request_rows: int = Field(10_000, ge=1, description="Most rows in one request.")
+    max_request_columns: int = Field(
+        2048,
+        ge=1,
+        description="Most columns in one request, checked before any table is built; a model "
+        "whose signature has more columns gets its width instead.",
+    )
+    max_request_cells: int = Field(
+        4 * 1024 * 1024,
+        ge=1,
+        description="Most values (rows times columns) in one request, checked before any "
+        "table is built; a JSON or CSV body under the default MAX_BODY_BYTES holds fewer.",
+    )
+    max_header_bytes: int = Field(
+        64 * 1024,
+        ge=8 * 1024,
+        description="Largest request head (request line and headers); past it, 431 at once "
+        "and the connection is closed.",
+    )
     request_timeout_seconds: float = Field(
         30.0, gt=0, description="A scoring request not answered by then gets 504."
     )

@@ -172,6 +172,9 @@ def _column_problem(column: pd.Series, spec: ColSpec) -> str | None:
     data_type = plain_type(spec)
     if data_type is None:
         return None  # Array, Object, Map: MLflow's enforcement checks them
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        # What `df.astype("category").to_parquet()` sends: checked as its values' own type.
+        column = column.astype(column.cat.categories.dtype)
     expected = f"expects {describe_type(data_type)}"
     missing = column.isna().to_numpy().any()
     if missing and spec.required:

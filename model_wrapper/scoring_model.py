@@ -48,11 +48,20 @@ class RiskScoringModel(PythonModel):
         )
 
     def _thresholds_for(self, params: dict[str, Any]) -> RiskThresholds:
-        """Request params override the logged thresholds; bad values are the caller's fault."""
+        """Request params override the logged thresholds; bad values are the caller's fault.
+
+        A null param is one not given (MLflow hands nulls over as None): the logged value.
+        """
+        low, high = params.get("low_threshold"), params.get("high_threshold")
         try:
             return RiskThresholds(
-                low=float(params.get("low_threshold", self._thresholds.low)),
-                high=float(params.get("high_threshold", self._thresholds.high)),
+                low=float(self._thresholds.low if low is None else low),
+                high=float(self._thresholds.high if high is None else high),
             )
-        except (InvalidThresholdsError, TypeError, ValueError) as error:
+        except InvalidThresholdsError as error:
             raise MlflowException.invalid_parameter_value(str(error)) from error
+        except (TypeError, ValueError):
+            # Python's own words would name its internals: say what a threshold must be.
+            raise MlflowException.invalid_parameter_value(
+                "risk thresholds must be numbers between 0 and 1"
+            ) from None

@@ -28,7 +28,8 @@ _PAGE_SIZE = 1000
 def check_version_number(version: str | int) -> str:
     """Return the version as MLflow's canonical string, refusing anything but a number."""
     text = str(version).strip()
-    if not text.isdigit() or int(text) < 1:
+    # isdigit() alone takes "²" and other Unicode digits, which int() refuses.
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise UsageError(f"model version must be a positive integer, got {version!r}")
     return str(int(text))
 

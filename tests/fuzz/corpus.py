@@ -14,10 +14,13 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import pandas as pd
+
 from tests.conftest import VALID_ROW
 
 JSON = "application/json"
 CSV = "text/csv"
+PARQUET = "application/vnd.apache.parquet"
 
 OK = frozenset({200})
 BAD_REQUEST = frozenset({400})
@@ -26,6 +29,7 @@ OK_OR_UNPROCESSABLE = frozenset({200, 422})
 CLIENT_ERROR = frozenset({400, 413, 415, 422})
 # Bodies past MAX_BODY_BYTES / MAX_REQUEST_ROWS may be refused with 413 once limits exist.
 OK_OR_TOO_LARGE = frozenset({200, 413})
+TOO_LARGE = frozenset({413})
 UNSUPPORTED = frozenset({415})
 
 ROWS_LIMIT_PROBE = 10_000
@@ -416,8 +420,56 @@ def _csv_cases() -> list[HostileCase]:
     ]
 
 
+def _budget_cases() -> list[HostileCase]:
+    """Small bodies asking for large tables: refused before a table is built (app.budget)."""
+    width = 100_000
+
+    def wide_instances(mark: str) -> bytes:
+        return b'{"instances":[[' + b",".join([b"0"] * width) + b']],"x":"' + mark.encode() + b'"}'
+
+    def parquet(frame: pd.DataFrame) -> bytes:
+        return frame.to_parquet(compression="zstd", index=False)
+
+    def long_overflow(mark: str) -> bytes:
+        row = _row(employment_status=mark, num_late_payments=2**70)
+        return (",".join(row) + "\n" + ",".join(map(str, row.values())) + "\n").encode()
+
+    return [
+        _case("budget-wide-instances", JSON, TOO_LARGE, wide_instances),
+        _case(
+            "budget-wide-records",
+            JSON,
+            TOO_LARGE,
+            lambda mark: _records({f"{mark}{i}": 0 for i in range(10_000)}),
+        ),
+        _case(
+            "budget-wide-csv-header",
+            CSV,
+            TOO_LARGE,
+            lambda mark: (",".join(f"{mark}{i}" for i in range(width)) + "\n").encode(),
+        ),
+        _case("budget-csv-long-beyond-64-bits", CSV, UNPROCESSABLE, long_overflow),
+        _case(
+            "budget-parquet-many-rows",
+            PARQUET,
+            TOO_LARGE,
+            lambda mark: parquet(pd.DataFrame([_row(employment_status=mark)] * 200_000)),
+        ),
+        _case(
+            "budget-parquet-category-columns",
+            PARQUET,
+            UNPROCESSABLE,
+            lambda mark: parquet(
+                pd.DataFrame([_row(employment_status=mark)] * 3).astype("category")
+            ),
+        ),
+        _case("parquet-garbage", PARQUET, BAD_REQUEST, lambda mark: b"PAR1" + mark.encode()),
+    ]
+
+
 def hostile_cases() -> list[HostileCase]:
     cases = [
+        *_budget_cases(),
         *_literal_cases(),
         *_wrong_type_cases(),
         *_shape_cases(),

@@ -91,5 +91,9 @@ def test_the_corpus_covers_what_the_issue_lists() -> None:
         "one-megabyte-string-value",
         "unicode-column-names",
         "csv-formula-equals",
+        "budget-wide-instances",
+        "budget-wide-csv-header",
+        "budget-parquet-many-rows",
+        "budget-parquet-category-columns",
     ]:
         assert expected in names, expected

@@ -123,7 +123,7 @@ def test_unknown_version_raises_not_found(
     assert caught.value.error_code == "RESOURCE_DOES_NOT_EXIST"
 
 
-@pytest.mark.parametrize("version", ["latest", "0", "-1", "Production", ""])
+@pytest.mark.parametrize("version", ["latest", "0", "-1", "Production", "", "²", "٣"])
 def test_non_numeric_version_is_a_usage_error(client: MlflowClient, version: str) -> None:
     with pytest.raises(UsageError):
         promote_version(client, NAME, version)

@@ -1,0 +1,147 @@
+"""The Gunicorn worker of the production command: Uvicorn's, with the request head bounded
+and a lingering close.
+
+Uvicorn's httptools protocol sets no bound on header size, and httptools joins the pieces
+of a header as they arrive, so the cost of a huge header grows with its square (32 MiB took
+3 s, 200 MiB outlasted the worker timeout). Here the bytes received before the headers are
+complete are counted; past MAX_HEADER_BYTES the client gets 431 at once.
+
+Closing a connection whose request is still arriving resets it, and a client that writes
+its whole request before reading (Python's urllib, with an early 413 or this 431) sees the
+reset instead of the answer. So such a close lingers, as nginx's does: the rest is read and
+dropped for a bounded time and size, then the connection is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from typing import Any, ClassVar, cast
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn_worker import UvicornWorker
+
+from app.errors import error_body
+from app.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# After an answer while the request is still arriving: what is read and dropped at most.
+LINGER_SECONDS = 5.0
+LINGER_MAX_BYTES = 32 * 1024 * 1024
+
+
+@functools.cache
+def max_header_bytes() -> int:
+    """Read once per process, not per connection."""
+    return Settings().max_header_bytes
+
+
+class HeadersTooLargeError(Exception):
+    """Raised inside the parser's callback to stop parsing a refused request."""
+
+
+class BoundedHeadersProtocol(HttpToolsProtocol):
+    """Uvicorn's httptools protocol: 431 past MAX_HEADER_BYTES, and a lingering close."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._limit = max_header_bytes()
+        self._in_headers = False
+        self._header_bytes = 0
+        self._lingering = False  # answered: what still arrives is dropped until closed
+        self._dropped = 0
+        self._lost = False
+
+    def connection_made(self, transport: Any) -> None:
+        self._raw_transport = transport
+        super().connection_made(cast(asyncio.Transport, _LingeringTransport(transport, self)))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost = True
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            self._dropped += len(data)
+            if self._dropped > LINGER_MAX_BYTES:
+                self._raw_transport.close()
+            return
+        super().data_received(data)
+        # Counted after the parser saw the chunk: each chunk is bounded (the event loop
+        # reads at most 256 KiB), so the parser never holds more than limit + one chunk.
+        if self._in_headers:
+            self._header_bytes += len(data)
+            if self._header_bytes > self._limit:
+                self._refuse()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_headers = True
+        self._header_bytes = 0
+
+    def on_headers_complete(self) -> None:
+        self._in_headers = False
+        # A head that arrived in one chunk is measured here, in linear time (earlier
+        # chunks of a longer head were all head, and counted in data_received).
+        size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+        if max(self._header_bytes, size) > self._limit:
+            self._refuse()
+            raise HeadersTooLargeError  # stops the parser; the app never sees the request
+        super().on_headers_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        if not self._lingering:  # the parser's error after a refusal: 431 was answered
+            super().send_400_response(msg)
+
+    def _refuse(self) -> None:
+        logger.warning("request headers over %d bytes refused with 431", self._limit)
+        body = error_body(
+            "RESOURCE_LIMIT_EXCEEDED",
+            f"the request headers are larger than {self._limit} bytes (MAX_HEADER_BYTES)",
+        )
+        self.transport.write(
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+            b"content-type: application/json\r\n"
+            b"content-length: " + str(len(body)).encode() + b"\r\n"
+            b"connection: close\r\n\r\n" + body
+        )
+        self._lingering = True
+        self.transport.close()
+
+    def close(self, transport: asyncio.Transport) -> None:
+        """Close now, unless the request is still arriving: then linger first."""
+        arriving = self._lingering or (self.cycle is not None and self.cycle.more_body)
+        if self._lost or not arriving:
+            transport.close()
+            return
+        self._lingering = True
+        transport.resume_reading()
+        self.loop.call_later(LINGER_SECONDS, transport.close)
+
+
+class _LingeringTransport:
+    """The connection's transport, its close() deferred to the protocol's lingering close."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: BoundedHeadersProtocol) -> None:
+        self._transport = transport
+        self._protocol = protocol
+        self._closing = False
+
+    def close(self) -> None:
+        if not self._closing:
+            self._closing = True
+            self._protocol.close(self._transport)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class ServingWorker(UvicornWorker):  # type: ignore[misc]
+    """What `worker_class` names in app.gunicorn_conf."""
+
+    CONFIG_KWARGS: ClassVar[dict[str, Any]] = {
+        **UvicornWorker.CONFIG_KWARGS,
+        "http": BoundedHeadersProtocol,
+    }
