@@ -39,7 +39,7 @@ def _render(tmp_path: Path, strategy: str) -> subprocess.CompletedProcess[str]:
         cwd=workdir,
         env={
             "PATH": f"{bin_dir}:/usr/bin:/bin",
-            "K8S_OVERLAY": ci["variables"]["K8S_OVERLAY"],
+            "K8S_OVERLAY": ci["variables"]["K8S_OVERLAY"]["value"],
             "DEPLOY_STRATEGY": strategy,
         },
         capture_output=True,
@@ -66,12 +66,15 @@ def test_an_unknown_strategy_stops_the_job(tmp_path: Path) -> None:
     assert "DEPLOY_STRATEGY must be rolling or canary" in done.stderr
 
 
-def test_the_default_strategy_is_rolling_and_both_jobs_wait_for_a_canary() -> None:
+def test_the_default_strategy_is_rolling_and_deploy_and_rollbacks_wait_for_a_canary() -> None:
     ci = yaml.safe_load((ROOT / ".gitlab-ci.yml").read_text())
     assert ci["variables"]["DEPLOY_STRATEGY"]["value"] == "rolling"
-    for job in ("deploy", "rollback"):
-        waits = [line for line in ci[job]["script"] if "k8s/wait-rollout.sh" in line]
-        assert len(waits) == 1, job
-        assert waits[0].startswith(
-            'if [ "$DEPLOY_STRATEGY" = canary ]; then sh k8s/wait-rollout.sh'
-        )
+    waits = [line for line in ci["deploy"]["script"] if "k8s/wait-rollout.sh" in line]
+    assert len(waits) == 1
+    assert waits[0].startswith('if [ "$DEPLOY_STRATEGY" = canary ]; then sh k8s/wait-rollout.sh')
+    # Both rollback jobs run k8s/rollback.sh, which waits for the Rollout under canary.
+    for job in ("rollback-model", "rollback-release"):
+        assert any(line.startswith("sh k8s/rollback.sh") for line in ci[job]["script"]), job
+    rollback = (ROOT / "k8s" / "rollback.sh").read_text()
+    assert 'if [ "${DEPLOY_STRATEGY:-rolling}" = canary ]; then' in rollback
+    assert 'sh "$here/wait-rollout.sh" "$namespace" "$name"' in rollback
