@@ -14,21 +14,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from registry_scripts.demo_data import EXAMPLE_APPLICANT
+
 JSON = "application/json"
 CSV = "text/csv"
 PARQUET = "application/vnd.apache.parquet"
 
-VALID_ROW: dict[str, object] = {
-    "age": 35,
-    "income": 85000.0,
-    "employment_status": "employed",
-    "num_credit_cards": 2,
-    "credit_history_years": 8.5,
-    "debt_to_income": 0.31,
-    "num_late_payments": 0,
-    "loan_amount": 12000.0,
-    "home_ownership": "rent",
-}
+VALID_ROW = EXAMPLE_APPLICANT
 WIDE_COLUMNS = 1_000_000  # 2 MB of `0,`: a quarter of the body limit
 INFLATING_ROWS = 6_000_000  # the 231 KB zstd Parquet the issue measured
 

@@ -6,6 +6,18 @@ import numpy as np
 import pandas as pd
 
 LABEL = "defaulted"
+# One applicant as a client sends it, for examples, tests and the benches.
+EXAMPLE_APPLICANT: dict[str, object] = {
+    "age": 35,
+    "income": 85000.0,
+    "employment_status": "employed",
+    "num_credit_cards": 2,
+    "credit_history_years": 8.5,
+    "debt_to_income": 0.31,
+    "num_late_payments": 0,
+    "loan_amount": 12000.0,
+    "home_ownership": "rent",
+}
 EMPLOYMENT_STATUSES = ("employed", "self_employed", "unemployed", "retired", "student")
 HOME_OWNERSHIP = ("own", "mortgage", "rent")
 CATEGORICAL_FEATURES = ("employment_status", "home_ownership")

@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.model import ServedModel, load_served_model
 from app.settings import Settings
+from registry_scripts.demo_data import EXAMPLE_APPLICANT
 from registry_scripts.promote import promote_version
 from registry_scripts.register import register_model_version
 from registry_scripts.train import EXPERIMENT, MODEL_NAME, train_demo_model
@@ -27,17 +28,7 @@ from registry_scripts.train import EXPERIMENT, MODEL_NAME, train_demo_model
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PRODUCTION_URI = f"models:/{MODEL_NAME}/Production"
 
-VALID_ROW = {
-    "age": 35,
-    "income": 85000.0,
-    "employment_status": "employed",
-    "num_credit_cards": 2,
-    "credit_history_years": 8.5,
-    "debt_to_income": 0.31,
-    "num_late_payments": 0,
-    "loan_amount": 12000.0,
-    "home_ownership": "rent",
-}
+VALID_ROW = EXAMPLE_APPLICANT
 RISKY_ROW = {
     **VALID_ROW,
     "income": 14000.0,
