@@ -12,7 +12,7 @@ from pathlib import Path
 from model_fetch.retries import HTTP_DEFAULTS, apply_http_defaults
 from tests.registry_scripts.support import free_port
 
-COMMANDS = ("register", "validate", "promote", "rollback", "resolve", "status")
+COMMANDS = ("train", "register", "validate", "promote", "rollback", "resolve", "status", "export")
 # Arguments that get each command as far as its first registry call.
 FIRST_CALL_ARGS = {
     "register": ["--model-uri", "models:/m-0123456789abcdef0123456789abcdef"],
