@@ -26,6 +26,28 @@ DEMO_TRAINING: dict[str, int] = {"n_rows": 3000, "n_estimators": 60}
 TEST_FLOOR = "0.65"
 # Seen taking 10-45 s on two busy cores.
 MLFLOW_SERVER_START_SECONDS = 120.0
+# Arguments that get each command as far as its first registry call.
+FIRST_CALL_ARGS = {
+    "register": ["--model-uri", "models:/m-0123456789abcdef0123456789abcdef"],
+    "validate": ["--version", "1"],
+    "promote": ["--version", "1"],
+    "rollback": [],
+    "resolve": ["--uri", f"models:/{MODEL_NAME}@production"],
+    "status": [],
+    "train": ["--if-missing"],
+    "export": ["--model-uri", f"models:/{MODEL_NAME}/Production", "--output", "model"],
+}
+
+
+def production(client: MlflowClient) -> tuple[str | None, list[str]]:
+    """The `production` alias and the versions in stage Production: they must agree."""
+    staged = [
+        str(v.version)
+        for v in client.search_model_versions(f"name = '{MODEL_NAME}'")
+        if v.current_stage == "Production"
+    ]
+    alias = client.get_registered_model(MODEL_NAME).aliases.get("production")
+    return (None if alias is None else str(alias)), staged
 
 
 def register_demo_version(client: MlflowClient, *, bad: bool = False) -> str:

@@ -10,18 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from model_fetch.retries import HTTP_DEFAULTS, apply_http_defaults
-from tests.registry_scripts.support import free_port
+from tests.registry_scripts.support import FIRST_CALL_ARGS, free_port
 
-COMMANDS = ("train", "register", "validate", "promote", "rollback", "resolve", "status", "export")
-# Arguments that get each command as far as its first registry call.
-FIRST_CALL_ARGS = {
-    "register": ["--model-uri", "models:/m-0123456789abcdef0123456789abcdef"],
-    "validate": ["--version", "1"],
-    "promote": ["--version", "1"],
-    "rollback": [],
-    "resolve": ["--uri", "models:/credit-risk-scoring@production"],
-    "status": [],
-}
 # Python and MLflow take 3-10 s to import on a busy machine; the retries add ~3 s.
 # MLflow's own defaults (7 retries, backoff factor 2) would take minutes.
 UNREACHABLE_SECONDS = 20.0
@@ -47,7 +37,7 @@ def start_all(
 def test_every_command_documents_itself_and_its_exit_codes(
     command_env: Callable[..., dict[str, str]], tmp_path: Path
 ) -> None:
-    processes = start_all({c: ["--help"] for c in COMMANDS}, command_env(), tmp_path)
+    processes = start_all({c: ["--help"] for c in FIRST_CALL_ARGS}, command_env(), tmp_path)
     for command, process in processes.items():
         out, err = process.communicate(timeout=120)
         assert process.returncode == 0, err

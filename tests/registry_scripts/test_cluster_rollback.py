@@ -19,7 +19,7 @@ import yaml
 from mlflow import MlflowClient
 
 from registry_scripts.promote import promote_version
-from tests.registry_scripts.support import PROJECT_ROOT
+from tests.registry_scripts.support import PROJECT_ROOT, production
 
 NAME = "credit-risk-scoring"
 ROLLBACK = PROJECT_ROOT / "k8s" / "rollback.sh"
@@ -87,17 +87,6 @@ def released(
     promote_version(client, NAME, v1)
     promote_version(client, NAME, v2)
     return v1, v2
-
-
-def production(client: MlflowClient) -> tuple[str | None, list[str]]:
-    """The `production` alias and the versions in stage Production: they must agree."""
-    staged = [
-        str(v.version)
-        for v in client.search_model_versions(f"name = '{NAME}'")
-        if v.current_stage == "Production"
-    ]
-    alias = client.get_registered_model(NAME).aliases.get("production")
-    return (None if alias is None else str(alias)), staged
 
 
 HISTORIES = {

@@ -14,21 +14,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from model_fetch.retries import HTTP_DEFAULTS
-from tests.registry_scripts.support import DEMO_TRAINING, free_port
+from tests.registry_scripts.support import DEMO_TRAINING, FIRST_CALL_ARGS, free_port
 
 SECRET = "s3cr3t-Pa55word"  # noqa: S105 (made up: the output must never show it)
 TOKEN = "tok-never-printed-42"  # noqa: S105 (made up, as above)
-# Arguments that get each command as far as its first registry call.
-FIRST_CALL_ARGS = {
-    "register": ["--model-uri", "models:/m-0123456789abcdef0123456789abcdef"],
-    "validate": ["--version", "1"],
-    "promote": ["--version", "1"],
-    "rollback": [],
-    "resolve": ["--uri", "models:/credit-risk-scoring@production"],
-    "status": [],
-    "train": ["--if-missing"],
-    "export": ["--model-uri", "models:/credit-risk-scoring/Production", "--output", "model"],
-}
 
 
 def with_credentials(url: str) -> str:

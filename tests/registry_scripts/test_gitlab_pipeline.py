@@ -25,7 +25,12 @@ import pytest
 from mlflow import MlflowClient
 
 from registry_scripts.promote import promote_version
-from tests.registry_scripts.support import PROJECT_ROOT, TEST_FLOOR, register_demo_version
+from tests.registry_scripts.support import (
+    PROJECT_ROOT,
+    TEST_FLOOR,
+    production,
+    register_demo_version,
+)
 
 NAME = "credit-risk-scoring"
 GITLAB_CI_LOCAL = PROJECT_ROOT / "tests" / "pipeline" / "node_modules" / ".bin" / "gitlab-ci-local"
@@ -180,16 +185,6 @@ def pipeline(checkout: Path, job_venv: Path, tmp_path: Path, server_registry: st
     if client.search_registered_models(f"name = '{NAME}'"):
         client.delete_registered_model(NAME)
     return Pipeline(checkout, job_venv, tmp_path, server_registry)
-
-
-def production(client: MlflowClient) -> tuple[str | None, list[str]]:
-    staged = [
-        str(v.version)
-        for v in client.search_model_versions(f"name = '{NAME}'")
-        if v.current_stage == "Production"
-    ]
-    alias = client.get_registered_model(NAME).aliases.get("production")
-    return (None if alias is None else str(alias)), staged
 
 
 def models_deployed(pipeline: Pipeline) -> list[str]:
