@@ -94,6 +94,13 @@ def check() -> Compatibility:
 
 COMPATIBILITY = check()
 
+# The protocol's names exist (check() raised otherwise): imported once, not per request.
+from mlflow.pyfunc.scoring_server import _split_data_and_params_for_llm_input  # noqa: E402
+from mlflow.pyfunc.utils.serving_data_parser import (  # noqa: E402
+    is_unified_llm_input as _is_llm,
+)
+from mlflow.utils.proto_json_utils import NumpyEncoder, _get_jsonable_obj  # noqa: E402
+
 
 # --- pandas ---------------------------------------------------------------------------------
 def frame_from_final_arrays(arrays: list[Any], names: list[str], rows: int) -> pd.DataFrame:
@@ -169,31 +176,23 @@ def type_hint_from_example(model: PyFuncModel) -> bool:
 # --- MLflow: the scoring protocol -----------------------------------------------------------
 def is_unified_llm_input(payload: dict[str, Any]) -> bool:
     """MLflow's unwrapped LLM request (`messages`, `prompt` or `input` at the top level)."""
-    from mlflow.pyfunc.utils.serving_data_parser import is_unified_llm_input as is_llm
-
-    return bool(is_llm(payload))
+    return bool(_is_llm(payload))
 
 
 def split_llm_input(
     payload: dict[str, Any], params_schema: ParamSchema | None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Data and params of an unwrapped LLM request, split by the params schema as MLflow does."""
-    from mlflow.pyfunc.scoring_server import _split_data_and_params_for_llm_input
-
     data, params = _split_data_and_params_for_llm_input(payload, params_schema)
     return data, params
 
 
 def jsonable(predictions: Any) -> Any:
     """MLflow's first encoding step: DataFrames and Series as records, arrays as lists."""
-    from mlflow.utils.proto_json_utils import _get_jsonable_obj
-
     return _get_jsonable_obj(predictions, pandas_orient="records")
 
 
 def json_default() -> Callable[[Any], Any]:
     """MLflow's JSON encoder fallback (numpy, bytes, datetimes, pydantic), for orjson."""
-    from mlflow.utils.proto_json_utils import NumpyEncoder
-
     default: Callable[[Any], Any] = NumpyEncoder().default
     return default
