@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pythonjsonlogger.json import JsonFormatter
+from pythonjsonlogger.orjson import OrjsonFormatter
 
 from model_fetch.redaction import redact_values
 
@@ -30,7 +30,7 @@ class ModelIdentityFilter(logging.Filter):
         return True
 
 
-class RedactingJsonFormatter(JsonFormatter):
+class RedactingJsonFormatter(OrjsonFormatter):
     """JSON lines with credentials redacted from every value, just before serialising."""
 
     def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:

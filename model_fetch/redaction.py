@@ -9,6 +9,7 @@ of the credential variables MLflow and the storage clients read.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Mapping
@@ -50,15 +51,18 @@ def redact_values(value: Any, environ: Mapping[str, str] = os.environ) -> Any:
     return _redact_values(value, _secret_values(environ))
 
 
-def _redact(text: str, secrets: list[str]) -> str:
-    text = _URL_USERINFO.sub(rf"\g<scheme>{MASK}@", text)
-    text = _SECRET_PARAMETER.sub(rf"\g<name>={MASK}", text)
+def _redact(text: str, secrets: tuple[str, ...]) -> str:
+    # Each pattern needs its marker: most texts (every access line) have neither.
+    if "://" in text:
+        text = _URL_USERINFO.sub(rf"\g<scheme>{MASK}@", text)
+    if "=" in text:
+        text = _SECRET_PARAMETER.sub(rf"\g<name>={MASK}", text)
     for secret in secrets:
         text = text.replace(secret, MASK)
     return text
 
 
-def _redact_values(value: Any, secrets: list[str]) -> Any:
+def _redact_values(value: Any, secrets: tuple[str, ...]) -> Any:
     if isinstance(value, str):
         return _redact(value, secrets)
     if isinstance(value, dict):
@@ -68,17 +72,26 @@ def _redact_values(value: Any, secrets: list[str]) -> Any:
     return value
 
 
-def _secret_values(environ: Mapping[str, str]) -> list[str]:
-    """The secrets in the environment, longest first (a secret inside another goes last)."""
+def _secret_values(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """The secrets in the environment as it is now (read on every call: it may change)."""
+    return _secrets_of(
+        tuple(environ.get(name, "") for name in SECRET_VARIABLES),
+        tuple(environ.get(name, "") for name in URI_VARIABLES),
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _secrets_of(secret_texts: tuple[str, ...], uris: tuple[str, ...]) -> tuple[str, ...]:
+    """The secrets these variable values hold, longest first (a secret inside another goes
+    last). Cached: a log line would otherwise parse the same URIs again."""
     values = set()
-    for name in SECRET_VARIABLES:
-        raw = environ.get(name, "")
+    for name, raw in zip(SECRET_VARIABLES, secret_texts, strict=True):
         values |= {part.strip() for part in raw.split(",")} if name == "API_KEYS" else {raw}
-    for name in URI_VARIABLES:
+    for uri in uris:
         try:
-            password = urlsplit(environ.get(name, "")).password
+            password = urlsplit(uri).password
         except ValueError:  # a malformed URI: its userinfo is still caught by the pattern
             password = None
         if password:
             values |= {password, unquote(password)}
-    return sorted((v for v in values if len(v) >= _MIN_SECRET_CHARS), key=len, reverse=True)
+    return tuple(sorted((v for v in values if len(v) >= _MIN_SECRET_CHARS), key=len, reverse=True))
