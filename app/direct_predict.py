@@ -23,8 +23,10 @@ import pandas as pd
 from mlflow.pyfunc import PyFuncModel
 from mlflow.types import DataType, ParamSchema
 
+from app.frames import column_labels
 from app.mlflow_compat import (
     call_in_prediction_context,
+    column_arrays,
     enforce_params,
     predict_function,
     signature_from_type_hints,
@@ -68,16 +70,18 @@ class DirectPredict:
     ) -> None:
         self._predict_fn = predict_fn
         self._columns = columns
+        self._labels = column_labels(tuple(columns))  # the Index frames of these columns share
         self._checks = checks
         self._params_schema = params_schema
         self._model_id = model_id
 
     def accepts(self, data: Any) -> bool:
-        return (
-            isinstance(data, pd.DataFrame)
-            and data.columns.tolist() == self._columns
-            and all(check(dtype) for check, dtype in zip(self._checks, data.dtypes, strict=True))
-        )
+        if not isinstance(data, pd.DataFrame):
+            return False
+        if data.columns is not self._labels and data.columns.tolist() != self._columns:
+            return False
+        arrays = column_arrays(data)  # not `data.dtypes`, a Series built on every call
+        return all(check(array.dtype) for check, array in zip(self._checks, arrays, strict=True))
 
     def __call__(self, frame: pd.DataFrame, params: dict[str, Any] | None) -> Any:
         params = enforce_params(params, self._params_schema)

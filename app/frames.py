@@ -9,6 +9,7 @@ tests/app/test_frames.py holds the results equal to the public constructors'.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,24 @@ def frame_from_arrays(columns: ColumnArrays) -> pd.DataFrame:
     lengths = {len(array) for array in arrays}
     if len(lengths) > 1:
         raise ValueError(f"columns of different lengths: {sorted(lengths)}")
-    return frame_from_final_arrays(arrays, list(columns), lengths.pop() if lengths else 0)
+    labels = column_labels(tuple(columns))
+    return frame_from_final_arrays(arrays, labels, lengths.pop() if lengths else 0)
+
+
+def column_labels(names: tuple[str, ...]) -> pd.Index:
+    """The column Index for these names, one object shared by every frame that has them.
+
+    Building an Index of text labels costs more than a small frame's values, and pandas
+    caches what it learns about an Index (uniqueness, lookups) on the object. An Index is
+    immutable but for its `name`: one a model has renamed is not shared again.
+    """
+    labels = _shared_labels(names)
+    return labels if labels.name is None else pd.Index(names)
+
+
+@functools.lru_cache(maxsize=16)
+def _shared_labels(names: tuple[str, ...]) -> pd.Index:
+    return pd.Index(names)
 
 
 def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:

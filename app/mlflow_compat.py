@@ -103,7 +103,7 @@ from mlflow.utils.proto_json_utils import NumpyEncoder, _get_jsonable_obj  # noq
 
 
 # --- pandas ---------------------------------------------------------------------------------
-def frame_from_final_arrays(arrays: list[Any], names: list[str], rows: int) -> pd.DataFrame:
+def frame_from_final_arrays(arrays: list[Any], names: pd.Index, rows: int) -> pd.DataFrame:
     """`pd.DataFrame(dict(zip(names, arrays)))` without pandas' per-column sanitising."""
     if not COMPATIBILITY.pandas_frames:
         # Series of the arrays' own dtypes: pandas infers nothing (object stays object).
@@ -116,7 +116,7 @@ def frame_from_final_arrays(arrays: list[Any], names: list[str], rows: int) -> p
             index=index,
         )
     frame: pd.DataFrame = pd.DataFrame._from_arrays(  # type: ignore[attr-defined]
-        arrays, columns=pd.Index(names), index=pd.RangeIndex(rows), verify_integrity=False
+        arrays, columns=names, index=pd.RangeIndex(rows), verify_integrity=False
     )
     return frame
 

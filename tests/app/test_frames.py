@@ -47,6 +47,18 @@ def test_frame_from_arrays_equals_the_public_constructor(rows: int) -> None:
     assert built.dtypes.to_dict() == pd.DataFrame(arrays).dtypes.to_dict()
 
 
+def test_frames_of_the_same_columns_share_one_label_index_until_a_model_renames_it() -> None:
+    first = frame_from_arrays({"a": np.zeros(2), "b": np.ones(2)})
+    second = frame_from_arrays({"a": np.ones(1), "b": np.zeros(1)})
+    assert second.columns is first.columns
+    assert frame_from_arrays({"b": np.ones(1), "a": np.ones(1)}).columns.tolist() == ["b", "a"]
+    first.columns.name = "renamed by a model"  # the one mutable part of an Index
+    third = frame_from_arrays({"a": np.ones(1), "b": np.zeros(1)})
+    assert third.columns is not first.columns
+    assert third.columns.name is None
+    pd.testing.assert_frame_equal(third, pd.DataFrame({"a": [1.0], "b": [0.0]}))
+
+
 def test_frame_from_arrays_refuses_columns_of_different_lengths() -> None:
     with pytest.raises(ValueError, match=r"columns of different lengths: \[2, 3\]"):
         frame_from_arrays({"a": np.zeros(2), "b": np.zeros(3)})
