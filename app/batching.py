@@ -119,9 +119,15 @@ class MicroBatcher:
         concurrent = False  # did requests queue up while the last batch was predicted?
         while True:
             await self._wake.wait()
-            if concurrent and self._max_wait > 0 and self._queued_rows() < self._max_rows:
+            if (
+                concurrent
+                and self._enabled
+                and self._max_wait > 0
+                and self._queued_rows() < self._max_rows
+            ):
                 # Under concurrent load the answers just sent bring their clients' next
                 # requests within a millisecond or two: wait for them to join this batch.
+                # (Never when batching is off: nothing could join, the wait is pure delay.)
                 await asyncio.sleep(self._max_wait)
             batch = self._take_batch()
             if not self._queue:

@@ -103,3 +103,30 @@ def test_requests_after_concurrent_ones_keep_the_thread_for_a_while() -> None:
     # request is predicted on the thread, which keeps the loop free to read new ones.
     assert all(name.startswith("predict") for name in model.threads)
     assert len(model.threads) >= 4  # the first two in one call or two, then three alone
+
+
+def test_with_batching_off_concurrent_requests_never_wait_for_a_batch() -> None:
+    """The batch wait lets concurrent requests join one predict; with batching off nothing
+    can join, so a request queued behind another must not pay it (it once capped a
+    non-batching model at one predict per wait, 2 ms by default)."""
+    model = ThreadRecordingModel()
+
+    async def run() -> list[list[float]]:
+        batcher = MicroBatcher(
+            model.predict,
+            pd.DataFrame,
+            enabled=False,
+            max_batch_rows=64,
+            max_wait_seconds=60.0,  # paid even once, the test's timeout below fails
+            inline_max_seconds=0.05,
+            observe_batch=lambda rows: None,
+        )
+        batcher.start()
+        try:
+            pending = [batcher.submit({"x": [n]}, 1, None) for n in range(8)]
+            return await asyncio.wait_for(asyncio.gather(*pending), 20)
+        finally:
+            await batcher.stop()
+
+    assert asyncio.run(run()) == [[float(n * 2)] for n in range(8)]
+    assert len(model.threads) == 8  # one predict per request: batching stayed off
