@@ -6,8 +6,13 @@ Two modes, both over keep-alive connections with one request in flight each:
 
 - closed: N connections, each sends its next request as soon as its answer came (a step
   of the capacity test);
-- open: requests leave at a fixed rate whatever the answers do; each takes an idle
-  connection, or opens one, up to a bound (past it the request counts as not sent).
+- open: requests fall due at a fixed rate whatever the answers do; each takes an idle
+  connection, or opens one, up to a bound (past it the request counts as not sent). Its
+  time runs from when it fell due, so waiting for a connection counts.
+
+It shares the machine's cores with the server it loads, so it is written to cost little
+per request: connections are protocol callbacks driven by one timer, with no task, future
+or timeout object per request (a sweep closes answers overdue by ANSWER_TIMEOUT_SECONDS).
 
 Run as `python -m bench.loadgen ...`: it prints one JSON line with the figures, so the
 bench runs it in a process of its own, apart from the probes it times.
@@ -21,24 +26,34 @@ import json
 import resource
 import sys
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from array import array
+from collections.abc import Callable
 
 import numpy as np
 import uvloop
 
 ANSWER_TIMEOUT_SECONDS = 30.0
 RESULT_PREFIX = "LOADGEN_RESULT "
+_TICK_SECONDS = 0.001
 
 
 class _Connection(asyncio.Protocol):
-    """One keep-alive connection; `send` resolves to the answer's status code."""
+    """One keep-alive connection; tells its load of each answer, closing and loss."""
 
-    def __init__(self) -> None:
-        self.transport: Any = None  # uvloop's transport class is not asyncio's
+    def __init__(self, load: _Load) -> None:
+        self.load = load
+        self.transport: asyncio.Transport | None = None
         self.buffer = b""
-        self.waiter: asyncio.Future[int] | None = None
-        self.closed = False
+        self.due: float | None = None  # when the request in flight fell due
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.load.opened_ready(self)
+
+    def send(self, due: float) -> None:
+        assert self.transport is not None
+        self.due = due
+        self.transport.write(self.load.request)
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -54,40 +69,97 @@ class _Connection(asyncio.Protocol):
         if len(self.buffer) < end + 4 + length:
             return
         status = int(self.buffer[9:12])
+        closing = b"connection: close" in head
         self.buffer = self.buffer[end + 4 + length :]
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(status)
+        due, self.due = self.due, None
+        if due is not None:
+            self.load.answered(self, status, time.perf_counter() - due, closing)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_exception(ConnectionError("connection closed"))
-
-    async def send(self, request: bytes) -> int:
-        self.waiter = asyncio.get_running_loop().create_future()
-        self.transport.write(request)
-        return await asyncio.wait_for(self.waiter, ANSWER_TIMEOUT_SECONDS)
+        self.load.lost(self)
 
 
-@dataclass
-class _Recorder:
-    statuses: list[int] = field(default_factory=list)
-    seconds: list[float] = field(default_factory=list)
-    errors: int = 0
-    not_sent: int = 0
-    sent: int = 0
+class _Load:
+    """The figures and the connection pool of one run."""
 
-    def summary(self, duration_s: float, connections: int) -> dict[str, object]:
-        statuses = np.array(self.statuses, dtype=int)
-        seconds = np.array(self.seconds, dtype=float) * 1000
+    def __init__(self, host: str, port: int, request: bytes, max_connections: int) -> None:
+        self.host, self.port, self.request = host, port, request
+        self.max_connections = max_connections
+        self.statuses = array("H")
+        self.seconds = array("d")
+        self.errors = 0
+        self.not_sent = 0
+        self.sent = 0
+        self.opened = 0  # open or opening
+        self.peak = 0
+        self.idle: list[_Connection] = []
+        self.busy: set[_Connection] = set()
+        self.waiting_for_connection: list[float] = []  # due times of requests being opened for
+        self.on_free: Callable[[_Connection], None] = self.idle.append
+
+    def open_one(self) -> None:
+        self.opened += 1
+        self.peak = max(self.peak, self.opened)
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(
+            loop.create_connection(lambda: _Connection(self), self.host, self.port)
+        )
+        task.add_done_callback(self._open_failed)
+
+    def _open_failed(self, task: asyncio.Task[object]) -> None:
+        if task.cancelled() or task.exception() is not None:
+            self.opened -= 1
+            if self.waiting_for_connection:
+                self.waiting_for_connection.pop(0)
+                self.errors += 1
+
+    def opened_ready(self, connection: _Connection) -> None:
+        if self.waiting_for_connection:
+            self.fire(connection, self.waiting_for_connection.pop(0))
+        else:
+            self.on_free(connection)
+
+    def fire(self, connection: _Connection, due: float) -> None:
+        self.sent += 1
+        self.busy.add(connection)
+        connection.send(due)
+
+    def answered(self, connection: _Connection, status: int, seconds: float, closing: bool) -> None:
+        self.statuses.append(status)
+        self.seconds.append(seconds)
+        self.busy.discard(connection)
+        if closing:
+            assert connection.transport is not None
+            connection.transport.close()
+        else:
+            self.on_free(connection)
+
+    def lost(self, connection: _Connection) -> None:
+        self.opened -= 1
+        if connection.due is not None:
+            self.errors += 1
+        self.busy.discard(connection)
+        if connection in self.idle:
+            self.idle.remove(connection)
+
+    def sweep(self) -> None:
+        """Close connections whose answer is overdue: each counts as an error."""
+        now = time.perf_counter()
+        for connection in [c for c in self.busy if c.due and now - c.due > ANSWER_TIMEOUT_SECONDS]:
+            assert connection.transport is not None
+            connection.transport.abort()
+
+    def summary(self, duration_s: float) -> dict[str, object]:
+        statuses = np.frombuffer(self.statuses, dtype=np.uint16)
+        ms = np.frombuffer(self.seconds, dtype=np.float64) * 1000
         by_status: dict[str, dict[str, float]] = {}
-        for status in sorted(set(self.statuses)):
-            ms = seconds[statuses == status]
+        for status in sorted(set(statuses.tolist())):
+            chosen = ms[statuses == status]
             by_status[str(status)] = {
-                "count": int(ms.size),
-                "p50_ms": float(np.percentile(ms, 50)),
-                "p99_ms": float(np.percentile(ms, 99)),
-                "max_ms": float(ms.max()),
+                "count": int(chosen.size),
+                "p50_ms": float(np.percentile(chosen, 50)),
+                "p99_ms": float(np.percentile(chosen, 99)),
+                "max_ms": float(chosen.max()),
             }
         return {
             "duration_s": duration_s,
@@ -95,47 +167,47 @@ class _Recorder:
             "answered": int(statuses.size),
             "errors": self.errors,
             "not_sent": self.not_sent,
-            "connections": connections,
+            "connections": self.peak,
             "by_status": by_status,
         }
 
 
-async def _open(host: str, port: int) -> _Connection:
-    transport, connection = await asyncio.get_running_loop().create_connection(
-        _Connection, host, port
-    )
-    connection.transport = transport  # uvloop may call connection_made a moment later
-    return connection
-
-
-async def _timed_send(connection: _Connection, request: bytes, recorder: _Recorder) -> bool:
-    recorder.sent += 1
-    started = time.perf_counter()
-    try:
-        status = await connection.send(request)
-    except (OSError, TimeoutError):
-        recorder.errors += 1
-        return False
-    recorder.seconds.append(time.perf_counter() - started)
-    recorder.statuses.append(status)
-    return True
+async def _drain(load: _Load, until: float) -> None:
+    """Wait for the answers still in flight, sweeping overdue ones, until `until`."""
+    while (load.busy or load.waiting_for_connection) and time.perf_counter() < until:
+        load.sweep()
+        await asyncio.sleep(0.05)
+    for connection in list(load.busy):
+        assert connection.transport is not None
+        connection.transport.abort()
+    await asyncio.sleep(0.05)
 
 
 async def run_closed(
     host: str, port: int, request: bytes, connections: int, duration_s: float
 ) -> dict[str, object]:
-    recorder = _Recorder()
+    load = _Load(host, port, request, connections)
     deadline = time.perf_counter() + duration_s
 
-    async def one_connection() -> None:
-        connection = await _open(host, port)
-        while time.perf_counter() < deadline:
-            if not await _timed_send(connection, request, recorder) or connection.closed:
-                connection = await _open(host, port)
+    def next_request(connection: _Connection) -> None:
+        if time.perf_counter() < deadline:
+            load.fire(connection, time.perf_counter())
+        else:
+            load.idle.append(connection)
 
+    load.on_free = next_request
     started = time.perf_counter()
-    await asyncio.gather(*(one_connection() for _ in range(connections)))
-    return recorder.summary(time.perf_counter() - started, connections)
+    for _ in range(connections):
+        load.open_one()
+    while time.perf_counter() < deadline:
+        await asyncio.sleep(0.1)
+        load.sweep()
+        # A closed or lost connection is replaced, so the concurrency stays N.
+        for _ in range(connections - load.opened):
+            load.open_one()
+    elapsed = time.perf_counter() - started
+    await _drain(load, time.perf_counter() + ANSWER_TIMEOUT_SECONDS + 5)
+    return load.summary(elapsed)
 
 
 async def run_open(
@@ -146,46 +218,33 @@ async def run_open(
     duration_s: float,
     max_connections: int,
 ) -> dict[str, object]:
-    recorder = _Recorder()
-    idle = [await _open(host, port) for _ in range(min(max_connections, max(8, int(rate / 50))))]
-    opened = len(idle)
-    tasks: set[asyncio.Task[None]] = set()
-
-    async def fire(connection: _Connection | None) -> None:
-        nonlocal opened
-        if connection is None:
-            try:
-                connection = await _open(host, port)
-            except OSError:
-                recorder.errors += 1
-                opened -= 1
-                return
-        if await _timed_send(connection, request, recorder) and not connection.closed:
-            idle.append(connection)
-        else:
-            opened -= 1
-
+    load = _Load(host, port, request, max_connections)
+    for _ in range(min(max_connections, max(8, int(rate / 50)))):
+        load.open_one()
+    await asyncio.sleep(0.5)  # the first connections are open before the clock starts
     started = time.perf_counter()
-    due_total = 0
-    while (elapsed := time.perf_counter() - started) < duration_s:
-        due = int(elapsed * rate) - due_total
-        due_total += due
-        for _ in range(due):
-            if idle:
-                connection: _Connection | None = idle.pop()
-            elif opened < max_connections:
-                opened += 1
-                connection = None
+    fired = 0
+    next_sweep = started + 1.0
+    while (now := time.perf_counter()) - started < duration_s:
+        due_total = int((now - started) * rate)
+        interval = 1.0 / rate
+        for index in range(fired, due_total):
+            due = started + index * interval
+            if load.idle:
+                load.fire(load.idle.pop(), due)
+            elif load.opened < max_connections:
+                load.waiting_for_connection.append(due)
+                load.open_one()
             else:
-                recorder.not_sent += 1
-                continue
-            task = asyncio.create_task(fire(connection))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-        await asyncio.sleep(0.001)
-    if tasks:
-        await asyncio.wait(tasks, timeout=ANSWER_TIMEOUT_SECONDS + 5)
-    return recorder.summary(time.perf_counter() - started, opened)
+                load.not_sent += 1
+        fired = due_total
+        if now >= next_sweep:
+            load.sweep()
+            next_sweep = now + 1.0
+        await asyncio.sleep(_TICK_SECONDS)
+    elapsed = time.perf_counter() - started
+    await _drain(load, time.perf_counter() + ANSWER_TIMEOUT_SECONDS + 5)
+    return load.summary(elapsed)
 
 
 def request_bytes(host: str, port: int, body: bytes) -> bytes:
