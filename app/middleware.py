@@ -32,6 +32,27 @@ LABELLED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "
 OTHER_METHOD = "other"
 # Neither counted in flight nor logged when healthy: probes and scrapes every few seconds.
 QUIET_PATHS = PROBE_PATHS | {"/metrics"}
+# Shed 503s come by the thousand exactly when the worker is short of time: at most one
+# line per this many seconds, naming how many were not logged (all are counted in metrics).
+SHED_LOG_INTERVAL_SECONDS = 1.0
+
+
+class ShedLogSampler:
+    """Whether a shed request gets its log line, and how many went unlogged before it."""
+
+    def __init__(self, interval_seconds: float = SHED_LOG_INTERVAL_SECONDS) -> None:
+        self.interval = interval_seconds
+        self.next_line_at = 0.0
+        self.unlogged = 0
+
+    def take(self, now: float) -> int | None:
+        """None to skip this line; else the count of shed lines skipped since the last."""
+        if now < self.next_line_at:
+            self.unlogged += 1
+            return None
+        self.next_line_at = now + self.interval
+        skipped, self.unlogged = self.unlogged, 0
+        return skipped
 
 
 class RequestContextMiddleware:
@@ -46,6 +67,7 @@ class RequestContextMiddleware:
         self.app = app
         self.metrics = metrics
         self.log_probes = log_probes
+        self.shed_log = ShedLogSampler()
         self.identity_headers = [
             (b"x-model-name", (model.name or "").encode("latin-1", "replace")),
             (b"x-model-version", (model.version or "").encode("latin-1", "replace")),
@@ -90,30 +112,44 @@ class RequestContextMiddleware:
                     "internal server error; see the server log",
                 )
         finally:
-            elapsed = time.perf_counter() - started
-            route = _route_template(scope)
             if counted:
                 self.metrics.in_flight.dec()
-            method = scope["method"] if scope["method"] in LABELLED_METHODS else OTHER_METHOD
-            self.metrics.requests.labels(route, method, str(status)).inc()
-            self.metrics.request_seconds.labels(route, method).observe(elapsed)
-            if state.get("error_code"):
-                self.metrics.errors.labels(state["error_code"]).inc()
-            if state.get("rejected_reason"):
-                self.metrics.rejected.labels(state["rejected_reason"]).inc()
-            if counted or status >= 400 or self.log_probes:
-                access_logger.info(
-                    "request",
-                    extra={
-                        "request_id": request_id,
-                        "method": method,
-                        "route": route,
-                        "status": status,
-                        "duration_ms": round(elapsed * 1000, 3),
-                        "rows": state.get("rows"),
-                        "error_code": state.get("error_code"),
-                    },
-                )
+            self._account(scope, state, status, started)
+
+    def _account(self, scope: Scope, state: dict[str, Any], status: int, started: float) -> None:
+        """The request's metrics and its log line, once it is answered."""
+        elapsed = time.perf_counter() - started
+        route = _route_template(scope)
+        method = scope["method"] if scope["method"] in LABELLED_METHODS else OTHER_METHOD
+        self.metrics.requests.labels(route, method, str(status)).inc()
+        self.metrics.request_seconds.labels(route, method).observe(elapsed)
+        error_code = state.get("error_code")
+        if error_code:
+            self.metrics.errors.labels(error_code).inc()
+        rejected = state.get("rejected_reason")
+        if rejected:
+            self.metrics.rejected.labels(rejected).inc()
+        if not (scope["path"] not in QUIET_PATHS or status >= 400 or self.log_probes):
+            return
+        fields: dict[str, Any] = {}
+        if rejected == "shed":
+            skipped = self.shed_log.take(started)
+            if skipped is None:
+                return
+            fields["shed_unlogged"] = skipped
+        access_logger.info(
+            "request",
+            extra={
+                "request_id": state["request_id"],
+                "method": method,
+                "route": route,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 3),
+                "rows": state.get("rows"),
+                "error_code": error_code,
+                **fields,
+            },
+        )
 
 
 def _route_template(scope: Scope) -> str:

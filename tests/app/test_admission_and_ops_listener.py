@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from app.admission import FALLBACK_BOUND, AdmissionLimit
 from app.main import create_app
+from app.middleware import ShedLogSampler
 from app.model import ServedModel
 from app.ops_server import OpsServer
 from app.probes import Readiness
@@ -171,3 +172,9 @@ def test_a_taken_ops_port_fails_at_once() -> None:
             OpsServer("127.0.0.1", port, ready=Readiness, render_metrics=bytes)
     finally:
         first.server_close()
+
+
+def test_shed_lines_are_logged_at_most_once_a_second_with_the_count_left_out() -> None:
+    sampler = ShedLogSampler(interval_seconds=1.0)
+    taken = [sampler.take(now) for now in (10.0, 10.2, 10.9, 11.0, 11.5, 15.0)]
+    assert taken == [0, None, None, 2, None, 1]
