@@ -25,8 +25,8 @@ from mlflow.types import DataType, ParamSchema
 
 from app.frames import column_labels
 from app.mlflow_compat import (
+    block_dtypes,
     call_in_prediction_context,
-    column_arrays,
     enforce_params,
     predict_function,
     signature_from_type_hints,
@@ -80,8 +80,11 @@ class DirectPredict:
             return False
         if data.columns is not self._labels and data.columns.tolist() != self._columns:
             return False
-        arrays = column_arrays(data)  # not `data.dtypes`, a Series built on every call
-        return all(check(array.dtype) for check, array in zip(self._checks, arrays, strict=True))
+        checks = self._checks
+        return all(
+            all(check(dtype) for check in {checks[position] for position in positions})
+            for dtype, positions in block_dtypes(data)
+        )
 
     def __call__(self, frame: pd.DataFrame, params: dict[str, Any] | None) -> Any:
         params = enforce_params(params, self._params_schema)

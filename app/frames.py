@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.extensions import ExtensionDtype
 
-from app.mlflow_compat import box_native, column_arrays, frame_from_final_arrays
+from app.mlflow_compat import block_dtypes, box_native, column_arrays, frame_from_final_arrays
 
 ColumnArrays = dict[str, Any]  # name -> numpy array or pandas ExtensionArray
 
@@ -29,6 +29,12 @@ def frame_from_arrays(columns: ColumnArrays) -> pd.DataFrame:
         raise ValueError(f"columns of different lengths: {sorted(lengths)}")
     labels = column_labels(tuple(columns))
     return frame_from_final_arrays(arrays, labels, lengths.pop() if lengths else 0)
+
+
+def frame_from_matrix(columns: np.ndarray[Any, Any], labels: pd.Index) -> pd.DataFrame:
+    """A frame of one dtype from a (columns x rows) array: that is how pandas stores it, so
+    there is nothing to stack or copy, however many columns."""
+    return pd.DataFrame(columns.T, columns=labels, copy=False)
 
 
 def column_labels(names: tuple[str, ...]) -> pd.Index:
@@ -54,7 +60,12 @@ def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     for object and extension columns pandas' own boxing (NA becomes None, numpy scalars
     Python ones). Text columns of pandas' `str` dtype hold str and NaN only: left as they are.
     """
-    names = [str(name) for name in frame.columns]
+    names = [str(name) for name in frame.columns.tolist()]
+    blocks = block_dtypes(frame)
+    if len(blocks) == 1 and isinstance(blocks[0][0], np.dtype) and blocks[0][0].kind in "biuf":
+        # One numeric numpy block: its rows in one call, the values `tolist` gives per column.
+        rows = frame.to_numpy().tolist()
+        return [dict(zip(names, row, strict=True)) for row in rows]
     columns = [_native_values(array) for array in column_arrays(frame)]
     return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
 

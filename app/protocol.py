@@ -20,6 +20,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, NoReturn, cast
 
 import numpy as np
@@ -42,7 +43,7 @@ from app.errors import (
     SchemaMismatchError,
     UnsupportedMediaTypeError,
 )
-from app.frames import frame_from_arrays
+from app.frames import column_labels, frame_from_arrays, frame_from_matrix
 from app.mlflow_compat import is_unified_llm_input, split_llm_input
 from app.validation import (
     check_columns,
@@ -123,10 +124,18 @@ class FrameBuilder:
     def __init__(self, schema: Schema | None) -> None:
         self.schema = schema
         self.dtypes = _simple_dtypes(schema) if _has_columns(schema) else None
+        # Every column of one numeric dtype (all doubles, say): the frame is one array.
+        kinds = set(self.dtypes.values()) if self.dtypes else set()
+        self.uniform_dtype = kinds.pop() if len(kinds) == 1 else None
+        self.names = list(self.dtypes) if self.dtypes else []
 
     def __call__(self, data: ModelInput) -> pd.DataFrame:
         if isinstance(data, pd.DataFrame):
             return data
+        if self.uniform_dtype is not None and list(data) == self.names:
+            frame = self._one_array_frame(list(data.values()), self.uniform_dtype)
+            if frame is not None:
+                return frame
         if self.dtypes is not None:
             return frame_from_arrays(
                 {name: self._array(name, values) for name, values in data.items()}
@@ -141,6 +150,21 @@ class FrameBuilder:
                 "values do not convert to the model's input types (see GET /version)"
             ) from None
         return cast_frame
+
+    def _one_array_frame(
+        self, columns: list[list[Any]], dtype: np.dtype[Any]
+    ) -> pd.DataFrame | None:
+        """The frame as one (columns x rows) array, converted value by value as
+        `np.asarray` would; None when a value does not convert (the column-wise path then
+        names the column)."""
+        rows = len(columns[0]) if columns else 0
+        if any(len(values) != rows for values in columns):
+            return None
+        try:
+            flat = np.fromiter(chain.from_iterable(columns), dtype, count=len(columns) * rows)
+        except (ValueError, TypeError, OverflowError):
+            return None
+        return frame_from_matrix(flat.reshape(len(columns), rows), column_labels(tuple(self.names)))
 
     def _array(self, name: str, values: list[Any]) -> Any:
         assert self.dtypes is not None

@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 import pytest
 from mlflow.pyfunc.scoring_server import infer_and_parse_data
+from mlflow.types import ColSpec, Schema
 
 from app.frames import frame_from_arrays, frame_records
 from app.model import ServedModel
-from app.protocol import FrameBuilder, parse_request
+from app.protocol import FrameBuilder, InputContract, parse_request
 from registry_scripts.demo_data import LABEL, make_credit_dataset
 
 
@@ -107,3 +109,28 @@ def test_built_frame_is_what_mlflows_parser_gives_the_model(
     theirs = infer_and_parse_data({"dataframe_records": records}, schema)
     pd.testing.assert_frame_equal(built, theirs, check_exact=True)
     assert built.dtypes.to_dict() == theirs.dtypes.to_dict()
+
+
+@pytest.mark.parametrize("dtype", ["double", "float", "long", "integer", "boolean"])
+@pytest.mark.parametrize("rows", [1, 3])
+def test_a_frame_of_one_type_built_as_one_array_is_what_mlflows_parser_gives(
+    dtype: str, rows: int
+) -> None:
+    """Every column of one numeric type takes the one-array path (wide models)."""
+    names = [f"c{index}" for index in range(40)]
+    schema = Schema([ColSpec(dtype, name) for name in names])
+    cells = {"double": [2.5, 1, "3.5"], "float": [0.1, 3], "long": [2**40, 0, -5]}
+    cells |= {"integer": [7, -1], "boolean": [True, False]}
+    values = cells[dtype]
+    table = [[values[(row + col) % len(values)] for col in range(40)] for row in range(rows)]
+    payload = {"dataframe_split": {"columns": names, "data": table}}
+    contract = InputContract(schema, None)
+    request = parse_request(orjson.dumps(payload), "application/json", contract)
+    builder = FrameBuilder(schema)
+    assert builder.uniform_dtype is not None  # the one-array path
+    built = builder(request.data)
+
+    theirs = infer_and_parse_data(payload, schema)
+    pd.testing.assert_frame_equal(built, theirs, check_exact=True)
+    assert built.dtypes.to_dict() == theirs.dtypes.to_dict()
+    assert _typed(frame_records(built)) == _typed(theirs.to_dict(orient="records"))
