@@ -15,6 +15,7 @@ refused first (app.validation).
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -80,6 +81,17 @@ class InputContract:
     params_schema: ParamSchema | None = None
     # MLflow 3 type-hinted models get the `inputs` value as sent, validated inside predict.
     from_type_hints: bool = False
+
+    @functools.cached_property
+    def number_table(self) -> tuple[list[str], np.dtype[Any]] | None:
+        """The column names and dtype when every column is a required double (or every one
+        a float): tables of plain numbers for such a model are read as one array."""
+        dtypes = _simple_dtypes(self.schema) if _has_columns(self.schema) else None
+        kinds = set(dtypes.values()) if dtypes else set()
+        if len(kinds) != 1 or not dtypes:
+            return None
+        dtype = kinds.pop()
+        return (list(dtypes), dtype) if dtype in _FLOAT_DTYPES else None
 
 
 @dataclass(frozen=True)
@@ -266,6 +278,9 @@ def _parse_json(
     # NaN literals are missing values: MLflow's path and check_input see them as such.
     if _has_columns(schema) and not has_literals:
         assert schema is not None
+        table = _number_table(field, value, contract)
+        if table is not None:
+            return ScoringRequest(table, len(table), params, batchable=True)
         columns = _lean_columns(field, value, schema)
         if columns is not None:
             rows = len(next(iter(columns.values()))) if columns else 0
@@ -294,6 +309,32 @@ def _input_field(payload: dict[str, Any]) -> tuple[str, Any]:
         found = ", ".join(f"'{field}'" for field in fields) or "none"
         raise BadRequestError(f"found {len(fields)} input fields ({found}); {_SHAPE_HELP}")
     return fields[0], payload[fields[0]]
+
+
+def _number_table(field: str, value: Any, contract: InputContract) -> pd.DataFrame | None:
+    """A split table of plain numbers (no nulls, text or booleans) in the signature's column
+    order, for a model whose columns are all doubles (or all floats), as one array: a wide
+    request is then checked and converted at C speed, not column by column. None leaves the
+    request to the column-wise path, which also explains what is wrong with it."""
+    plan = contract.number_table
+    if plan is None or field != "dataframe_split" or not isinstance(value, dict):
+        return None
+    names, dtype = plan
+    rows = value.get("data")
+    if value.get("columns") != names or not isinstance(rows, list) or not rows:
+        return None
+    if not set(value) <= {"columns", "data", "index"}:
+        return None
+    width = len(names)
+    if not all(type(row) is list and len(row) == width for row in rows):
+        return None
+    if not set(map(type, chain.from_iterable(rows))) <= {int, float}:
+        return None
+    try:
+        values = np.fromiter(chain.from_iterable(rows), dtype, count=len(rows) * width)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    return frame_from_matrix(values.reshape(len(rows), width).T, column_labels(tuple(names)))
 
 
 def _lean_columns(field: str, value: Any, schema: Schema) -> ColumnData | None:
@@ -365,6 +406,7 @@ def _untyped_table(field: str, value: Any, schema: Schema) -> pd.DataFrame | Non
     return None
 
 
+_FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 _SIMPLE_DTYPES: dict[DataType, np.dtype[Any] | None] = {
     DataType.long: np.dtype(np.int64),
     DataType.integer: np.dtype(np.int32),

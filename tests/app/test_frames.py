@@ -134,3 +134,22 @@ def test_a_frame_of_one_type_built_as_one_array_is_what_mlflows_parser_gives(
     pd.testing.assert_frame_equal(built, theirs, check_exact=True)
     assert built.dtypes.to_dict() == theirs.dtypes.to_dict()
     assert _typed(frame_records(built)) == _typed(theirs.to_dict(orient="records"))
+
+
+@pytest.mark.parametrize("dtype", ["double", "float"])
+def test_a_split_table_of_plain_numbers_is_read_as_one_array_as_mlflow_reads_it(
+    dtype: str,
+) -> None:
+    names = [f"c{index}" for index in range(300)]
+    schema = Schema([ColSpec(dtype, name) for name in names])
+    table = [
+        [(row * 7 + col) / 3 if col % 2 else row - col for col in range(300)] for row in range(4)
+    ]
+    payload = {"dataframe_split": {"columns": names, "data": table}}
+    request = parse_request(orjson.dumps(payload), "application/json", InputContract(schema))
+    assert isinstance(request.data, pd.DataFrame)  # the one-array path
+    assert request.rows == 4
+
+    theirs = infer_and_parse_data(payload, schema)
+    pd.testing.assert_frame_equal(request.data, theirs, check_exact=True)
+    assert _typed(frame_records(request.data)) == _typed(theirs.to_dict(orient="records"))
