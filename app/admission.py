@@ -14,14 +14,14 @@ import math
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.errors import OverloadedError, send_error
+from app.errors import OverloadedError, answer_error
 
 logger = logging.getLogger(__name__)
 
 SCORING_PATH = "/invocations"
 # Until the warm-up has timed a prediction, and for models with no input example to time.
 FALLBACK_BOUND = 256
-_RETRY_AFTER = [(b"retry-after", b"1")]
+_RETRY_AFTER = {"Retry-After": "1"}
 
 
 class AdmissionLimit:
@@ -63,17 +63,12 @@ class AdmissionMiddleware:
             return
         limit = self.limit
         if limit.held >= limit.bound:
-            state = scope.setdefault("state", {})
-            state["route_template"] = SCORING_PATH
-            state["error_code"] = OverloadedError.error_code
-            state["rejected_reason"] = OverloadedError.rejected_reason
-            await send_error(
-                send,
-                OverloadedError.status_code,
-                OverloadedError.error_code,
+            scope.setdefault("state", {})["route_template"] = SCORING_PATH
+            error = OverloadedError(
                 f"this worker holds its limit of {limit.bound} requests; retry shortly",
-                _RETRY_AFTER,
+                headers=_RETRY_AFTER,
             )
+            await answer_error(scope, send, error)
             return
         limit.held += 1
         try:

@@ -14,14 +14,14 @@ from pathlib import Path
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.errors import send_error
+from app.errors import UnauthenticatedError, answer_error
 from app.probes import PROBE_PATHS
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc"})
-CHALLENGE = b'Bearer realm="model-serving"'
+CHALLENGE = 'Bearer realm="model-serving"'
 
 
 class ApiKeysError(Exception):
@@ -70,14 +70,11 @@ class ApiKeyMiddleware:
         if scope["type"] != "http" or scope["path"] in self.open_paths or self._authorised(scope):
             await self.app(scope, receive, send)
             return
-        scope.setdefault("state", {})["error_code"] = "UNAUTHENTICATED"
-        await send_error(
-            send,
-            401,
-            "UNAUTHENTICATED",
+        error = UnauthenticatedError(
             "a valid API key is required (Authorization: Bearer)",
-            [(b"www-authenticate", CHALLENGE)],
+            headers={"WWW-Authenticate": CHALLENGE},
         )
+        await answer_error(scope, send, error)
 
     def _authorised(self, scope: Scope) -> bool:
         presented = _presented_key(scope)

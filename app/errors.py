@@ -11,7 +11,7 @@ import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Send
+from starlette.types import Scope, Send
 
 MAX_MESSAGE_CHARS = 500
 
@@ -87,15 +87,10 @@ def error_response(
     )
 
 
-async def send_error(
-    send: Send,
-    status_code: int,
-    error_code: str,
-    message: str,
-    headers: list[tuple[bytes, bytes]] | None = None,
+async def send_json(
+    send: Send, status_code: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
 ) -> None:
-    """The same error body, sent from pure ASGI middleware (outside Starlette's handlers)."""
-    body = error_body(error_code, message)
+    """A JSON answer from plain ASGI code (outside Starlette's responses)."""
     await send(
         {
             "type": "http.response.start",
@@ -110,12 +105,18 @@ async def send_error(
     await send({"type": "http.response.body", "body": body})
 
 
-async def handle_serving_error(request: Request, error: Exception) -> Response:
-    assert isinstance(error, ServingError)
-    request.state.error_code = error.error_code
+async def answer_error(scope: Scope, send: Send, error: ServingError) -> None:
+    """The error's answer from plain ASGI code, noted in the request's state for the
+    request-context middleware to count and log (app.middleware)."""
+    state = scope.setdefault("state", {})
+    state["error_code"] = error.error_code
     if error.rejected_reason:
-        request.state.rejected_reason = error.rejected_reason
-    return error_response(error.status_code, error.error_code, error.message, error.headers)
+        state["rejected_reason"] = error.rejected_reason
+    headers = [
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in error.headers.items()
+    ]
+    await send_json(send, error.status_code, error_body(error.error_code, error.message), headers)
 
 
 async def handle_http_exception(request: Request, error: Exception) -> Response:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import zlib
 
-from starlette.requests import Request
+from starlette.datastructures import Headers
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive
 
 from app.errors import (
     BadRequestError,
@@ -16,14 +18,14 @@ from app.errors import (
 _GZIP_WINDOW = 16 + zlib.MAX_WBITS  # zlib's window bits for a gzip container
 
 
-async def read_body(request: Request, max_bytes: int) -> bytes:
+async def read_body(headers: Headers, receive: Receive, max_bytes: int) -> bytes:
     """The body, refused with 413 as soon as it (or its decompressed form) passes max_bytes.
 
     A declared Content-Length above the limit is refused before anything is read; a
     chunked or lying body is counted as it streams. gzip bodies are inflated in bounded
     steps, so a small bomb cannot expand past the limit in memory.
     """
-    declared = request.headers.get("content-length")
+    declared = headers.get("content-length")
     if (
         declared is not None
         and declared.isascii()
@@ -31,13 +33,19 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
         and int(declared) > max_bytes
     ):
         raise _too_large(max_bytes)
-    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    encoding = headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("identity", "gzip"):
         raise UnsupportedMediaTypeError("unsupported Content-Encoding; use gzip or none")
     inflater = GzipInflater() if encoding == "gzip" else None
     parts: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        more = message.get("more_body", False)
         if inflater is not None:
             chunk = inflater.inflate(chunk, max_bytes - size)
         size += len(chunk)
@@ -46,7 +54,7 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
         parts.append(chunk)
     if inflater is not None and not inflater.eof:
         raise BadRequestError("the gzip body is truncated")
-    return b"".join(parts)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 class GzipInflater:

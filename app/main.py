@@ -21,12 +21,12 @@ from app.errors import (
     ModelLoadError,
     ServingError,
     handle_http_exception,
-    handle_serving_error,
 )
 from app.log import set_model_identity
 from app.metrics import ServingMetrics
 from app.middleware import RequestContextMiddleware
 from app.model import ServedModel, load_served_model
+from app.openapi import document_invocations
 from app.probes import Readiness, build_probe_router
 from app.routes import build_model_router
 from app.scoring import Scorer
@@ -115,7 +115,7 @@ def create_app(settings: Settings | None = None, model: ServedModel | None = Non
     )
     app.include_router(build_probe_router(readiness))
     app.include_router(build_model_router(model, scorer, metrics, settings, drift))
-    app.add_exception_handler(ServingError, handle_serving_error)
+    document_invocations(app, model)
     app.add_exception_handler(HTTPException, handle_http_exception)
     if api_keys:
         app.add_middleware(ApiKeyMiddleware, keys=api_keys, settings=settings)

@@ -15,7 +15,7 @@ from typing import Any
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import send_error
+from app.errors import ServingError, answer_error
 from app.metrics import ServingMetrics
 from app.model import ModelDescription
 from app.probes import PROBE_PATHS
@@ -103,14 +103,11 @@ class RequestContextMiddleware:
             # answer too, then re-raise, and Uvicorn would close the keep-alive connection
             # under the client's next request.
             logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
-            state["error_code"] = "INTERNAL_ERROR"
-            if not started_response:
-                await send_error(
-                    send_with_headers,
-                    500,
-                    "INTERNAL_ERROR",
-                    "internal server error; see the server log",
-                )
+            error = ServingError("internal server error; see the server log")
+            if started_response:
+                state["error_code"] = error.error_code
+            else:
+                await answer_error(scope, send_with_headers, error)
         finally:
             if counted:
                 self.metrics.in_flight.dec()

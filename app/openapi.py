@@ -11,8 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
+from fastapi import FastAPI
 from mlflow.types import ColSpec, DataType, Schema
 
+from app.admission import SCORING_PATH
 from app.model import ServedModel
 from app.protocol import INPUT_FIELDS, RECORDS_ALIAS
 from app.validation import plain_type
@@ -56,8 +58,30 @@ _ERROR_RESPONSES = {
 }
 
 
+def document_invocations(app: FastAPI, model: ServedModel) -> None:
+    """Add POST /invocations to the app's OpenAPI document: FastAPI documents the routes it
+    handles, and this one is plain ASGI (app.routes.InvocationsEndpoint)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()
+            document["paths"][SCORING_PATH] = {
+                "post": {
+                    "tags": ["scoring"],
+                    "summary": "Score rows with MLflow's scoring protocol",
+                    "operationId": "invocations_invocations_post",
+                    **invocations_openapi(model),
+                }
+            }
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def invocations_openapi(model: ServedModel) -> dict[str, Any]:
-    """The `openapi_extra` of POST /invocations."""
+    """The operation of POST /invocations: request bodies and answers."""
     record = _record_schema(model.input_schema)
     records = synthetic_records(model.input_schema)
     json_body: dict[str, Any] = {

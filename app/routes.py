@@ -4,24 +4,76 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
+from app.admission import SCORING_PATH
 from app.drift import DriftMonitor
-from app.errors import DeadlineExceededError
+from app.errors import DeadlineExceededError, ServingError, answer_error, send_json
 from app.limits import read_body
 from app.metrics import EXPOSITION_CONTENT_TYPE, ServingMetrics
 from app.model import ServedModel
-from app.openapi import invocations_openapi
 from app.scoring import Scorer
 from app.settings import Settings
 
 # Bodies up to this size parse on the event loop: within the request budget that takes
 # well under a millisecond, less than the hop to a thread and back.
 INLINE_PARSE_MAX_BYTES = 32 * 1024
+
+
+class InvocationsEndpoint:
+    """POST /invocations as a plain ASGI app: the body, the scorer, the answer.
+
+    FastAPI's request handling (a Request object, dependency solving, a Response class and
+    its exception middleware) costs more than everything else a small model's request
+    needs, so the scoring route, and only it, goes without; its OpenAPI entry is written in
+    app.openapi. Errors are answered here, in the one error body (app.errors).
+    """
+
+    def __init__(self, scorer: Scorer, settings: Settings) -> None:
+        self.scorer = scorer
+        self.max_body_bytes = settings.max_body_bytes
+        self.timeout_seconds = settings.request_timeout_seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state: dict[str, Any] = scope.setdefault("state", {})
+        try:
+            # Admitted already (app.admission). A timeout scope, not wait_for: no extra task.
+            async with asyncio.timeout(self.timeout_seconds):
+                body = await self._score(scope, receive, state)
+        except TimeoutError:
+            error: ServingError = DeadlineExceededError(
+                f"no answer within {self.timeout_seconds:g} s "
+                "(REQUEST_TIMEOUT_SECONDS); the request was abandoned"
+            )
+        except ServingError as raised:
+            error = raised
+        else:
+            await send_json(send, 200, body)
+            return
+        await answer_error(scope, send, error)
+
+    async def _score(self, scope: Scope, receive: Receive, state: dict[str, Any]) -> bytes:
+        headers = Headers(scope=scope)
+        body = await read_body(headers, receive, self.max_body_bytes)
+        content_type = headers.get("content-type")
+        scorer = self.scorer
+        if len(body) <= INLINE_PARSE_MAX_BYTES:
+            scoring_request = scorer.parse(body, content_type)
+        else:
+            # A large body can take a second to decode: off the loop, so this worker's
+            # probes and other connections are answered meanwhile.
+            scoring_request = await run_in_threadpool(scorer.parse, body, content_type)
+        state["rows"] = scoring_request.rows
+        scorer.budget.check_rows(scoring_request.rows)
+        return await scorer.score(scoring_request)
 
 
 def build_model_router(
@@ -32,38 +84,16 @@ def build_model_router(
     drift: DriftMonitor | None,
 ) -> APIRouter:
     router = APIRouter()
-    version_body = orjson.dumps(model.description.as_dict())
-
-    async def handle(request: Request) -> bytes:
-        body = await read_body(request, settings.max_body_bytes)
-        content_type = request.headers.get("content-type")
-        if len(body) <= INLINE_PARSE_MAX_BYTES:
-            scoring_request = scorer.parse(body, content_type)
-        else:
-            # A large body can take a second to decode: off the loop, so this worker's
-            # probes and other connections are answered meanwhile.
-            scoring_request = await run_in_threadpool(scorer.parse, body, content_type)
-        request.state.rows = scoring_request.rows
-        scorer.budget.check_rows(scoring_request.rows)
-        return await scorer.score(scoring_request)
-
-    @router.post(
-        "/invocations",
-        tags=["scoring"],
-        summary="Score rows with MLflow's scoring protocol",
-        openapi_extra=invocations_openapi(model),
+    # First, so that matching a scoring request tries one route.
+    router.routes.append(
+        Route(
+            SCORING_PATH,
+            endpoint=InvocationsEndpoint(scorer, settings),
+            methods=["POST"],
+            name="invocations",
+        )
     )
-    async def invocations(request: Request) -> Response:
-        # Admitted already (app.admission). A timeout scope, not wait_for: no extra task.
-        try:
-            async with asyncio.timeout(settings.request_timeout_seconds):
-                body = await handle(request)
-        except TimeoutError:
-            raise DeadlineExceededError(
-                f"no answer within {settings.request_timeout_seconds:g} s "
-                "(REQUEST_TIMEOUT_SECONDS); the request was abandoned"
-            ) from None
-        return Response(body, media_type="application/json")
+    version_body = orjson.dumps(model.description.as_dict())
 
     @router.get("/version", tags=["model"], summary="The model serving and package versions")
     async def version() -> Response:
