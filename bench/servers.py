@@ -1,4 +1,5 @@
-"""Start, probe and stop the two servers under test, each as its own process group."""
+"""Start, probe and stop the servers under test, each as its own process group: ours, MLflow's,
+and the HTTP floor."""
 
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ VENV_BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
 OURS = "ours"
 THEIRS = "theirs"
+FLOOR = "floor"
+# The production command's worker class (app/gunicorn_conf.py), which the floor shares.
+PRODUCTION_WORKER_CLASS = "app.worker.ServingWorker"
 # Environment variables shown with the command lines in the report.
 _SHOWN_ENV = ("MODEL_URI", "MLFLOW_TRACKING_URI", "HOST", "PORT", "WORKERS")
 
@@ -125,6 +129,22 @@ def theirs_spec(
         str(port),
     ]
     return ServerSpec(THEIRS, workers, port, command, _base_env(tracking_uri, scratch), "/ping")
+
+
+def floor_spec(workers: int, port: int, scratch: Path) -> ServerSpec:
+    """bench/floor_app.py under Gunicorn with the production worker class: the HTTP floor."""
+    command = [
+        str(VENV_BIN / "gunicorn"),
+        f"--worker-class={PRODUCTION_WORKER_CLASS}",
+        f"--workers={workers}",
+        f"--bind={HOST}:{port}",
+        "--keep-alive=75",  # the production default (KEEPALIVE_SECONDS)
+        "--no-control-socket",  # as in production: one per user would be shared
+        "bench.floor_app:app",
+    ]
+    env = _base_env("", scratch) | {"WORKERS": str(workers), "PORT": str(port)}
+    env.pop("MLFLOW_TRACKING_URI")
+    return ServerSpec(FLOOR, workers, port, command, env, "/ping")
 
 
 def http_get(url: str) -> tuple[int, bytes]:
