@@ -1,14 +1,17 @@
 """Where our workers spend their time under load: py-spy on one worker while wrk drives it.
 
-python -m bench.hotspots --py-spy /tmp/pyspy/bin/py-spy [--rows 1] [--connections 64]
-                        [--seconds 10] [--native] [--model-uri URI --tracking-uri URI]
+python -m bench.hotspots [--model demo|identity] [--rows 1] [--connections 64]
+                        [--seconds 10] [--native] [--py-spy PATH]
+                        [--model-uri URI --tracking-uri URI]
 
-py-spy is not a project dependency; give it its own venv:
-`python3 -m venv /tmp/pyspy && /tmp/pyspy/bin/pip install py-spy`. By default only the
-thread holding the GIL is sampled, which is what costs interpreter time; --native samples
-every thread with C frames (idle pool threads waiting on a lock show up as libc).
-Writes the raw stacks to bench/results/profile-<rows>rows-c<connections>.txt and prints
-the frames with the largest self and inclusive shares.
+py-spy is pinned in requirements-dev.txt (it needs ptrace on the worker: root, or
+kernel.yama.ptrace_scope 0). By default only the thread holding the GIL is sampled, which
+is what costs interpreter time; --native samples every thread with C frames (idle pool
+threads waiting on a lock show up as libc). `--model identity` serves the overhead bench's
+5-column identity model (bench.overhead), where every sample is the server's own cost.
+Writes the raw (collapsed) stacks, which speedscope and flamegraph.pl read, to
+bench/results/profile-<model>-<rows>rows-c<connections>.txt and prints the frames with the
+largest self and inclusive shares.
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ from collections import Counter
 from pathlib import Path
 
 from bench.load import find_wrk, run_load, wrk_command
-from bench.payloads import make_body
+from bench.payloads import make_body, make_split_body, make_wide_frame
 from bench.proctree import cpu_seconds, list_tree
-from bench.servers import free_port, ours_spec, serving
+from bench.servers import VENV_BIN, free_port, ours_spec, serving
 
 RESULTS_DIR = Path(__file__).with_name("results")
 _SITE_PACKAGES = re.compile(r"\(\S*/site-packages/")
@@ -64,7 +67,16 @@ def main() -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--py-spy", default="py-spy", help="the py-spy executable")
+    parser.add_argument(
+        "--py-spy", default=str(VENV_BIN / "py-spy"), help="the py-spy executable (the venv's)"
+    )
+    parser.add_argument(
+        "--model",
+        choices=("demo", "identity"),
+        default="demo",
+        help="the demo model (default) or the 5-column identity model, trained or logged "
+        "into a temporary registry",
+    )
     parser.add_argument("--rows", type=int, choices=(1, 100), default=1)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--seconds", type=int, default=10, help="sampling time (10)")
@@ -77,17 +89,26 @@ def main() -> None:
         parser.error("--model-uri needs --tracking-uri")
     wrk = find_wrk()
     RESULTS_DIR.mkdir(exist_ok=True)
-    raw = RESULTS_DIR / f"profile-{args.rows}rows-c{args.connections}.txt"
+    label = "custom" if args.model_uri else args.model
+    raw = RESULTS_DIR / f"profile-{label}-{args.rows}rows-c{args.connections}.txt"
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as temporary:
         scratch = Path(temporary)
+        body = scratch / "body.json"
         if args.model_uri:
             model_uri, tracking_uri = args.model_uri, args.tracking_uri
+            body.write_bytes(make_body(args.rows))
+        elif args.model == "identity":
+            from bench.overhead import FLOOR_COLUMNS
+            from bench.registry import create_identity_registry  # imports MLflow
+
+            tracking_uri, uris = create_identity_registry(scratch, [FLOOR_COLUMNS])
+            model_uri = uris[FLOOR_COLUMNS]
+            body.write_bytes(make_split_body(make_wide_frame(FLOOR_COLUMNS, args.rows)))
         else:
             from bench.registry import create_demo_registry  # imports MLflow and XGBoost
 
             tracking_uri, model_uri = create_demo_registry(scratch)
-        body = scratch / "body.json"
-        body.write_bytes(make_body(args.rows))
+            body.write_bytes(make_body(args.rows))
         spec = ours_spec(model_uri, tracking_uri, 2, free_port(), scratch)
         with serving(spec, scratch) as server:
             url = spec.url + "/invocations"

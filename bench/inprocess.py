@@ -25,7 +25,7 @@ import pandas as pd
 
 from bench.payloads import BODY_ROWS, make_frame, make_wide_frame
 
-# Timing stops on a frame after this long (past MIN_SAMPLES calls): wide frames are slow.
+# By default, timing stops on a frame after this long (past MIN_SAMPLES calls).
 FRAME_BUDGET_S = 5.0
 MIN_SAMPLES = 3
 
@@ -66,10 +66,13 @@ class InProcessTimer:
         self._requests = cast(IO[str], self._process.stdin)
         self._answers = cast(IO[str], self._process.stdout)
 
-    def measure(self, repeats: int) -> dict[str, dict[int, float]]:
-        """Median seconds of `repeats` predict calls per body size: "wall" and "cpu" of
-        pyfunc predict, "served_wall" of the predict our server calls."""
-        self._requests.write(f"{repeats}\n")
+    def measure(
+        self, repeats: int, budget_s: float = FRAME_BUDGET_S
+    ) -> dict[str, dict[int, float]]:
+        """Median seconds of `repeats` predict calls per body size (fewer after `budget_s`
+        per frame): "wall" and "cpu" of pyfunc predict, "served_wall" of the predict our
+        server calls."""
+        self._requests.write(f"{repeats} {budget_s}\n")
         self._requests.flush()
         line = self._answers.readline()
         if not line:
@@ -95,25 +98,25 @@ class InProcessTimer:
 
 
 def _time_predict(
-    model: Any, repeats: int, frames: dict[int, pd.DataFrame]
+    model: Any, repeats: int, budget_s: float, frames: dict[int, pd.DataFrame]
 ) -> dict[str, dict[str, float]]:
     """Per frame: pyfunc predict (wall and CPU), and the predict as our server calls it
     (`ServedModel.predict`, without MLflow's second schema pass), alternated call by call.
 
-    At most `repeats` calls, fewer on a frame where they would take over FRAME_BUDGET_S.
+    At most `repeats` calls, fewer on a frame where they would take over `budget_s`.
     """
     wall: dict[str, float] = {}
     cpu: dict[str, float] = {}
     served_wall: dict[str, float] = {}
     for rows, frame in frames.items():
-        deadline = time.monotonic() + FRAME_BUDGET_S / 4
+        deadline = time.monotonic() + budget_s / 4
         for _ in range(max(10, repeats // 10)):  # warm caches and lazy initialisation
             model.pyfunc_model.predict(frame)
             model.predict(frame)
             if time.monotonic() > deadline:
                 break
         wall_samples, cpu_samples, served_samples = [], [], []
-        deadline = time.monotonic() + FRAME_BUDGET_S
+        deadline = time.monotonic() + budget_s
         for index in range(repeats):
             if index >= MIN_SAMPLES and time.monotonic() > deadline:
                 break
@@ -145,7 +148,8 @@ def main() -> None:
 
     model = load_served_model(args.model_uri)
     for line in sys.stdin:
-        print(json.dumps(_time_predict(model, int(line), frames)), flush=True)
+        repeats, budget_s = line.split()
+        print(json.dumps(_time_predict(model, int(repeats), float(budget_s), frames)), flush=True)
 
 
 if __name__ == "__main__":

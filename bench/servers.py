@@ -207,9 +207,7 @@ def stop(server: Server, grace_s: float = 20.0) -> None:
         _wait_group_gone(server, 5.0)
 
 
-@contextmanager
-def serving(spec: ServerSpec, log_dir: Path, start_limit_s: float = 180.0) -> Iterator[Server]:
-    """Run the server until the block ends; yields once it is ready and idle."""
+def _start(spec: ServerSpec, log_dir: Path) -> Server:
     log_path = log_dir / f"{spec.name}-{spec.workers}w-{spec.port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -220,20 +218,46 @@ def serving(spec: ServerSpec, log_dir: Path, start_limit_s: float = 180.0) -> It
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    server = Server(spec, process, log_path)
+    return Server(spec, process, log_path)
+
+
+def _wait_ready(server: Server, deadline: float, start_limit_s: float) -> None:
+    spec, process = server.spec, server.process
+    while not _is_ready(spec):
+        if process.poll() is not None:
+            raise ServerStartError(
+                f"{spec.name} exited with {process.returncode}:\n{_tail(server.log_path)}"
+            )
+        if time.monotonic() > deadline:
+            raise ServerStartError(
+                f"{spec.name} not ready after {start_limit_s:.0f} s:\n{_tail(server.log_path)}"
+            )
+        time.sleep(0.25)
+
+
+@contextmanager
+def serving_together(
+    specs: list[ServerSpec], log_dir: Path, start_limit_s: float = 180.0
+) -> Iterator[list[Server]]:
+    """Run the servers until the block ends, their start-ups overlapping; yields once every
+    one is ready and idle."""
+    servers: list[Server] = []
     try:
+        for spec in specs:
+            servers.append(_start(spec, log_dir))
         deadline = time.monotonic() + start_limit_s
-        while not _is_ready(spec):
-            if process.poll() is not None:
-                raise ServerStartError(
-                    f"{spec.name} exited with {process.returncode}:\n{_tail(log_path)}"
-                )
-            if time.monotonic() > deadline:
-                raise ServerStartError(
-                    f"{spec.name} not ready after {start_limit_s:.0f} s:\n{_tail(log_path)}"
-                )
-            time.sleep(0.25)
-        wait_idle(server.pid)
-        yield server
+        for server in servers:
+            _wait_ready(server, deadline, start_limit_s)
+        for server in servers:
+            wait_idle(server.pid)
+        yield servers
     finally:
-        stop(server)
+        for server in servers:
+            stop(server)
+
+
+@contextmanager
+def serving(spec: ServerSpec, log_dir: Path, start_limit_s: float = 180.0) -> Iterator[Server]:
+    """Run the server until the block ends; yields once it is ready and idle."""
+    with serving_together([spec], log_dir, start_limit_s) as (server,):
+        yield server
