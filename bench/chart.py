@@ -130,7 +130,7 @@ def write_sweep_charts(results: OverheadResults, directory: Path) -> list[Path]:
         axis.set_xlabel("double columns")
         axis.set_ylabel("ms per request (log)")
         axis.legend()
-    figure.suptitle(f"Time per request against columns: {_caption(results)}")
+    figure.suptitle(f"Time per request against columns\n{_caption(results)}")
     figure.tight_layout()
     figure.savefig(columns_path, dpi=110)
     plt.close(figure)
@@ -143,7 +143,7 @@ def write_sweep_charts(results: OverheadResults, directory: Path) -> list[Path]:
     for axis in (total, per_row):
         axis.set_xlabel(f"rows per request ({results.settings['floor_columns']} double columns)")
     total.legend()
-    figure.suptitle(f"Time against rows: {_caption(results)}")
+    figure.suptitle(f"Time against rows\n{_caption(results)}")
     figure.tight_layout()
     figure.savefig(rows_path, dpi=110)
     plt.close(figure)
