@@ -297,7 +297,7 @@ def _render_floor(results: OverheadResults) -> list[str]:
         f"Trivial model: identity, {results.settings['floor_columns']} double columns, 1-row "
         "dataframe_split body; medians over rounds",
         f"  {'server':8} {'c=1 req/s':>10} {'c=1 p50 ms':>11} {'c=64 req/s':>11} "
-        f"{'c=64 p99 ms':>12} {'err':>5} {'c=1 cpu ms/req':>15}",
+        f"{'c=64 p99 ms':>12} {'err':>5} {'cpu ms/req c=1':>15} {'c=64':>6}",
     ]
     for server in (FLOOR, OURS, THEIRS):
         one, many = results.floor_cell(server, 1), results.floor_cell(server, 64)
@@ -307,7 +307,8 @@ def _render_floor(results: OverheadResults) -> list[str]:
             f"{_ms(one.p50_ms if one else None, 11)} "
             f"{_ms(many.requests_per_second if many else None, 11, 0)} "
             f"{_ms(many.p99_ms if many else None, 12, 2)} {errors:5d} "
-            f"{_ms(one.cpu_ms_per_request if one else None, 15)}"
+            f"{_ms(one.cpu_ms_per_request if one else None, 15)} "
+            f"{_ms(many.cpu_ms_per_request if many else None, 6)}"
         )
     return lines
 
