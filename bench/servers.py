@@ -235,6 +235,18 @@ def _wait_ready(server: Server, deadline: float, start_limit_s: float) -> None:
         time.sleep(0.25)
 
 
+def _report_dead(servers: list[Server]) -> None:
+    """When a run fails, say which server had exited, with the end of its log (the log is in
+    the bench's temporary directory, gone once it ends)."""
+    for server in servers:
+        if server.process.poll() is not None:
+            print(
+                f"{server.spec.name} had exited with {server.process.returncode}:\n"
+                f"{_tail(server.log_path)}",
+                file=sys.stderr,
+            )
+
+
 @contextmanager
 def serving_together(
     specs: list[ServerSpec], log_dir: Path, start_limit_s: float = 180.0
@@ -250,7 +262,11 @@ def serving_together(
             _wait_ready(server, deadline, start_limit_s)
         for server in servers:
             wait_idle(server.pid)
-        yield servers
+        try:
+            yield servers
+        except Exception:
+            _report_dead(servers)
+            raise
     finally:
         for server in servers:
             stop(server)
