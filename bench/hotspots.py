@@ -1,6 +1,6 @@
 """Where our workers spend their time under load: py-spy on one worker while wrk drives it.
 
-python -m bench.hotspots [--model demo|identity] [--rows 1] [--connections 64]
+python -m bench.hotspots [--model demo|identity] [--columns 5] [--rows 1] [--connections 64]
                         [--seconds 10] [--sampling cpu|gil|native] [--py-spy PATH]
                         [--model-uri URI --tracking-uri URI]
 
@@ -8,11 +8,12 @@ py-spy is pinned in requirements-dev.txt (it needs ptrace on the worker: root, o
 kernel.yama.ptrace_scope 0). By default every thread is sampled while it is on a CPU, so
 the shares are of CPU time, the event loop's and the predict thread's together;
 `--sampling native` adds C frames and idle threads (pool threads waiting on a lock show up
-as libc). `--model identity` serves the overhead bench's
-5-column identity model (bench.overhead), where every sample is the server's own cost.
-Writes the raw (collapsed) stacks, which speedscope and flamegraph.pl read, to
-bench/results/profile-<model>-<rows>rows-c<connections>.txt and prints the frames with the
-largest self and inclusive shares.
+as libc). `--model identity` serves the overhead bench's identity model (bench.overhead),
+where every sample is the server's own cost. Writes the raw (collapsed) stacks, which
+speedscope and flamegraph.pl read, to
+bench/results/profile-<model>-<rows>rows-c<connections>.txt (identity5, identity1000...)
+and prints the frames with the largest self and inclusive shares, by package, and the
+project's own frames.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from collections import Counter
 from pathlib import Path
 
 from bench.load import find_wrk, run_load, wrk_command
-from bench.payloads import make_body, make_split_body, make_wide_frame
+from bench.payloads import FLOOR_COLUMNS, make_body, make_split_body, make_wide_frame
 from bench.proctree import cpu_seconds, list_tree
 from bench.servers import VENV_BIN, free_port, ours_spec, serving
 
@@ -116,10 +117,16 @@ def main() -> None:
         "--model",
         choices=("demo", "identity"),
         default="demo",
-        help="the demo model (default) or the 5-column identity model, trained or logged "
+        help="the demo model (default) or an identity model (--columns wide), trained or logged "
         "into a temporary registry",
     )
     parser.add_argument("--rows", type=int, choices=(1, 100), default=1)
+    parser.add_argument(
+        "--columns",
+        type=int,
+        default=FLOOR_COLUMNS,
+        help=f"width of the identity model, double columns ({FLOOR_COLUMNS})",
+    )
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--seconds", type=int, default=10, help="sampling time (10)")
     parser.add_argument(
@@ -138,6 +145,8 @@ def main() -> None:
     wrk = find_wrk()
     RESULTS_DIR.mkdir(exist_ok=True)
     label = "custom" if args.model_uri else args.model
+    if args.model == "identity" and not args.model_uri:
+        label += f"{args.columns}"
     raw = RESULTS_DIR / f"profile-{label}-{args.rows}rows-c{args.connections}.txt"
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as temporary:
         scratch = Path(temporary)
@@ -146,12 +155,11 @@ def main() -> None:
             model_uri, tracking_uri = args.model_uri, args.tracking_uri
             body.write_bytes(make_body(args.rows))
         elif args.model == "identity":
-            from bench.overhead import FLOOR_COLUMNS
             from bench.registry import create_identity_registry  # imports MLflow
 
-            tracking_uri, uris = create_identity_registry(scratch, [FLOOR_COLUMNS])
-            model_uri = uris[FLOOR_COLUMNS]
-            body.write_bytes(make_split_body(make_wide_frame(FLOOR_COLUMNS, args.rows)))
+            tracking_uri, uris = create_identity_registry(scratch, [args.columns])
+            model_uri = uris[args.columns]
+            body.write_bytes(make_split_body(make_wide_frame(args.columns, args.rows)))
         else:
             from bench.registry import create_demo_registry  # imports MLflow and XGBoost
 

@@ -41,7 +41,7 @@ from bench.overhead_report import (
     OverheadResults,
     render,
 )
-from bench.payloads import make_split_body, make_wide_frame
+from bench.payloads import FLOOR_COLUMNS, make_split_body, make_wide_frame
 from bench.report import CellRun
 from bench.servers import (
     PROJECT_ROOT,
@@ -55,7 +55,6 @@ from bench.servers import (
 from bench.verify import post_json, verify
 
 WORKERS = 2  # as the production default and the table
-FLOOR_COLUMNS = 5
 SWEEP_COLUMNS = (10, 100, 1000, 5000)
 COLUMN_SWEEP_ROWS = (1, 100)
 ROW_SWEEP_ROWS = (1, 10, 100, 1000, 10_000)

@@ -11,6 +11,8 @@ import pandas as pd
 from registry_scripts.demo_data import LABEL, make_credit_dataset
 
 BODY_ROWS = (1, 100)
+# The trivial model's width: the overhead bench's floor comparison and row sweep.
+FLOOR_COLUMNS = 5
 # Not the training seed (7): applicants the model has not seen.
 SEED = 2024
 
