@@ -21,7 +21,7 @@ GITLAB_CI_LOCAL := $(PIPELINE_TOOLS)/node_modules/.bin/gitlab-ci-local
 # both ignored by git. Point MLFLOW_TRACKING_URI at an `mlflow server` to use that instead.
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 
-.PHONY: serve test lint format typecheck bench bench-overload lock audit clean
+.PHONY: serve test lint format typecheck bench bench-profile bench-overload lock audit clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-deploy.txt requirements-fuzz.txt
 	$(PYTHON) -m venv $(VENV)
@@ -70,9 +70,17 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-## Our server against `mlflow models serve` on the same model; prints a table, writes JSON.
+## Our server against `mlflow models serve` on the demo model, then the serving stack's own
+## cost (HTTP floor, column and row sweeps on identity models); every target MET or NOT MET,
+## JSON and charts in bench/results/. `make bench BENCH_FLAGS=--quick` for a smoke run.
 bench: $(STAMP)
-	$(BIN)/python -m bench.compare
+	$(BIN)/python -m bench.compare $(BENCH_FLAGS)
+	$(BIN)/python -m bench.overhead $(BENCH_FLAGS)
+
+## py-spy on one worker of the production command serving the identity model, 1 connection:
+## where a request's time goes (PROFILE_FLAGS: e.g. --model demo --connections 64).
+bench-profile: $(STAMP)
+	$(BIN)/python -m bench.hotspots --model identity --connections 1 $(PROFILE_FLAGS)
 
 ## Lock every runtime package of requirements.txt, with hashes, into requirements.lock (the
 ## image installs only that). From PyPI alone, whatever the machine's pip configuration;

@@ -49,11 +49,11 @@ RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
 CELL_IDLE_LIMIT_S = 5.0
 
 
-def _progress(message: str) -> None:
+def progress(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+def stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
     # SystemExit unwinds the `with` blocks, so every server is stopped and temp dirs go.
     raise SystemExit(128 + signum)
 
@@ -108,7 +108,7 @@ def drive(
                         wrk, server, body_file, rows, connections, args.duration, round_index
                     )
                     runs.append(run)
-                    _progress(
+                    progress(
                         f"round {round_index + 1}/{args.rounds} {rows:3d} row(s) "
                         f"c={connections:2d} {run.server:6}: "
                         f"{run.load.requests_per_second:8.1f} req/s, "
@@ -131,7 +131,7 @@ def measure_worker_memory(
     for make_spec in (ours_spec, theirs_spec):
         for workers in (1, 2):
             spec = make_spec(model_uri, tracking_uri, workers, free_port(), scratch)
-            _progress(f"memory: starting {spec.name} with {workers} worker(s)")
+            progress(f"memory: starting {spec.name} with {workers} worker(s)")
             with serving(spec, scratch) as server:
                 for body_file in bodies.values():
                     run_load(
@@ -154,7 +154,7 @@ def benchmark(
     if args.model_uri:
         model_uri, tracking_uri = args.model_uri, args.tracking_uri
     else:
-        _progress("training the demo model into a temporary registry")
+        progress("training the demo model into a temporary registry")
         from bench.registry import create_demo_registry  # imports MLflow and XGBoost
 
         tracking_uri, model_uri = create_demo_registry(scratch)
@@ -167,7 +167,7 @@ def benchmark(
         make_spec(model_uri, tracking_uri, WORKERS, free_port(), scratch)
         for make_spec in (ours_spec, theirs_spec)
     ]
-    _progress("starting both servers and the in-process timer")
+    progress("starting both servers and the in-process timer")
     with (
         InProcessTimer(model_uri, tracking_uri, scratch, PROJECT_ROOT) as timer,
         serving(specs[0], scratch) as ours,
@@ -178,7 +178,7 @@ def benchmark(
             for rows, body_file in bodies.items()
         ]
         for item in verifications:
-            _progress(f"check {item.rows} row(s): {item.statuses} {item.detail}")
+            progress(f"check {item.rows} row(s): {item.statuses} {item.detail}")
         if not all(item.equal for item in verifications):
             return None
         runs, limits = drive(wrk, [ours, theirs], bodies, timer, args)
@@ -242,7 +242,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     # Ctrl-C must unwind too, even when a background shell started us with SIGINT ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     machine = describe_machine(PROJECT_ROOT, wrk_version(wrk))
     if machine["load_average_at_start"][0] > 0.5 * (machine["cpus"] or 1):
-        _progress("warning: the machine is busy (see load average); numbers will be noisy")
+        progress("warning: the machine is busy (see load average); numbers will be noisy")
     try:
         with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
             results = benchmark(wrk, args, Path(scratch), command, settings, machine)

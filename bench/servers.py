@@ -1,4 +1,5 @@
-"""Start, probe and stop the two servers under test, each as its own process group."""
+"""Start, probe and stop the servers under test, each as its own process group: ours, MLflow's,
+and the HTTP floor."""
 
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ VENV_BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
 OURS = "ours"
 THEIRS = "theirs"
+FLOOR = "floor"
+# The production command's worker class (app/gunicorn_conf.py), which the floor shares.
+PRODUCTION_WORKER_CLASS = "app.worker.ServingWorker"
 # Environment variables shown with the command lines in the report.
 _SHOWN_ENV = ("MODEL_URI", "MLFLOW_TRACKING_URI", "HOST", "PORT", "WORKERS")
 
@@ -127,6 +131,22 @@ def theirs_spec(
     return ServerSpec(THEIRS, workers, port, command, _base_env(tracking_uri, scratch), "/ping")
 
 
+def floor_spec(workers: int, port: int, scratch: Path) -> ServerSpec:
+    """bench/floor_app.py under Gunicorn with the production worker class: the HTTP floor."""
+    command = [
+        str(VENV_BIN / "gunicorn"),
+        f"--worker-class={PRODUCTION_WORKER_CLASS}",
+        f"--workers={workers}",
+        f"--bind={HOST}:{port}",
+        "--keep-alive=75",  # the production default (KEEPALIVE_SECONDS)
+        "--no-control-socket",  # as in production: one per user would be shared
+        "bench.floor_app:app",
+    ]
+    env = _base_env("", scratch) | {"WORKERS": str(workers), "PORT": str(port)}
+    env.pop("MLFLOW_TRACKING_URI")
+    return ServerSpec(FLOOR, workers, port, command, env, "/ping")
+
+
 def http_get(url: str) -> tuple[int, bytes]:
     """Status and body; status 0 when nothing answers."""
     try:
@@ -187,9 +207,7 @@ def stop(server: Server, grace_s: float = 20.0) -> None:
         _wait_group_gone(server, 5.0)
 
 
-@contextmanager
-def serving(spec: ServerSpec, log_dir: Path, start_limit_s: float = 180.0) -> Iterator[Server]:
-    """Run the server until the block ends; yields once it is ready and idle."""
+def _start(spec: ServerSpec, log_dir: Path) -> Server:
     log_path = log_dir / f"{spec.name}-{spec.workers}w-{spec.port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -200,20 +218,62 @@ def serving(spec: ServerSpec, log_dir: Path, start_limit_s: float = 180.0) -> It
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    server = Server(spec, process, log_path)
+    return Server(spec, process, log_path)
+
+
+def _wait_ready(server: Server, deadline: float, start_limit_s: float) -> None:
+    spec, process = server.spec, server.process
+    while not _is_ready(spec):
+        if process.poll() is not None:
+            raise ServerStartError(
+                f"{spec.name} exited with {process.returncode}:\n{_tail(server.log_path)}"
+            )
+        if time.monotonic() > deadline:
+            raise ServerStartError(
+                f"{spec.name} not ready after {start_limit_s:.0f} s:\n{_tail(server.log_path)}"
+            )
+        time.sleep(0.25)
+
+
+def _report_dead(servers: list[Server]) -> None:
+    """When a run fails, say which server had exited, with the end of its log (the log is in
+    the bench's temporary directory, gone once it ends)."""
+    for server in servers:
+        if server.process.poll() is not None:
+            print(
+                f"{server.spec.name} had exited with {server.process.returncode}:\n"
+                f"{_tail(server.log_path)}",
+                file=sys.stderr,
+            )
+
+
+@contextmanager
+def serving_together(
+    specs: list[ServerSpec], log_dir: Path, start_limit_s: float = 180.0
+) -> Iterator[list[Server]]:
+    """Run the servers until the block ends, their start-ups overlapping; yields once every
+    one is ready and idle."""
+    servers: list[Server] = []
     try:
+        for spec in specs:
+            servers.append(_start(spec, log_dir))
         deadline = time.monotonic() + start_limit_s
-        while not _is_ready(spec):
-            if process.poll() is not None:
-                raise ServerStartError(
-                    f"{spec.name} exited with {process.returncode}:\n{_tail(log_path)}"
-                )
-            if time.monotonic() > deadline:
-                raise ServerStartError(
-                    f"{spec.name} not ready after {start_limit_s:.0f} s:\n{_tail(log_path)}"
-                )
-            time.sleep(0.25)
-        wait_idle(server.pid)
-        yield server
+        for server in servers:
+            _wait_ready(server, deadline, start_limit_s)
+        for server in servers:
+            wait_idle(server.pid)
+        try:
+            yield servers
+        except Exception:
+            _report_dead(servers)
+            raise
     finally:
-        stop(server)
+        for server in servers:
+            stop(server)
+
+
+@contextmanager
+def serving(spec: ServerSpec, log_dir: Path, start_limit_s: float = 180.0) -> Iterator[Server]:
+    """Run the server until the block ends; yields once it is ready and idle."""
+    with serving_together([spec], log_dir, start_limit_s) as (server,):
+        yield server
