@@ -25,16 +25,13 @@ from opentelemetry.trace import Link, SpanKind, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.log import set_trace_ids
+from app.middleware import QUIET_PATHS
 from app.model import ModelDescription
-from app.probes import PROBE_PATHS
 from app.protocol import SUPPORTED_CONTENT_TYPES
 from app.settings import Settings
 from app.stages import PREDICT, StageTimes, current_stage_times
 
 logger = logging.getLogger(__name__)
-
-# Probes and scrapes every few seconds would bury the requests worth tracing.
-UNTRACED_PATHS = PROBE_PATHS | {"/metrics"}
 
 
 def tracing_configured(settings: Settings) -> bool:
@@ -106,14 +103,15 @@ _HEADERS = _HeaderGetter()
 
 class TracingMiddleware:
     """A server span per request, current while the request runs, so every log line
-    written meanwhile carries its ids; the stage spans are added when it ends."""
+    written meanwhile carries its ids; the stage spans are added when it ends. Probes and
+    scrapes, every few seconds, are left out: they would bury the requests worth tracing."""
 
     def __init__(self, app: ASGIApp, *, tracing: Tracing) -> None:
         self.app = app
         self.tracing = tracing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in UNTRACED_PATHS:
+        if scope["type"] != "http" or scope["path"] in QUIET_PATHS:
             await self.app(scope, receive, send)
             return
         method = scope["method"]
