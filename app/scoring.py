@@ -46,8 +46,6 @@ _QUOTING_PREFIXES = {
 # Distinct values of the counted output field labelled apart; more are counted as "other",
 # so a field of free text cannot flood /metrics with series.
 MAX_COUNTED_VALUES = 32
-
-
 _UNCHECKED_INPUT_FAILED = (
     "the model could not score this input; it has no signature to check requests against, "
     "so send the columns and types it was trained on"

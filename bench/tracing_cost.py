@@ -8,8 +8,10 @@ tracing off, so "off" can be compared with the code before tracing existed. Span
 sink on 127.0.0.1 that answers OTLP/HTTP 200 without decoding: the exporter's own cost
 (serialising, posting) is in the figures, a collector's is not. Every server is started
 before the first run and loads the same model; cells alternate between servers, and the
-order flips every round. Prints req/s and p50/p99 per server and connection count, and
-each one's ratio to the first server's throughput.
+order flips every round. Prints, per server and connection count, req/s, p50/p99, and the
+server's CPU time per answered request (all its processes, exporter threads included):
+on a shared machine the CPU per request moves far less with the neighbours' load than
+req/s does. Ratios are to the first server.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 
 from bench.load import LoadResult, find_wrk, run_load
 from bench.payloads import make_body
+from bench.proctree import cpu_seconds, wait_idle
 from bench.registry import create_demo_registry
 from bench.servers import PROJECT_ROOT, free_port, ours_spec, serving
 
@@ -101,32 +104,44 @@ def main(argv: list[str] | None = None) -> int:
             spec = replace(spec, name=label.split()[0], cwd=tree, env=spec.env | env)
             servers.append((label, stack.enter_context(serving(spec, scratch))))
             print(f"{label}: {spec.describe()} {' '.join(f'{k}={v}' for k, v in env.items())}")
-        results: dict[tuple[str, int], list[LoadResult]] = {}
+        results: dict[tuple[str, int], list[tuple[LoadResult, float]]] = {}
         for round_index in range(args.rounds):
             order = servers if round_index % 2 == 0 else servers[::-1]
             for connections in CONNECTIONS:
                 for label, server in order:
+                    wait_idle(server.pid)
+                    before = cpu_seconds(server.pid)
                     url = server.spec.url + "/invocations"
                     load = run_load(wrk, url, body_file, connections, args.duration)
-                    results.setdefault((label, connections), []).append(load)
+                    wait_idle(server.pid)  # what is still queued is paid for in this run
+                    cpu_ms = (cpu_seconds(server.pid) - before) * 1000 / max(load.requests, 1)
+                    results.setdefault((label, connections), []).append((load, cpu_ms))
         _report(results, [label for label, _ in servers])
     return 0
 
 
-def _report(results: dict[tuple[str, int], list[LoadResult]], labels: list[str]) -> None:
+def _report(
+    results: dict[tuple[str, int], list[tuple[LoadResult, float]]], labels: list[str]
+) -> None:
+    """Medians over rounds."""
     print(
-        f"\n{'server':<20}{'conns':>6}{'req/s':>10}{'ratio':>8}{'p50 ms':>9}{'p99 ms':>9}{'err':>5}"
+        f"\n{'server':<20}{'conns':>6}{'req/s':>9}{'ratio':>7}{'p50 ms':>8}{'p99 ms':>8}"
+        f"{'cpu ms/req':>11}{'ratio':>7}{'err':>5}"
     )
     for connections in CONNECTIONS:
-        first = statistics.median(r.requests_per_second for r in results[(labels[0], connections)])
+        first = results[(labels[0], connections)]
+        first_rate = statistics.median(load.requests_per_second for load, _ in first)
+        first_cpu = statistics.median(cpu for _, cpu in first)
         for label in labels:
             runs = results[(label, connections)]
-            rate = statistics.median(r.requests_per_second for r in runs)
+            rate = statistics.median(load.requests_per_second for load, _ in runs)
+            cpu = statistics.median(cpu for _, cpu in runs)
             print(
-                f"{label:<20}{connections:>6}{rate:>10.0f}{rate / first:>8.2f}"
-                f"{statistics.median(r.p50_ms for r in runs):>9.2f}"
-                f"{statistics.median(r.p99_ms for r in runs):>9.2f}"
-                f"{sum(r.errors for r in runs):>5}"
+                f"{label:<20}{connections:>6}{rate:>9.0f}{rate / first_rate:>7.2f}"
+                f"{statistics.median(load.p50_ms for load, _ in runs):>8.2f}"
+                f"{statistics.median(load.p99_ms for load, _ in runs):>8.2f}"
+                f"{cpu:>11.3f}{cpu / first_cpu:>7.2f}"
+                f"{sum(load.errors for load, _ in runs):>5}"
             )
 
 
