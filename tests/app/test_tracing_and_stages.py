@@ -8,10 +8,12 @@ flushed its batch processor, as a worker does on shutdown.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import pytest
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -19,6 +21,7 @@ from opentelemetry.trace import SpanKind, format_span_id, format_trace_id
 
 from app.main import create_app
 from app.model import ServedModel
+from app.routes import INLINE_PARSE_MAX_BYTES
 from app.settings import Settings
 from app.stages import STAGES
 from app.tracing import TracingMiddleware, tracing_configured
@@ -35,9 +38,12 @@ MARKERS = ("81234.5678", "17654.321", str(VALID_ROW["employment_status"]))
 
 @contextmanager
 def traced_app(served_model: ServedModel) -> Iterator[tuple[TestClient, InMemorySpanExporter]]:
-    """A started app exporting to memory; its spans are all exported once the block ends."""
+    """A started app exporting to memory; its spans are all exported once the block ends.
+    Every concurrent request of a test is admitted, however slow this machine's warm-up
+    (which sizes the default bound)."""
     exporter = InMemorySpanExporter()
-    app = create_app(Settings(), model=served_model, span_exporter=exporter)
+    settings = Settings(max_concurrent_requests=64)
+    app = create_app(settings, model=served_model, span_exporter=exporter)
     with TestClient(app) as client:
         wait_until_ready(client)
         yield client, exporter
@@ -141,10 +147,19 @@ def test_a_combined_predict_span_links_to_every_request_it_served(
             assert {link.context.span_id for link in peer.links} == linked
 
 
+@pytest.mark.parametrize(
+    "rows",
+    [
+        pytest.param(1, id="parsed-on-the-event-loop"),
+        # Past INLINE_PARSE_MAX_BYTES the body is parsed in a thread: still timed.
+        pytest.param(400, id="parsed-in-a-thread"),
+    ],
+)
 def test_server_timing_lists_the_stages_of_that_request_only_when_asked(
-    make_client: Callable[..., TestClient],
+    make_client: Callable[..., TestClient], rows: int
 ) -> None:
-    body = {"dataframe_records": [VALID_ROW]}
+    body = {"dataframe_records": [VALID_ROW] * rows}
+    assert len(json.dumps(body)) > INLINE_PARSE_MAX_BYTES or rows == 1
     assert "server-timing" not in make_client().post("/invocations", json=body).headers
     response = make_client(server_timing=True).post("/invocations", json=body)
     header = response.headers["server-timing"]
