@@ -36,6 +36,8 @@ from typing import Any
 import orjson
 import pandas as pd
 
+from app.stages import BATCH_WAIT, PREDICT, StageTimes
+
 logger = logging.getLogger(__name__)
 
 # A request is lone when none came in while another was pending for this long.
@@ -52,6 +54,7 @@ class PendingRequest:
     rows: int
     params: dict[str, Any] | None
     future: asyncio.Future[Any] = field(repr=False)
+    times: StageTimes | None = field(default=None, repr=False)
 
     @property
     def params_key(self) -> bytes:
@@ -103,14 +106,19 @@ class MicroBatcher:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     def submit(
-        self, data: ModelInput, rows: int, params: dict[str, Any] | None
+        self,
+        data: ModelInput,
+        rows: int,
+        params: dict[str, Any] | None,
+        times: StageTimes | None = None,
     ) -> asyncio.Future[Any]:
-        """Queue a validated request; the future resolves to its rows' outputs."""
+        """Queue a validated request; the future resolves to its rows' outputs. With `times`,
+        its batch_wait and predict stages are timed here."""
         loop = asyncio.get_running_loop()
         if self._queue or self._predicting:
             self._last_overlap = loop.time()
         future: asyncio.Future[Any] = loop.create_future()
-        self._queue.append(PendingRequest(data, rows, params, future))
+        self._queue.append(PendingRequest(data, rows, params, future, times))
         self._wake.set()
         return future
 
@@ -135,6 +143,7 @@ class MicroBatcher:
             inline = self._is_lone_and_quick(batch, loop.time())
             self._predicting = True
             for group in _group_by_params(batch):
+                _lap_each(group, BATCH_WAIT)
                 started = time.perf_counter()
                 try:
                     if inline:
@@ -151,6 +160,8 @@ class MicroBatcher:
                 for request, result in zip(group, results, strict=True):
                     if request.future.done():
                         continue
+                    if request.times is not None:
+                        request.times.lap(PREDICT)
                     if isinstance(result, BaseException):
                         request.future.set_exception(result)
                     else:
@@ -216,6 +227,16 @@ class MicroBatcher:
             return error
         self._observe_batch(request.rows)
         return outputs
+
+
+def _lap_each(group: list[PendingRequest], stage: str) -> None:
+    """End `stage` for every timed request of the group; a shared predict call records
+    the group's requests on each, so a trace can link them."""
+    timed = [request.times for request in group if request.times is not None]
+    for times in timed:
+        times.lap(stage)
+        if len(timed) > 1:
+            times.batch = timed
 
 
 def _group_by_params(batch: list[PendingRequest]) -> list[list[PendingRequest]]:

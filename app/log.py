@@ -7,6 +7,7 @@ Every line passes one formatter, which redacts credentials (a registry address w
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from pythonjsonlogger.orjson import OrjsonFormatter
@@ -14,6 +15,8 @@ from pythonjsonlogger.orjson import OrjsonFormatter
 from model_fetch.redaction import redact_values
 
 _model_identity: dict[str, str | None] = {"model_name": None, "model_version": None}
+# Set by app.tracing in a worker where tracing is on: the current span's ids, or None.
+_trace_ids: Callable[[], dict[str, str] | None] | None = None
 
 
 def set_model_identity(name: str | None, version: str | None) -> None:
@@ -21,11 +24,20 @@ def set_model_identity(name: str | None, version: str | None) -> None:
     _model_identity.update(model_name=name, model_version=version)
 
 
+def set_trace_ids(source: Callable[[], dict[str, str] | None] | None) -> None:
+    """Put `trace_id` and `span_id` (from `source`) on every record; None stops it."""
+    global _trace_ids
+    _trace_ids = source
+
+
 class ModelIdentityFilter(logging.Filter):
-    """Adds `model_name` and `model_version` to every record."""
+    """Adds `model_name` and `model_version` to every record, and the trace and span ids
+    of the request being handled when tracing is on."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.__dict__.update(_model_identity)
+        if _trace_ids is not None and (ids := _trace_ids()) is not None:
+            record.__dict__.update(ids)
         record.__dict__.pop("color_message", None)  # Uvicorn's ANSI-coloured duplicate
         return True
 

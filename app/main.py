@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from opentelemetry.sdk.trace.export import SpanExporter
 from starlette.exceptions import HTTPException
 
 from app import __version__
@@ -31,6 +32,8 @@ from app.probes import Readiness, build_probe_router
 from app.routes import build_model_router
 from app.scoring import Scorer
 from app.settings import Settings
+from app.stages import StageTimingMiddleware
+from app.tracing import Tracing, TracingMiddleware, tracing_configured
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +42,15 @@ _WARM_RUNS = 5
 _WARM_UP_BUDGET_SECONDS = 1.0
 
 
-def create_app(settings: Settings | None = None, model: ServedModel | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    model: ServedModel | None = None,
+    span_exporter: SpanExporter | None = None,
+) -> FastAPI:
     """Load the model (unless given one) and build the app around it.
+
+    Tracing is on when the OTEL_* settings ask for it (app.tracing) or a span exporter is
+    given, and then only: off, no tracing code runs per request.
 
     A model that cannot load, or API keys configured but unusable, end the process with
     exit code 3 after one critical log line, so that Gunicorn's master, and a Kubernetes
@@ -85,6 +95,11 @@ def create_app(settings: Settings | None = None, model: ServedModel | None = Non
         else None
     )
     scorer = Scorer(model, metrics, settings, drift)
+    tracing = (
+        Tracing(description, span_exporter)
+        if span_exporter is not None or tracing_configured(settings)
+        else None
+    )
     admission = AdmissionLimit(
         settings.max_concurrent_requests,
         min(settings.admission_budget_seconds, settings.request_timeout_seconds),
@@ -98,12 +113,16 @@ def create_app(settings: Settings | None = None, model: ServedModel | None = Non
         ).set(1)
         metrics.model_load_seconds.set(description.load_seconds)
         scorer.batcher.start()
+        if tracing is not None:
+            tracing.start()
         warm_up = asyncio.create_task(_warm_up(model, scorer, readiness, metrics, admission))
         orphan_watch = asyncio.create_task(_exit_when_orphaned())
         yield
         orphan_watch.cancel()
         warm_up.cancel()
         await scorer.batcher.stop()
+        if tracing is not None:
+            tracing.stop()
         metrics.ready.set(0)
 
     app = FastAPI(
@@ -128,6 +147,11 @@ def create_app(settings: Settings | None = None, model: ServedModel | None = Non
         model=description,
         log_probes=settings.log_probes,
     )
+    # Outside the request line, so that line is written inside the request's span.
+    if tracing is not None:
+        app.add_middleware(TracingMiddleware, tracing=tracing)
+    # Outermost: every stage of the request is timed within it.
+    app.add_middleware(StageTimingMiddleware, metrics=metrics, server_timing=settings.server_timing)
     return app
 
 

@@ -20,6 +20,7 @@ import io
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any, NoReturn, cast
@@ -111,15 +112,18 @@ def parse_request(
     content_type: str | None,
     contract: InputContract,
     budget: RequestBudget | None = None,
+    decoded: Callable[[], None] = lambda: None,
 ) -> ScoringRequest:
     """The request as the model takes it. With a budget, the table the body describes is
-    bounded before it is built (see app.budget)."""
+    bounded before it is built (see app.budget). `decoded` is called once the body is
+    decoded, before its values are checked against the signature (a stage boundary)."""
     mime_type = _media_type(content_type)
     if mime_type == JSON:
-        return _parse_json(body, contract, budget)
+        return _parse_json(body, contract, budget, decoded)
     schema = contract.schema
     parse = _parse_csv if mime_type == CSV else _parse_parquet
     frame = parse(body, schema, budget)
+    decoded()
     check_input(frame, schema)
     return ScoringRequest(frame, len(frame), None, batchable=True)
 
@@ -250,7 +254,7 @@ def _int64(text: str) -> int:
 
 
 def _parse_json(
-    body: bytes, contract: InputContract, budget: RequestBudget | None
+    body: bytes, contract: InputContract, budget: RequestBudget | None, decoded: Callable[[], None]
 ) -> ScoringRequest:
     payload, has_literals = _load_json(body)
     if not isinstance(payload, dict):
@@ -286,8 +290,10 @@ def _parse_json(
             rows = len(next(iter(columns.values()))) if columns else 0
             if rows == 0:
                 raise BadRequestError("the request holds no rows to score")
+            decoded()
             check_columns(columns, schema)
             return ScoringRequest(columns, rows, params, batchable=True)
+    decoded()  # MLflow's parser checks and converts in one pass: all of it is validation
     data = _parse_with_mlflow(field, value, schema)
     check_input(data, schema)
     rows = len(data) if isinstance(data, pd.DataFrame | list) else 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -25,6 +26,7 @@ from app.metrics import ServingMetrics
 from app.model import ServedModel
 from app.protocol import JSON, FrameBuilder, ScoringRequest, parse_request
 from app.settings import Settings
+from app.stages import ENCODE, PARSE, PREDICT, VALIDATE, current_stage_times
 from app.validation import check_params
 
 logger = logging.getLogger(__name__)
@@ -91,7 +93,16 @@ class Scorer:
         )
 
     def parse(self, body: bytes, content_type: str | None) -> ScoringRequest:
-        request = parse_request(body, content_type, self.model.contract, self.budget)
+        times = current_stage_times()
+        request = parse_request(
+            body,
+            content_type,
+            self.model.contract,
+            self.budget,
+            _untimed if times is None else partial(times.lap, PARSE),
+        )
+        if times is not None and times.last_stage != PARSE:
+            times.lap(PARSE)  # a shape handed to the model as parsed: no value checks here
         if request.unwrapped:
             return request  # MLflow passes these params on as they came
         check_params(request.params, self.model.params_schema)
@@ -102,13 +113,23 @@ class Scorer:
         return dataclasses.replace(request, params=params or None)
 
     async def score(self, request: ScoringRequest) -> bytes:
+        times = current_stage_times()
+        if times is not None:
+            times.lap(VALIDATE)  # params and the row budget were checked since parsing
         if request.batchable:
-            outputs = await self.batcher.submit(request.data, request.rows, request.params)
+            outputs = await self.batcher.submit(request.data, request.rows, request.params, times)
+            if times is not None:
+                times.resume()  # the batcher timed batch_wait and predict
         else:
             outputs = await run_in_threadpool(self.predict_jsonable, request.data, request.params)
+            if times is not None:
+                times.lap(PREDICT)
         self.metrics.rows.observe(request.rows)
         self._count_predictions(outputs)
-        return _encode(outputs, request)
+        body = _encode(outputs, request)
+        if times is not None:
+            times.lap(ENCODE)
+        return body
 
     async def warm_up(self, body: bytes) -> None:
         """Score `body` as a request is scored (parse, predict, encode), recording nothing:
@@ -163,6 +184,10 @@ class Scorer:
             counts[key] = counts.get(key, 0) + 1
         for value, count in counts.items():
             self.metrics.predictions.labels(field_name, value).inc(count)
+
+
+def _untimed() -> None:
+    """Outside a request (the warm-up) no stage is timed."""
 
 
 def _refusal(message: str) -> str:

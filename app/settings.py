@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -55,6 +57,33 @@ class Settings(BaseSettings):
     max_requests_jitter: int = Field(
         10_000, ge=0, description="Random extra requests before recycling, so workers differ."
     )
+    server_timing: bool = Field(
+        False,
+        description="Add a Server-Timing header to scoring responses: the time of each stage "
+        "of that request (read, parse, validate, batch_wait, predict, encode) in ms.",
+    )
+
+    # Tracing: the OpenTelemetry SDK reads these (and its other OTEL_* variables) itself;
+    # they are here to decide once, at start-up, whether tracing is on.
+    otel_sdk_disabled: bool = Field(False, description="true: no tracing, whatever else is set.")
+    otel_traces_exporter: Literal["otlp", "none"] | None = Field(
+        None,
+        description="otlp: trace (to localhost:4318 unless an endpoint is set); none: do not. "
+        "Unset: trace when an OTLP endpoint is set.",
+    )
+    otel_exporter_otlp_endpoint: str = Field(
+        "", description="OTLP/HTTP collector base URL (the SDK appends /v1/traces)."
+    )
+    otel_exporter_otlp_traces_endpoint: str = Field(
+        "", description="OTLP/HTTP URL for traces, used as given."
+    )
+    otel_exporter_otlp_protocol: Literal["http/protobuf"] = Field(
+        "http/protobuf", description="Only OTLP over HTTP with protobuf is installed."
+    )
+    otel_exporter_otlp_traces_protocol: Literal["http/protobuf"] = Field(
+        "http/protobuf", description="As OTEL_EXPORTER_OTLP_PROTOCOL, for traces."
+    )
+
     log_probes: bool = Field(
         False,
         description="Log healthy probe and /metrics requests too; failed ones always are.",

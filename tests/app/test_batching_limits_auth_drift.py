@@ -23,7 +23,7 @@ def _records(n_rows: int, seed: int) -> list[dict[str, object]]:
     return frame.to_dict(orient="records")  # type: ignore[return-value]
 
 
-def _score_concurrently(
+def score_concurrently(
     app_client: TestClient, bodies: list[dict[str, object]]
 ) -> list[httpx.Response]:
     """Send all bodies at once, on the event loop the app (and its batcher) runs on."""
@@ -57,7 +57,7 @@ def test_batched_predictions_equal_unbatched_single_request_results(
     expected = [unbatched.post("/invocations", json=body).json() for body in bodies]
 
     batched = make_client()
-    responses = _score_concurrently(batched, bodies)
+    responses = score_concurrently(batched, bodies)
     assert [r.status_code for r in responses] == [200] * len(bodies)
     assert [r.json() for r in responses] == expected
     metrics = batched.get("/metrics").text
@@ -72,7 +72,7 @@ def test_one_bad_request_does_not_fail_its_batch_neighbours(
     good = {"dataframe_records": [VALID_ROW]}
     bad = {"dataframe_records": [{**VALID_ROW, "age": "old"}]}
     client = make_client()
-    responses = _score_concurrently(client, [good, bad, good, bad, good])
+    responses = score_concurrently(client, [good, bad, good, bad, good])
     assert [r.status_code for r in responses] == [200, 422, 200, 422, 200]
 
 

@@ -33,6 +33,7 @@ REQUIRED_SIGNALS = {
     "ready workers": "model_ready",
     "drift per feature": "model_feature_drift_psi",
     "rejected requests": "http_requests_rejected_total",
+    "time per request stage, stacked": "model_stage_duration_seconds_sum",
 }
 
 
@@ -180,3 +181,20 @@ def test_the_query_check_catches_a_wrong_metric_label_or_route(
     """The check above is only worth something if it can fail."""
     found = query_problems(expr, exported_metrics, route_templates)
     assert any(line.startswith(problem) for line in found), found
+
+
+def test_the_stage_panel_stacks_each_stage_under_the_request_latency_line() -> None:
+    [panel] = [
+        panel
+        for panel in _query_panels(_load())
+        if any("model_stage_duration_seconds_sum" in t["expr"] for t in panel["targets"])
+    ]
+    assert panel["fieldConfig"]["defaults"]["custom"]["stacking"]["mode"] == "normal"
+    stages, latency = panel["targets"]
+    assert "by (stage)" in stages["expr"]
+    assert stages["legendFormat"] == "{{stage}}"
+    [override] = panel["fieldConfig"]["overrides"]
+    assert override["matcher"]["options"] == latency["legendFormat"]
+    assert {"id": "custom.stacking", "value": {"mode": "none", "group": "A"}} in override[
+        "properties"
+    ]
