@@ -61,9 +61,9 @@ class AdmissionMiddleware:
         if scope["type"] != "http" or scope["path"] != SCORING_PATH:
             await self.app(scope, receive, send)
             return
+        scope.setdefault("state", {})["route_template"] = SCORING_PATH
         limit = self.limit
         if limit.held >= limit.bound:
-            scope.setdefault("state", {})["route_template"] = SCORING_PATH
             error = OverloadedError(
                 f"this worker holds its limit of {limit.bound} requests; retry shortly",
                 headers=_RETRY_AFTER,

@@ -116,7 +116,7 @@ class RequestContextMiddleware:
     def _account(self, scope: Scope, state: dict[str, Any], status: int, started: float) -> None:
         """The request's metrics and its log line, once it is answered."""
         elapsed = time.perf_counter() - started
-        route = _route_template(scope)
+        route = route_template(scope)
         method = scope["method"] if scope["method"] in LABELLED_METHODS else OTHER_METHOD
         self.metrics.requests.labels(route, method, str(status)).inc()
         self.metrics.request_seconds.labels(route, method).observe(elapsed)
@@ -149,13 +149,15 @@ class RequestContextMiddleware:
         )
 
 
-def _route_template(scope: Scope) -> str:
-    """The matched route's path template, never the raw path. FastAPI's router records the
-    route it ran; an answer given before routing (a 401) or by a plain Starlette route
-    (/docs, /openapi.json) gets the route its path matches."""
+def route_template(scope: Scope) -> str:
+    """The matched route's path template, never the raw path. The scoring route names its
+    own (also when shed before routing); FastAPI's router records the route it ran; an
+    answer given before routing (a 401) or by another plain Starlette route (/docs,
+    /openapi.json) gets the route its path matches."""
+    template = scope.get("state", {}).get("route_template")
+    if template is not None:
+        return str(template)
     route = scope.get("route") or _matching_route(scope)
-    if route is None:  # answered before routing (shed) with a template of its own, or none
-        return str(scope.get("state", {}).get("route_template", UNMATCHED_ROUTE))
     return str(getattr(route, "path", UNMATCHED_ROUTE))
 
 

@@ -25,7 +25,7 @@ from opentelemetry.trace import Link, SpanKind, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.log import set_trace_ids
-from app.middleware import QUIET_PATHS
+from app.middleware import QUIET_PATHS, UNMATCHED_ROUTE, route_template
 from app.model import ModelDescription
 from app.protocol import SUPPORTED_CONTENT_TYPES
 from app.settings import Settings
@@ -164,8 +164,8 @@ class TracingMiddleware:
 def _describe(span: trace.Span, scope: Scope, method: str, status: int) -> None:
     """The server span's name and attributes, from what the request left in its scope.
     Only names, counts and codes: no header value but a known media type, no input."""
-    route = getattr(scope.get("route"), "path", None)
-    if route is not None:
+    route = route_template(scope)
+    if route != UNMATCHED_ROUTE:
         span.update_name(f"{method} {route}")
         span.set_attribute("http.route", route)
     span.set_attribute("http.request.method", method)
