@@ -20,9 +20,9 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.model import ServedModel, load_served_model
 from app.settings import Settings
+from registry_scripts._promotion import promote_version
+from registry_scripts._registration import register_model_version
 from registry_scripts.demo_data import EXAMPLE_APPLICANT
-from registry_scripts.promote import promote_version
-from registry_scripts.register import register_model_version
 from registry_scripts.train import EXPERIMENT, MODEL_NAME, train_demo_model
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

@@ -115,7 +115,7 @@ def register_versions(
     client: MlflowClient, log_tiny_model: Callable[[], tuple[str, str]]
 ) -> Callable[[int], list[str]]:
     """Register `count` tiny model versions of `credit-risk-scoring`; returns their numbers."""
-    from registry_scripts.register import register_model_version
+    from registry_scripts._registration import register_model_version
 
     def register(count: int) -> list[str]:
         versions = []

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from registry_scripts.register import register_model_version
+from registry_scripts._registration import register_model_version
 from registry_scripts.train import MODEL_NAME, train_demo_model
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

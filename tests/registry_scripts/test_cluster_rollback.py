@@ -18,7 +18,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from registry_scripts.promote import promote_version
+from registry_scripts._promotion import promote_version
 from tests.registry_scripts.support import PROJECT_ROOT, production
 
 NAME = "credit-risk-scoring"

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from mlflow import MlflowClient
 
-from registry_scripts.promote import promote_version
+from registry_scripts._promotion import promote_version
 from tests.registry_scripts.support import (
     PROJECT_ROOT,
     TEST_FLOOR,
