@@ -21,7 +21,7 @@ from app.model import ServedModel
 from app.ops_server import OpsServer
 from app.probes import Readiness
 from app.settings import Settings
-from tests.conftest import free_port
+from tests.support.ports import free_port
 
 
 @pytest.mark.parametrize(

@@ -6,13 +6,15 @@ import os
 import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 
-from .manifests import IN_CI, K8S, ROOT, Manifest
+from tests.support import PROJECT_ROOT
+from tests.support.ci import missing
+
+from .manifests import K8S, Manifest
 
 # checkov cannot share the test venv (tests/deploy/requirements-checkov.txt says why).
-CHECKOV = Path(os.environ.get("CHECKOV", ROOT / ".venv-checkov" / "bin" / "checkov"))
+CHECKOV = Path(os.environ.get("CHECKOV", PROJECT_ROOT / ".venv-checkov" / "bin" / "checkov"))
 
 
 def run_checkov(target: Path, framework: str) -> subprocess.CompletedProcess[str]:
@@ -21,9 +23,7 @@ def run_checkov(target: Path, framework: str) -> subprocess.CompletedProcess[str
             f"checkov not found at {CHECKOV}: python3 -m venv .venv-checkov && "
             ".venv-checkov/bin/pip install -r tests/deploy/requirements-checkov.txt"
         )
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(message)
     return subprocess.run(
         [
             str(CHECKOV),
@@ -52,6 +52,6 @@ def test_rendered_overlay_passes_checkov(rendered: list[Manifest], tmp_path: Pat
 
 
 def test_dockerfile_passes_checkov() -> None:
-    result = run_checkov(ROOT / "Dockerfile", "dockerfile")
+    result = run_checkov(PROJECT_ROOT / "Dockerfile", "dockerfile")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Passed checks:" in result.stdout

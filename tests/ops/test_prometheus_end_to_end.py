@@ -20,15 +20,16 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.app.test_production_server import RunningServer, start_server, stop, wait_ready
 from tests.conftest import RISKY_ROW, VALID_ROW, RegisteredDemo
-from tests.ops.prometheus import JOB, Prometheus, running_prometheus, wait_for
+from tests.ops.prometheus import JOB, Prometheus, running_prometheus
 from tests.ops.promql import (
     ALERTS_PATH,
     DASHBOARD_PATH,
     analyse,
     expand_grafana_variables,
 )
+from tests.support.production import RunningServer, start_server, stop, wait_ready
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -96,7 +97,7 @@ def test_prometheus_evaluates_every_dashboard_query_and_rule_on_the_real_server(
         traffic = prom.query(f'sum(rate(http_requests_total{{job="{JOB}"}}[1m])) > 0')
         return bool(ready) and float(ready[0]["value"][1]) == 2 and bool(traffic)
 
-    wait_for(scraped, 30, "2 ready workers and traffic scraped")
+    wait_until(scraped, 30, "2 ready workers and traffic scraped")
 
     exposition = httpx.get(f"{production_server.ops_url}/metrics", timeout=10).text
     with_samples = {
@@ -140,4 +141,4 @@ def test_prometheus_evaluates_every_dashboard_query_and_rule_on_the_real_server(
             for alert in alerts
         )
 
-    wait_for(not_ready_pending, 30, "ModelServingNotReady pending after the server stopped")
+    wait_until(not_ready_pending, 30, "ModelServingNotReady pending after the server stopped")

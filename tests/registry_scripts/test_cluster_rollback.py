@@ -19,7 +19,8 @@ import yaml
 from mlflow import MlflowClient
 
 from registry_scripts._promotion import promote_version
-from tests.registry_scripts.support import PROJECT_ROOT, production
+from tests.registry_scripts.support import production
+from tests.support import PROJECT_ROOT
 
 NAME = "credit-risk-scoring"
 ROLLBACK = PROJECT_ROOT / "k8s" / "rollback.sh"

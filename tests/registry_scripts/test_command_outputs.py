@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from model_fetch.retries import HTTP_DEFAULTS
-from tests.registry_scripts.support import DEMO_TRAINING, FIRST_CALL_ARGS, free_port
+from tests.registry_scripts.support import DEMO_TRAINING, FIRST_CALL_ARGS
+from tests.support.ports import free_port
 
 SECRET = "s3cr3t-Pa55word"  # noqa: S105 (made up: the output must never show it)
 TOKEN = "tok-never-printed-42"  # noqa: S105 (made up, as above)

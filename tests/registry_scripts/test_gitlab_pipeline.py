@@ -25,12 +25,9 @@ import pytest
 from mlflow import MlflowClient
 
 from registry_scripts._promotion import promote_version
-from tests.registry_scripts.support import (
-    PROJECT_ROOT,
-    TEST_FLOOR,
-    production,
-    register_demo_version,
-)
+from tests.registry_scripts.support import TEST_FLOOR, production, register_demo_version
+from tests.support import PROJECT_ROOT
+from tests.support.ci import missing
 
 NAME = "credit-risk-scoring"
 GITLAB_CI_LOCAL = PROJECT_ROOT / "tests" / "pipeline" / "node_modules" / ".bin" / "gitlab-ci-local"
@@ -43,18 +40,14 @@ REGISTRY = "registry.example.com"
 IMAGE_REPOSITORY = f"{REGISTRY}/ml/credit-risk-serving/credit-risk-serving"
 # Bounded: a release run is five jobs, each a few command starts on two busy cores.
 PIPELINE_SECONDS = 600
-IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
 def _require_tools() -> None:
-    missing = [tool for tool in ("node", "git", "rsync") if shutil.which(tool) is None]
+    absent = [tool for tool in ("node", "git", "rsync") if shutil.which(tool) is None]
     if not GITLAB_CI_LOCAL.exists():
-        missing.append(f"{GITLAB_CI_LOCAL} (make test installs it)")
-    if missing:
-        message = f"the pipeline test needs {', '.join(missing)}"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        absent.append(f"{GITLAB_CI_LOCAL} (make test installs it)")
+    if absent:
+        missing(f"the pipeline test needs {', '.join(absent)}")
 
 
 def _git(checkout: Path, *args: str) -> None:
