@@ -28,6 +28,7 @@ from registry_scripts._promotion import promote_version
 from tests.registry_scripts.support import TEST_FLOOR, production, register_demo_version
 from tests.support import PROJECT_ROOT
 from tests.support.ci import missing
+from tests.support.stand_ins import install_stand_in
 
 NAME = "credit-risk-scoring"
 GITLAB_CI_LOCAL = PROJECT_ROOT / "tests" / "pipeline" / "node_modules" / ".bin" / "gitlab-ci-local"
@@ -35,7 +36,10 @@ GITLAB_CI_LOCAL = PROJECT_ROOT / "tests" / "pipeline" / "node_modules" / ".bin" 
 # so it waits for the test stage), and that is this test suite. --manual promote is the
 # click on the manual job's button.
 RELEASE_JOBS = ("candidate", "build-image", "validate", "promote", "deploy", "--manual", "promote")
-STAND_INS = {"kubectl": "fake_kubectl.py", "buildah": "fake_buildah.py"}
+STAND_INS = {
+    "kubectl": "tests.registry_scripts.fake_kubectl",
+    "buildah": "tests.registry_scripts.fake_buildah",
+}
 REGISTRY = "registry.example.com"
 IMAGE_REPOSITORY = f"{REGISTRY}/ml/credit-risk-serving/credit-risk-serving"
 # Bounded: a release run is five jobs, each a few command starts on two busy cores.
@@ -108,13 +112,8 @@ class Pipeline:
         self.cluster_state = workdir / "cluster.json"
         self.image_state = workdir / "images.json"
         stand_ins = workdir / "stand-ins"
-        stand_ins.mkdir()
-        for command, script in STAND_INS.items():
-            path = stand_ins / command
-            path.write_text(
-                f'#!/bin/sh\nexec "{sys.executable}" "{Path(__file__).parent / script}" "$@"\n'
-            )
-            path.chmod(0o755)
+        for command, module in STAND_INS.items():
+            install_stand_in(stand_ins, command, module)
         self.env = {
             **os.environ,
             "PATH": f"{stand_ins}:{os.environ['PATH']}",
