@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,6 +52,20 @@ def register_demo_version(client: MlflowClient, *, bad: bool = False) -> str:
     result = train_demo_model(shuffle_labels=bad, **DEMO_TRAINING)
     version = register_model_version(client, result.model_uri, MODEL_NAME, run_id=result.run_id)
     return str(version.version)
+
+
+def start_command(
+    command: str, argv: list[str], env: dict[str, str], cwd: Path
+) -> subprocess.Popen[str]:
+    """`python -m registry_scripts.<command> argv`, its output piped (text)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", f"registry_scripts.{command}", *argv],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @contextmanager

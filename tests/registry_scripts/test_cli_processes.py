@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from model_fetch.retries import HTTP_DEFAULTS, apply_http_defaults
-from tests.registry_scripts.support import FIRST_CALL_ARGS
+from tests.registry_scripts.support import FIRST_CALL_ARGS, start_command
 from tests.support.ports import free_port
 
 # Python and MLflow take 3-10 s to import on a busy machine; the retries add ~3 s.
@@ -22,17 +22,7 @@ def start_all(
     argvs: dict[str, list[str]], env: dict[str, str], cwd: Path
 ) -> dict[str, subprocess.Popen[str]]:
     """Start one process per command at once: six sequential interpreter starts are slow."""
-    return {
-        command: subprocess.Popen(
-            [sys.executable, "-m", f"registry_scripts.{command}", *argv],
-            cwd=cwd,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for command, argv in argvs.items()
-    }
+    return {command: start_command(command, argv, env, cwd) for command, argv in argvs.items()}
 
 
 def test_every_command_documents_itself_and_its_exit_codes(

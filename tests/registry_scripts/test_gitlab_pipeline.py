@@ -219,14 +219,20 @@ def test_jobs_rules_and_needs_as_gitlab_reads_them(
     assert runs == ["test", "audit"]
 
 
+def _first_version_in_production(client: MlflowClient) -> str:
+    """A demo version registered and promoted, as the release before the one under test."""
+    version = register_demo_version(client)
+    promote_version(client, NAME, version)
+    return version
+
+
 @pytest.mark.slow
 def test_release_passes_the_gate_deploys_and_both_rollbacks_run(
     pipeline: Pipeline, server_registry: str
 ) -> None:
     """On the staging overlay: every kubectl call must name its namespace to succeed."""
     client = MlflowClient(server_registry)
-    v1 = register_demo_version(client)
-    promote_version(client, NAME, v1)
+    v1 = _first_version_in_production(client)
     v2 = register_demo_version(client)
     pipeline.seed_cluster("credit-risk-staging", v1)
 
@@ -278,8 +284,7 @@ def test_a_candidate_below_the_floor_stops_at_the_gate(
     pipeline: Pipeline, server_registry: str
 ) -> None:
     client = MlflowClient(server_registry)
-    v1 = register_demo_version(client)
-    promote_version(client, NAME, v1)
+    v1 = _first_version_in_production(client)
     bad = register_demo_version(client, bad=True)
     register_demo_version(client)  # newer: MODEL_VERSION must win over "latest"
     pipeline.seed_cluster("credit-risk", v1)
