@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.loadgen import RESULT_PREFIX
 from tests.conftest import VALID_ROW
 from tests.support import PROJECT_ROOT
+from tests.support.probes import assert_not_ready
 from tests.support.production import RunningServer, StartServer, stop, wait_ready
 from tests.support.waiting import wait_until
 
@@ -79,8 +79,7 @@ def test_overload_is_503_with_retry_after_and_probes_still_answer(
     # The ops listener answers from the master before the worker has warmed up (seconds,
     # with this model): the pod is not ready yet, and says why.
     not_ready = _ops_answer(server, "/readyz", seconds=60)
-    assert not_ready.status_code == 503
-    assert not_ready.json()["message"] == "not ready: 0 of 1 workers warmed up"
+    assert_not_ready(not_ready, "0 of 1 workers warmed up")
     wait_ready(server)
     probe_statuses: list[int] = []
 
@@ -99,7 +98,7 @@ def test_overload_is_503_with_retry_after_and_probes_still_answer(
             lambda _: client.post(f"{server.base_url}/invocations", json=BODY), range(10)
         )
         time.sleep(0.5)  # three hold the slots for 1.5 s
-        headers_only = _post_headers_only(server)
+        headers_only = server.post_headers_only(1_000_000)
         responses = list(pending)
     prober.join(timeout=30)
     statuses = sorted(r.status_code for r in responses)
@@ -129,17 +128,6 @@ def _ops_answer(server: RunningServer, path: str, seconds: float) -> httpx.Respo
             if time.monotonic() > deadline or server.process.poll() is not None:
                 raise
             time.sleep(0.05)
-
-
-def _post_headers_only(server: RunningServer) -> bytes:
-    """A scoring request whose body never comes: only an answer before the body ends it."""
-    host, port = server.base_url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=5) as connection:
-        connection.sendall(
-            b"POST /invocations HTTP/1.1\r\nHost: test\r\n"
-            b"Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n"
-        )
-        return connection.recv(65536)
 
 
 def test_a_request_past_its_deadline_is_504_with_the_error_body(

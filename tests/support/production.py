@@ -7,6 +7,7 @@ the canary analysis, conformance). Every wait is bounded in time.
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -60,6 +61,17 @@ class RunningServer:
     def worker_pids(self) -> set[int]:
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
         return {int(pid) for pid in children.read_text().split()}
+
+    def post_headers_only(self, content_length: int) -> bytes:
+        """A scoring request announcing `content_length` bytes and sending none: what the
+        server answers before the body (which never comes) would have ended it."""
+        host, port = self.base_url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=5) as connection:
+            connection.sendall(
+                b"POST /invocations HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                + f"Content-Length: {content_length}\r\n\r\n".encode()
+            )
+            return connection.recv(65536)
 
     def wait_for_workers(self, count: int, exclude: set[int], seconds: float) -> set[int]:
         """`count` workers other than `exclude` (replacements of killed ones), in `seconds`."""
