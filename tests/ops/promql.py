@@ -29,14 +29,13 @@ ALERT_TESTS_PATH = Path(__file__).resolve().parent / "promtool" / "alerts_test.y
 # Labels Prometheus adds to every scraped series, and the histogram bucket label.
 TARGET_LABELS = frozenset({"job", "instance"})
 
-# Announced in the contract and not exported yet (lead's work in progress): name -> labels.
+# Exported with these labels only once traffic the in-process app of the static checks
+# does not get has come: drift needs a window of rows, a rejection a limit hit. Until then
+# the family has no sample to show its labels: name -> labels. A real server's /metrics is
+# checked to carry each, with these labels (test_prometheus_end_to_end.py).
 ANNOUNCED_METRICS: dict[str, frozenset[str]] = {
     "model_feature_drift_psi": frozenset({"feature"}),
-    "model_score_drift_psi": frozenset(),
     "http_requests_rejected_total": frozenset({"reason"}),
-    "model_batch_size_bucket": frozenset({"le"}),
-    "model_batch_size_sum": frozenset(),
-    "model_batch_size_count": frozenset(),
 }
 
 # Exported by another program, read by the canary panel and alert: name -> labels. The Argo
