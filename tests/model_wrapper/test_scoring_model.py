@@ -79,6 +79,4 @@ def test_logged_requirements_match_the_serving_image_pins(local_model_dir: Path)
         if "==" in line and not line.startswith("#")
     }
     for package in MODEL_REQUIREMENTS:
-        if package == "joblib":  # comes with scikit-learn; not a direct dependency
-            continue
         assert logged[package] == pinned[package]
