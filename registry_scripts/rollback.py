@@ -17,6 +17,7 @@ from mlflow import MlflowClient
 
 from registry_scripts._cli import add_name_argument, build_parser, run
 from registry_scripts._errors import NotFoundError
+from registry_scripts._promotion import promote_version
 from registry_scripts._registry import (
     PREVIOUS_ALIAS,
     audit_context,
@@ -25,7 +26,6 @@ from registry_scripts._registry import (
     get_production_version,
     set_version_tags,
 )
-from registry_scripts.promote import promote_version
 
 logger = logging.getLogger(__name__)
 

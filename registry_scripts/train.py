@@ -28,6 +28,8 @@ from xgboost import XGBClassifier
 from model_wrapper.packaging import log_scoring_model
 from registry_scripts._cli import build_parser, run
 from registry_scripts._client import is_connection_failure
+from registry_scripts._promotion import promote_version
+from registry_scripts._registration import register_model_version
 from registry_scripts._registry import get_production_version
 from registry_scripts.demo_data import (
     CATEGORICAL_FEATURES,
@@ -35,8 +37,6 @@ from registry_scripts.demo_data import (
     NUMERIC_FEATURES,
     make_credit_dataset,
 )
-from registry_scripts.promote import promote_version
-from registry_scripts.register import register_model_version
 
 MODEL_NAME = "credit-risk-scoring"
 EXPERIMENT = "credit-risk-scoring"

@@ -7,11 +7,8 @@ the same pipeline (scikit-learn preprocessing + XGBoost) wrapped the same way.
 from __future__ import annotations
 
 import os
-import socket
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import mlflow
 import pytest
@@ -20,13 +17,15 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.model import ServedModel, load_served_model
 from app.settings import Settings
+from registry_scripts._promotion import promote_version
+from registry_scripts._registration import register_model_version
 from registry_scripts.demo_data import EXAMPLE_APPLICANT
-from registry_scripts.promote import promote_version
-from registry_scripts.register import register_model_version
 from registry_scripts.train import EXPERIMENT, MODEL_NAME, train_demo_model
+from tests.support.waiting import wait_ready
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PRODUCTION_URI = f"models:/{MODEL_NAME}/Production"
+# How long an in-process app may take to warm up (its first prediction) on a busy machine.
+READY_SECONDS = 30.0
 
 VALID_ROW = EXAMPLE_APPLICANT
 RISKY_ROW = {
@@ -75,16 +74,6 @@ def served_model(registry: RegisteredDemo) -> ServedModel:
     return load_served_model(PRODUCTION_URI)
 
 
-def wait_until_ready(client: TestClient, seconds: float = 30.0) -> None:
-    """Poll /readyz until the warm-up passed; bounded in time."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if client.get("/readyz").status_code == 200:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"/readyz did not turn 200 within {seconds} s")
-
-
 @pytest.fixture(scope="session")
 def make_client(served_model: ServedModel) -> Iterator[Callable[..., TestClient]]:
     """Build a started (lifespan run, warmed up) TestClient around a model."""
@@ -94,7 +83,7 @@ def make_client(served_model: ServedModel) -> Iterator[Callable[..., TestClient]
         client = TestClient(create_app(Settings(**settings), model=model))  # type: ignore[arg-type]
         client.__enter__()
         clients.append(client)
-        wait_until_ready(client)
+        wait_ready("/readyz", READY_SECONDS, get=client.get)
         return client
 
     yield make
@@ -105,9 +94,3 @@ def make_client(served_model: ServedModel) -> Iterator[Callable[..., TestClient]
 @pytest.fixture(scope="session")
 def client(make_client: Callable[..., TestClient]) -> TestClient:
     return make_client()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -22,7 +22,8 @@ from app.model import ServedModel
 from app.ops_server import OpsServer
 from app.probes import Readiness
 from app.settings import Settings
-from tests.conftest import free_port
+from tests.support.ports import free_port
+from tests.support.probes import assert_not_ready
 
 
 @pytest.mark.parametrize(
@@ -146,13 +147,7 @@ def test_the_ops_listener_answers_probes_metrics_and_the_pods_readiness(
     server, readiness = ops_listener
     host, port = server.server_address[:2]
     with httpx.Client(base_url=f"http://{host}:{port}", timeout=5) as client:
-        not_ready = client.get("/readyz")
-        assert not_ready.status_code == 503
-        assert not_ready.headers["retry-after"] == "1"
-        assert not_ready.json() == {
-            "error_code": "TEMPORARILY_UNAVAILABLE",
-            "message": "not ready: 1 of 2 workers warmed up",
-        }
+        assert_not_ready(client.get("/readyz"), "1 of 2 workers warmed up")
         readiness.ready = True
         assert client.get("/readyz").json() == {"status": "ready"}
         assert client.get("/livez").json() == {"status": "alive"}

@@ -15,7 +15,8 @@ from app.main import create_app
 from app.model import ServedModel
 from app.settings import Settings
 from registry_scripts.demo_data import LABEL, make_credit_dataset
-from tests.conftest import VALID_ROW, wait_until_ready
+from tests.conftest import READY_SECONDS, VALID_ROW
+from tests.support.waiting import wait_ready
 
 
 def _records(n_rows: int, seed: int) -> list[dict[str, object]]:
@@ -161,7 +162,7 @@ def test_api_keys_can_come_from_a_mounted_file(
     keys.write_text("from-file\n\n")
     app = create_app(Settings(api_keys_file=str(keys)), model=served_model)
     with TestClient(app) as client:
-        wait_until_ready(client)
+        wait_ready("/readyz", READY_SECONDS, get=client.get)
         ok = client.post(
             "/invocations",
             json={"data": [VALID_ROW]},

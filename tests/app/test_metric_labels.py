@@ -6,14 +6,14 @@ from collections.abc import Callable
 
 from fastapi.testclient import TestClient
 
-from tests.app.test_metrics_and_logs import _samples
 from tests.conftest import VALID_ROW
+from tests.support.metrics import metric_samples
 
 
 def _requests_total(client: TestClient) -> dict[tuple[tuple[str, str], ...], float]:
     return {
         labels: value
-        for (name, labels), value in _samples(client).items()
+        for (name, labels), value in metric_samples(client).items()
         if name == "http_requests_total"
     }
 

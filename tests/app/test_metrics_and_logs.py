@@ -8,22 +8,11 @@ from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import VALID_ROW
+from tests.support.metrics import metric_samples
 
 SECRET_INCOME = 987654.321
-
-
-def _samples(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    response = client.get("/metrics")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    }
 
 
 def test_requests_are_counted_by_route_template_method_and_status(
@@ -34,7 +23,7 @@ def test_requests_are_counted_by_route_template_method_and_status(
         assert client.post("/invocations", json={"data": [VALID_ROW, VALID_ROW]}).status_code == 200
     client.post("/invocations", content=b"{", headers={"Content-Type": "application/json"})
     client.get("/no/such/path")
-    samples = _samples(client)
+    samples = metric_samples(client)
     ok = ("http_requests_total", (("method", "POST"), ("route", "/invocations"), ("status", "200")))
     bad = (
         "http_requests_total",

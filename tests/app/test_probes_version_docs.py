@@ -16,6 +16,7 @@ from app.model import ServedModel, load_served_model
 from app.openapi import synthetic_records
 from app.probes import Readiness, build_probe_router
 from tests.conftest import VALID_ROW, RegisteredDemo
+from tests.support.probes import assert_not_ready
 
 
 @pytest.mark.parametrize("path", ["/ping", "/health"])
@@ -35,13 +36,7 @@ def test_readyz_is_503_with_error_body_until_ready() -> None:
     app = FastAPI()
     app.include_router(build_probe_router(readiness))
     with TestClient(app) as probe_client:
-        before = probe_client.get("/readyz")
-        assert before.status_code == 503
-        assert before.headers["retry-after"] == "1"
-        assert before.json() == {
-            "error_code": "TEMPORARILY_UNAVAILABLE",
-            "message": "not ready: warming up",
-        }
+        assert_not_ready(probe_client.get("/readyz"), "warming up")
         assert probe_client.get("/livez").status_code == 200
         readiness.ready = True
         assert probe_client.get("/readyz").status_code == 200

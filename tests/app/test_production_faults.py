@@ -9,12 +9,10 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,20 +21,14 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.loadgen import RESULT_PREFIX
-from tests.app.slow_model import save_slow_model
-from tests.app.test_production_server import RunningServer, start_server, stop, wait_ready
-from tests.conftest import PROJECT_ROOT, VALID_ROW, RegisteredDemo
+from tests.conftest import VALID_ROW
+from tests.support import PROJECT_ROOT
+from tests.support.probes import assert_not_ready
+from tests.support.production import RunningServer, StartServer, stop, wait_ready
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 BODY = {"dataframe_records": [VALID_ROW]}
-
-
-@pytest.fixture
-def servers() -> Iterator[list[RunningServer]]:
-    started: list[RunningServer] = []
-    yield started
-    for server in started:
-        server.kill()
 
 
 def _invocations_total(base_url: str) -> float:
@@ -51,23 +43,6 @@ def _invocations_total(base_url: str) -> float:
     )
 
 
-def _worker_pids(server: RunningServer) -> set[int]:
-    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
-    return {int(pid) for pid in children.read_text().split()}
-
-
-def _wait_for_workers(
-    server: RunningServer, count: int, exclude: set[int], seconds: float
-) -> set[int]:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        pids = _worker_pids(server) - exclude
-        if len(pids) >= count:
-            return pids
-        time.sleep(0.1)
-    raise AssertionError(f"no {count} new workers within {seconds} s")
-
-
 def _post_many(base_url: str, count: int, connections: int = 16) -> list[int]:
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=0)
     with httpx.Client(limits=limits, timeout=30) as client, ThreadPoolExecutor(connections) as pool:
@@ -80,18 +55,17 @@ def _post_many(base_url: str, count: int, connections: int = 16) -> list[int]:
 
 
 def test_metrics_count_every_request_across_workers_also_after_one_dies(
-    registry: RegisteredDemo, tmp_path: Path, servers: list[RunningServer]
+    start: StartServer, tmp_path: Path
 ) -> None:
     # 16 connections may all reach one worker: a bound sized on a busy machine must not shed.
-    server = start_server(registry, tmp_path, MAX_CONCURRENT_REQUESTS="64")
-    servers.append(server)
+    server = start(MAX_CONCURRENT_REQUESTS="64")
     wait_ready(server)
     assert _post_many(server.base_url, 150) == [200] * 150
     assert _invocations_total(server.base_url) == 150
 
-    victim = min(_worker_pids(server))
+    victim = min(server.worker_pids())
     os.kill(victim, signal.SIGKILL)
-    _wait_for_workers(server, 2, exclude={victim}, seconds=30)
+    server.wait_for_workers(2, exclude={victim}, seconds=30)
     wait_ready(server)
     assert _post_many(server.base_url, 50) == [200] * 50
     # The dead worker's counts stay in its files: nothing is lost or counted twice.
@@ -99,18 +73,13 @@ def test_metrics_count_every_request_across_workers_also_after_one_dies(
 
 
 def test_overload_is_503_with_retry_after_and_probes_still_answer(
-    registry: RegisteredDemo, tmp_path: Path, servers: list[RunningServer]
+    start: StartServer, tmp_path: Path
 ) -> None:
-    model = save_slow_model(tmp_path / "slow", seconds=1.5)
-    server = start_server(
-        registry, tmp_path, workers=1, MODEL_URI=str(model), MAX_CONCURRENT_REQUESTS="3"
-    )
-    servers.append(server)
+    server = start(predict_seconds=1.5, workers=1, MAX_CONCURRENT_REQUESTS="3")
     # The ops listener answers from the master before the worker has warmed up (seconds,
     # with this model): the pod is not ready yet, and says why.
     not_ready = _ops_answer(server, "/readyz", seconds=60)
-    assert not_ready.status_code == 503
-    assert not_ready.json()["message"] == "not ready: 0 of 1 workers warmed up"
+    assert_not_ready(not_ready, "0 of 1 workers warmed up")
     wait_ready(server)
     probe_statuses: list[int] = []
 
@@ -129,7 +98,7 @@ def test_overload_is_503_with_retry_after_and_probes_still_answer(
             lambda _: client.post(f"{server.base_url}/invocations", json=BODY), range(10)
         )
         time.sleep(0.5)  # three hold the slots for 1.5 s
-        headers_only = _post_headers_only(server)
+        headers_only = server.post_headers_only(1_000_000)
         responses = list(pending)
     prober.join(timeout=30)
     statuses = sorted(r.status_code for r in responses)
@@ -161,25 +130,10 @@ def _ops_answer(server: RunningServer, path: str, seconds: float) -> httpx.Respo
             time.sleep(0.05)
 
 
-def _post_headers_only(server: RunningServer) -> bytes:
-    """A scoring request whose body never comes: only an answer before the body ends it."""
-    host, port = server.base_url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=5) as connection:
-        connection.sendall(
-            b"POST /invocations HTTP/1.1\r\nHost: test\r\n"
-            b"Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n"
-        )
-        return connection.recv(65536)
-
-
 def test_a_request_past_its_deadline_is_504_with_the_error_body(
-    registry: RegisteredDemo, tmp_path: Path, servers: list[RunningServer]
+    start: StartServer, tmp_path: Path
 ) -> None:
-    model = save_slow_model(tmp_path / "slow", seconds=2.0)
-    server = start_server(
-        registry, tmp_path, workers=1, MODEL_URI=str(model), REQUEST_TIMEOUT_SECONDS="0.5"
-    )
-    servers.append(server)
+    server = start(predict_seconds=2.0, workers=1, REQUEST_TIMEOUT_SECONDS="0.5")
     wait_ready(server, seconds=90)
     started = time.monotonic()
     response = httpx.post(f"{server.base_url}/invocations", json=BODY, timeout=30)
@@ -192,17 +146,13 @@ def test_a_request_past_its_deadline_is_504_with_the_error_body(
 
 
 def test_sigterm_lets_40_in_flight_requests_finish_then_exits_0(
-    registry: RegisteredDemo, tmp_path: Path, servers: list[RunningServer]
+    start: StartServer, tmp_path: Path
 ) -> None:
-    model = save_slow_model(tmp_path / "slow", seconds=1.0)
-    server = start_server(
-        registry,
-        tmp_path,
-        MODEL_URI=str(model),
+    server = start(
+        predict_seconds=1.0,
         GRACEFUL_TIMEOUT_SECONDS="20",
         MAX_CONCURRENT_REQUESTS="40",  # a 1 s predict would derive a bound of 1
     )
-    servers.append(server)
     wait_ready(server)
     limits = httpx.Limits(max_connections=40, max_keepalive_connections=0)
     with httpx.Client(limits=limits, timeout=30) as client, ThreadPoolExecutor(40) as pool:
@@ -236,10 +186,9 @@ def _readyz_while_draining(server: RunningServer, seconds: float = 5.0) -> str:
 
 
 def test_a_worker_killed_under_load_costs_at_most_its_in_flight_requests(
-    registry: RegisteredDemo, tmp_path: Path, servers: list[RunningServer]
+    start: StartServer, tmp_path: Path
 ) -> None:
-    server = start_server(registry, tmp_path)
-    servers.append(server)
+    server = start()
     wait_ready(server)
     connections = 8
     statuses: list[int] = []
@@ -262,10 +211,10 @@ def test_a_worker_killed_under_load_costs_at_most_its_in_flight_requests(
     for thread in threads:
         thread.start()
     time.sleep(2)
-    victim = min(_worker_pids(server))
+    victim = min(server.worker_pids())
     os.kill(victim, signal.SIGKILL)
     killed_at = time.monotonic()
-    replacement = _wait_for_workers(server, 2, exclude={victim}, seconds=15)
+    replacement = server.wait_for_workers(2, exclude={victim}, seconds=15)
     assert time.monotonic() - killed_at < 15
     for thread in threads:
         thread.join(timeout=20)
@@ -277,31 +226,30 @@ def test_a_worker_killed_under_load_costs_at_most_its_in_flight_requests(
 
 
 def test_workers_stop_by_themselves_when_the_master_is_killed(
-    registry: RegisteredDemo, tmp_path: Path, servers: list[RunningServer]
+    start: StartServer, tmp_path: Path
 ) -> None:
     """A SIGKILLed master cannot stop its workers; they notice and leave within seconds."""
-    server = start_server(registry, tmp_path)
-    servers.append(server)
+    server = start()
     wait_ready(server)
-    workers = _worker_pids(server)
+    workers = server.worker_pids()
     assert len(workers) == 2
     server.process.send_signal(signal.SIGKILL)
     server.process.wait(timeout=10)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):
-        time.sleep(0.2)
-    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+    wait_until(
+        lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers),
+        15,
+        f"workers {sorted(workers)} gone",
+    )
 
 
 def test_a_short_overload_answers_only_200_or_503_and_probes_never_fail(
-    registry: RegisteredDemo, tmp_path: Path, servers: list[RunningServer]
+    start: StartServer, tmp_path: Path
 ) -> None:
     """The overload bench in small (bench/overload.py has the figures): an open-loop
     load far past a tight bound, 2 workers, 5 s. Only 200s and 503s come back, and the
     kubelet's and Prometheus' requests to the ops listener all answer 200 within the
     probes' 2 s timeout. No timing is asserted beyond that generous bound."""
-    server = start_server(registry, tmp_path, MAX_CONCURRENT_REQUESTS="4")
-    servers.append(server)
+    server = start(MAX_CONCURRENT_REQUESTS="4")
     wait_ready(server)
     body_file = tmp_path / "body.json"
     body_file.write_text(json.dumps(BODY))

@@ -6,120 +6,23 @@ XGBoost model answers from forked workers. Every wait here is bounded in time.
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import PROJECT_ROOT, VALID_ROW, RegisteredDemo, free_port
-
-PRODUCTION_COMMAND = [
-    str(Path(sys.executable).with_name("gunicorn")),
-    "--config",
-    "python:app.gunicorn_conf",
-    "app.main:create_app()",
-]
+from tests.conftest import VALID_ROW, RegisteredDemo
+from tests.support.production import RunningServer, StartServer, stop, wait_ready
 
 pytestmark = pytest.mark.slow
 
 
-@dataclass
-class RunningServer:
-    process: subprocess.Popen[bytes]
-    base_url: str
-    log_path: Path
-    ops_url: str  # the ops listener (probes, /metrics) in the master
-
-    def kill(self) -> None:
-        """SIGKILL the master and its workers (the whole process group), then reap."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def log_lines(self) -> list[dict[str, object]]:
-        lines = []
-        for raw in self.log_path.read_text().splitlines():
-            try:
-                lines.append(json.loads(raw))
-            except json.JSONDecodeError:
-                continue  # a traceback line is allowed; it is not a JSON record
-        return lines
-
-
-def start_server(
-    registry: RegisteredDemo, tmp_path: Path, *, workers: int = 2, **env: str
-) -> RunningServer:
-    port, ops_port = free_port(), free_port()
-    log_path = tmp_path / "server.log"
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"OMP_NUM_THREADS", "PROMETHEUS_MULTIPROC_DIR"}
-    }
-    environment.update(
-        MLFLOW_TRACKING_URI=registry.tracking_uri,
-        MODEL_URI=f"models:/{registry.name}/Production",
-        PORT=str(port),
-        OPS_PORT=str(ops_port),
-        WORKERS=str(workers),
-        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
-    )
-    environment.update(env)
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            PRODUCTION_COMMAND,
-            cwd=PROJECT_ROOT,
-            env=environment,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,  # its own process group, so kill() reaches the workers
-        )
-    return RunningServer(
-        process, f"http://127.0.0.1:{port}", log_path, f"http://127.0.0.1:{ops_port}"
-    )
-
-
-def wait_ready(server: RunningServer, seconds: float = 90.0) -> None:
-    """Until the pod is ready: every worker warmed up (the ops listener's /readyz)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise AssertionError(f"server exited early:\n{server.log_path.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{server.ops_url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"not ready in {seconds} s:\n{server.log_path.read_text()[-3000:]}")
-
-
-def stop(server: RunningServer, seconds: float = 40.0) -> int:
-    if server.process.poll() is None:
-        server.process.send_signal(signal.SIGTERM)
-    try:
-        return server.process.wait(timeout=seconds)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        raise
-
-
 @pytest.fixture
-def server(registry: RegisteredDemo, tmp_path: Path) -> Iterator[RunningServer]:
+def server(start: StartServer) -> RunningServer:
     # 50 concurrent requests must all be admitted, however slow this machine's warm-up
     # predictions (which size the default bound) happen to be.
-    running = start_server(registry, tmp_path, MAX_CONCURRENT_REQUESTS="64")
-    yield running
-    running.kill()
+    return start(MAX_CONCURRENT_REQUESTS="64")
 
 
 def _post_one(client: httpx.Client, base_url: str, index: int) -> tuple[str, int, str]:
@@ -161,22 +64,17 @@ def test_preloaded_xgboost_model_serves_concurrent_requests_from_two_workers(
         assert not Path(f"/proc/{pid}").exists(), f"worker {pid} outlived the master"
 
 
+@pytest.mark.parametrize(
+    ("model_uri", "reason"),
+    [("models:/no-such-model/Production", "no-such-model"), ("", "MODEL_URI is not set")],
+    ids=["unknown-model", "no-model-uri"],
+)
 def test_a_model_that_cannot_load_stops_the_server_with_exit_3(
-    registry: RegisteredDemo, tmp_path: Path
+    start: StartServer, model_uri: str, reason: str
 ) -> None:
-    broken = start_server(registry, tmp_path, MODEL_URI="models:/no-such-model/Production")
+    """No model, no server: an unknown model or no MODEL_URI is a loud, quick failure."""
+    broken = start(MODEL_URI=model_uri)
     assert broken.process.wait(timeout=60) == 3
     critical = [line for line in broken.log_lines() if line.get("level") == "CRITICAL"]
     assert len(critical) == 1
-    assert "no-such-model" in str(critical[0]["message"])
-
-
-def test_a_server_without_model_uri_stops_with_exit_3(
-    registry: RegisteredDemo, tmp_path: Path
-) -> None:
-    """The server has no model of its own: no MODEL_URI is a loud, quick failure."""
-    unset = start_server(registry, tmp_path, MODEL_URI="")
-    assert unset.process.wait(timeout=60) == 3
-    critical = [line for line in unset.log_lines() if line.get("level") == "CRITICAL"]
-    assert len(critical) == 1
-    assert "MODEL_URI is not set" in str(critical[0]["message"])
+    assert reason in str(critical[0]["message"])

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -16,22 +14,15 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from model_fetch.retries import HTTP_DEFAULTS
-from tests.app.test_production_faults import _wait_for_workers, _worker_pids
-from tests.app.test_production_server import RunningServer, start_server, stop, wait_ready
-from tests.conftest import RISKY_ROW, VALID_ROW, RegisteredDemo, free_port
+from tests.conftest import RISKY_ROW, VALID_ROW
+from tests.support.ports import free_port
+from tests.support.production import RunningServer, StartServer, stop, wait_ready
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 SECRET = "s3cr3t-Pa55word"  # noqa: S105 (made up: the log must never show it)
 # MLflow's own retry defaults take minutes against a registry that is down.
 START_FAILS_WITHIN_SECONDS = 45
-
-
-@pytest.fixture
-def servers() -> Iterator[list[RunningServer]]:
-    started: list[RunningServer] = []
-    yield started
-    for server in started:
-        server.kill()
 
 
 def critical_lines(server: RunningServer) -> list[str]:
@@ -40,41 +31,33 @@ def critical_lines(server: RunningServer) -> list[str]:
 
 @pytest.mark.parametrize("content", ["", "\n  \n\t\n"], ids=["empty", "blank"])
 def test_a_key_file_with_no_key_stops_the_server_with_exit_3(
-    registry: RegisteredDemo, tmp_path: Path, content: str
+    start: StartServer, tmp_path: Path, content: str
 ) -> None:
     """Fail closed: a Secret mounted empty by mistake must not open the service."""
     keys = tmp_path / "api-keys"
     keys.write_text(content)
-    server = start_server(registry, tmp_path, API_KEYS_FILE=str(keys))
-    try:
-        assert server.process.wait(timeout=60) == 3
-    finally:
-        server.kill()
+    server = start(API_KEYS_FILE=str(keys))
+    assert server.process.wait(timeout=60) == 3
     (critical,) = critical_lines(server)
     assert critical.startswith("authentication misconfigured, server not started")
     assert f"API_KEYS_FILE {keys} holds no key" in critical
 
 
 def test_a_registry_that_is_down_fails_the_start_fast_without_showing_credentials(
-    registry: RegisteredDemo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    start: StartServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Bounded retries at start-up, one CRITICAL line, and the password nowhere in the log."""
     for key in HTTP_DEFAULTS:  # the server's own bounded defaults are under test
         monkeypatch.delenv(key, raising=False)
     address = f"127.0.0.1:{free_port()}"
     (tmp_path / "tmp").mkdir()
-    server = start_server(
-        registry,
-        tmp_path,
+    server = start(
         MLFLOW_TRACKING_URI=f"http://ci-user:{SECRET}@{address}",
         MLFLOW_TRACKING_PASSWORD=SECRET,
         PROMETHEUS_MULTIPROC_DIR="",  # not given: the instance makes (and removes) its own
         TMPDIR=str(tmp_path / "tmp"),
     )
-    try:
-        assert server.process.wait(timeout=START_FAILS_WITHIN_SECONDS) == 3
-    finally:
-        server.kill()
+    assert server.process.wait(timeout=START_FAILS_WITHIN_SECONDS) == 3
     (critical,) = critical_lines(server)
     assert "model did not load, server not started" in critical
     assert f"registry at http://***@{address}" in critical
@@ -97,17 +80,12 @@ def _samples(base_url: str, name: str) -> dict[str, float]:
 
 
 def _wait_for_drift(base_url: str, seconds: float = 15) -> dict[str, float]:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        drift = _samples(base_url, "model_feature_drift_psi")
-        if drift:
-            return drift
-        time.sleep(0.2)
-    raise AssertionError(f"no drift published within {seconds} s")
+    wait_until(lambda: bool(_samples(base_url, "model_feature_drift_psi")), seconds, "drift")
+    return _samples(base_url, "model_feature_drift_psi")
 
 
 def test_instances_keep_their_own_metrics_and_a_dead_workers_drift_goes_with_it(
-    registry: RegisteredDemo, tmp_path: Path, servers: list[RunningServer]
+    start: StartServer, tmp_path: Path
 ) -> None:
     """Without PROMETHEUS_MULTIPROC_DIR each instance makes its own directory (the second
     start does not wipe the first's samples); drift gauges keep live workers' values only;
@@ -128,8 +106,7 @@ def test_instances_keep_their_own_metrics_and_a_dead_workers_drift_goes_with_it(
         (workdir / "tmp").mkdir(parents=True)
         home.mkdir(exist_ok=True)
         runtime.mkdir(exist_ok=True)
-        server = start_server(registry, workdir, TMPDIR=str(workdir / "tmp"), **drift_settings)
-        servers.append(server)
+        server = start(workdir=workdir, TMPDIR=str(workdir / "tmp"), **drift_settings)
         wait_ready(server)
         instances.append(server)
         if name == "first":
@@ -147,9 +124,9 @@ def test_instances_keep_their_own_metrics_and_a_dead_workers_drift_goes_with_it(
     assert _samples(first.base_url, "model_feature_drift_psi") == drift
     assert not [path for path in (*home.rglob("*"), *runtime.rglob("*"))], "a control socket"
 
-    (victim,) = _worker_pids(first)
+    (victim,) = first.worker_pids()
     os.kill(victim, signal.SIGKILL)
-    _wait_for_workers(first, 1, exclude={victim}, seconds=30)
+    first.wait_for_workers(1, exclude={victim}, seconds=30)
     wait_ready(first)
     assert _samples(first.base_url, "model_feature_drift_psi") == {}
     assert _samples(first.base_url, "http_requests_total") == {"200": 1.0}  # counts are kept

@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 
 from tests.conformance.allowlist import DIFFERENCES, difference_for
+from tests.conformance.results import RESULTS
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    from tests.conformance.test_conformance import RESULTS
-
     if not RESULTS:
         return
     cases = [(model, case) for model, run in RESULTS.items() for case in run.answers]

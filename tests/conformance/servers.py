@@ -6,136 +6,73 @@ Each runs as a real process on 127.0.0.1 with one worker; every wait is bounded.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
-from tests.conftest import PROJECT_ROOT, free_port
+from tests.support.ports import free_port
+from tests.support.processes import start_process
+from tests.support.production import NOT_INHERITED, RunningServer, start_production_command
+from tests.support.waiting import wait_ready, wait_until
 
 BIN = Path(sys.executable).parent
 START_SECONDS = 120.0
 
 
-@dataclass
-class Server:
-    name: str
-    process: subprocess.Popen[bytes]
-    base_url: str
-    log_path: Path
-
-    def log_tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:]
+def wait_answering_200(server: RunningServer, path: str) -> None:
+    """Until `path` answers 200 (ours may answer 503 while not ready)."""
+    url = f"{server.base_url}{path}"
+    wait_ready(url, START_SECONDS, alive=server.alive, detail=server.log_tail)
 
 
-def _start(name: str, command: list[str], env: dict[str, str], log_path: Path, port: int) -> Server:
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"OMP_NUM_THREADS", "PROMETHEUS_MULTIPROC_DIR", "MODEL_URI", "BATCHING"}
-    }
-    environment.update(env)
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=PROJECT_ROOT,
-            env=environment,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
-    return Server(name, process, f"http://127.0.0.1:{port}", log_path)
-
-
-def start_ours(model_dir: Path, work: Path, **env: str) -> Server:
-    port = free_port()
-    return _start(
-        "ours",
-        [str(BIN / "gunicorn"), "--config", "python:app.gunicorn_conf", "app.main:create_app()"],
-        {
-            "MODEL_URI": str(model_dir),
-            "PORT": str(port),
-            "WORKERS": "1",
-            "PROMETHEUS_MULTIPROC_DIR": str(work / "metrics"),
-            **env,
-        },
-        work / "ours.log",
-        port,
+def wait_logged(server: RunningServer, text: str) -> None:
+    wait_until(
+        lambda: text in server.log_path.read_text(errors="replace"),
+        START_SECONDS,
+        f"{server.log_path.name} showing {text!r}",
+        detail=server.log_tail,
     )
 
 
-def start_mlflow(model_dir: Path, work: Path) -> Server:
+def start_ours(model_dir: Path, work: Path, **env: str) -> RunningServer:
     port = free_port()
-    return _start(
-        "mlflow",
-        [
-            str(BIN / "mlflow"),
-            "models",
-            "serve",
-            "-m",
-            str(model_dir),
-            "--env-manager",
-            "local",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-w",
-            "1",
-        ],
+    log_path = work / "ours.log"
+    process = start_production_command(
+        log_path,
+        MODEL_URI=str(model_dir),
+        PORT=str(port),
+        WORKERS="1",
+        PROMETHEUS_MULTIPROC_DIR=str(work / "metrics"),
+        **env,
+    )
+    return RunningServer(process, f"http://127.0.0.1:{port}", log_path)
+
+
+def start_mlflow(model_dir: Path, work: Path) -> RunningServer:
+    port = free_port()
+    log_path = work / "mlflow.log"
+    command = [
+        str(BIN / "mlflow"), "models", "serve",
+        "-m", str(model_dir),
+        "--env-manager", "local",
+        "-h", "127.0.0.1",
+        "-p", str(port),
+        "-w", "1",
+    ]  # fmt: skip
+    process = start_process(
+        command,
+        log_path,
         {"PATH": f"{BIN}:{os.environ.get('PATH', '')}"},
-        work / "mlflow.log",
-        port,
+        inherit=lambda key: key not in NOT_INHERITED,
     )
-
-
-def wait_answering(server: Server, path: str, seconds: float = START_SECONDS) -> int:
-    """Poll `path` until it answers at all; its status (ours may stay 503 when not ready)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise AssertionError(f"{server.name} exited early:\n{server.log_tail()}")
-        try:
-            return httpx.get(f"{server.base_url}{path}", timeout=2).status_code
-        except httpx.TransportError:
-            time.sleep(0.25)
-    raise AssertionError(f"{server.name} did not answer in {seconds} s:\n{server.log_tail()}")
-
-
-def wait_ready(server: Server, path: str, seconds: float = START_SECONDS) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if wait_answering(server, path, deadline - time.monotonic()) == 200:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{server.name} {path} not 200 in {seconds} s:\n{server.log_tail()}")
-
-
-def wait_logged(server: Server, text: str, seconds: float = START_SECONDS) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if text in server.log_path.read_text(errors="replace"):
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{server.name} never logged {text!r}:\n{server.log_tail()}")
-
-
-def stop(server: Server) -> None:
-    if server.process.poll() is None:
-        os.killpg(server.process.pid, signal.SIGKILL)
-    server.process.wait(timeout=15)
+    return RunningServer(process, f"http://127.0.0.1:{port}", log_path)
 
 
 @contextmanager
 def server_pair(
     model_dir: Path, work: Path, *, ready: bool = True
-) -> Iterator[tuple[Server, Server]]:
+) -> Iterator[tuple[RunningServer, RunningServer]]:
     """Ours and MLflow's on the same directory, both up, both stopped afterwards.
 
     `ready=False`: ours is expected to serve but stay not ready (a failing warm-up), so
@@ -145,13 +82,13 @@ def server_pair(
     ours = start_ours(model_dir, work)
     reference = start_mlflow(model_dir, work)
     try:
-        wait_ready(reference, "/ping")
+        wait_answering_200(reference, "/ping")
         if ready:
-            wait_ready(ours, "/readyz")
+            wait_answering_200(ours, "/readyz")
         else:
-            wait_ready(ours, "/livez")
+            wait_answering_200(ours, "/livez")
             wait_logged(ours, "stays not ready")
         yield ours, reference
     finally:
-        stop(ours)
-        stop(reference)
+        ours.kill()
+        reference.kill()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,10 @@ import httpx
 import pytest
 
 from tests.conformance.allowlist import difference_for
-from tests.conformance.servers import Server, server_pair
+from tests.conformance.results import RESULTS, Answer, ModelRun
+from tests.conformance.servers import server_pair
 from tests.conformance.zoo import JSON, ZooModel, build_zoo, save
+from tests.support.production import RunningServer
 
 pytestmark = pytest.mark.slow
 
@@ -30,24 +31,7 @@ PAIRS_AT_ONCE = 3
 CROSS_ROW_CLIENTS = 24
 
 
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    body: Any  # parsed JSON, or the text when it is not JSON
-
-    @property
-    def error_code(self) -> str:
-        return str(self.body.get("error_code", "")) if isinstance(self.body, dict) else ""
-
-
-@dataclass
-class ModelRun:
-    answers: dict[str, tuple[Answer, Answer]]  # case -> (ours, MLflow's)
-    ready_status: int  # our /readyz after start
-    concurrent: list[tuple[Answer, Answer]]  # cross_row only: concurrent ours vs MLflow alone
-
-
-def _post(client: httpx.Client, server: Server, content_type: str, body: Any) -> Answer:
+def _post(client: httpx.Client, server: RunningServer, content_type: str, body: Any) -> Answer:
     content = body if isinstance(body, str) else json.dumps(body)
     response = client.post(
         f"{server.base_url}/invocations",
@@ -102,9 +86,6 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ModelRun]:
         )
     RESULTS.update(results)
     return results
-
-
-RESULTS: dict[str, ModelRun] = {}
 
 
 def _nan_as_null(value: Any) -> Any:

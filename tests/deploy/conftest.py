@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from .manifests import K8S, OVERLAYS, ROOT, Manifest, PinRelease, render_overlay
+from tests.support.processes import run_module
+
+from .manifests import K8S, OVERLAYS, Manifest, PinRelease, render_overlay
 
 
 @pytest.fixture(scope="session", params=OVERLAYS)
@@ -50,15 +51,7 @@ def pin_release(k8s_copy: Path) -> PinRelease:
 def demo_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A SQLite registry directory with versions 1 and 2 of credit-risk-scoring."""
     root = tmp_path_factory.mktemp("deploy-registry")
-    made = subprocess.run(
-        [sys.executable, "-m", "tests.deploy.registry", str(root)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert made.returncode == 0, made.stderr[-4000:]
+    run_module("tests.deploy.registry", str(root))
     # The image test mounts it into a container whose user is not ours, and MLflow writes
     # beside a registered model's files when it loads one from a local artifact store.
     for path in (root, *root.rglob("*")):

@@ -8,16 +8,12 @@ its last step), as a controller's progress would between two polls.
 
 from __future__ import annotations
 
-import json
-import os
 import sys
-from pathlib import Path
-from typing import Any
+
+from tests.support.stand_ins import State, run_stand_in, unsupported
 
 
-def main(argv: list[str]) -> int:
-    path = Path(os.environ["FAKE_ARGO_STATE"])
-    state: dict[str, Any] = json.loads(path.read_text())
+def answer(argv: list[str], state: State) -> int:
     step = state["timeline"][min(state["position"], len(state["timeline"]) - 1)]
     match argv:
         case ["get", "deployment", _, "--namespace", _, "--output", _]:
@@ -34,11 +30,9 @@ def main(argv: list[str]) -> int:
                 return 1
             print(" ".join(template), end="")
         case _:
-            print(f"fake kubectl: unsupported call {argv}", file=sys.stderr)
-            return 2
-    path.write_text(json.dumps(state))
+            return unsupported("kubectl", argv)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(run_stand_in("FAKE_ARGO_STATE", answer, {}))

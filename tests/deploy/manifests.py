@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -13,11 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-K8S = ROOT / "k8s"
+from tests.support import PROJECT_ROOT
+
+K8S = PROJECT_ROOT / "k8s"
 OVERLAYS = ("staging", "production")
-# CI must run every test; only a developer machine may skip one for a missing tool.
-IN_CI = os.environ.get("CI", "").lower() == "true"
 
 Manifest = dict[str, Any]
 PinRelease = Callable[..., subprocess.CompletedProcess[str]]

@@ -19,7 +19,7 @@ def make_registry(root: Path) -> str:
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
     import mlflow
 
-    from registry_scripts.register import register_model_version
+    from registry_scripts._registration import register_model_version
     from registry_scripts.train import EXPERIMENT, MODEL_NAME, train_demo_model
 
     client = mlflow.MlflowClient()

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
-import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -13,12 +10,6 @@ import httpx
 from registry_scripts.demo_data import LABEL, make_credit_dataset
 
 from .manifests import Manifest, find, server_container
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def pod_environment(docs: list[Manifest]) -> dict[str, str]:
@@ -29,21 +20,6 @@ def pod_environment(docs: list[Manifest]) -> dict[str, str]:
         {item["name"]: item["value"] for item in server_container(docs)["env"] if "value" in item}
     )
     return env
-
-
-def wait_ready(base_url: str, seconds: float, alive: Callable[[], bool] | None = None) -> None:
-    """Poll /readyz until 200, bounded in time; `alive()` False stops early (process died)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if alive is not None and not alive():
-            raise AssertionError("the server exited before it was ready")
-        try:
-            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"{base_url}/readyz did not answer 200 within {seconds} s")
 
 
 def check_serves(base_url: str, version: str) -> dict[str, Any]:

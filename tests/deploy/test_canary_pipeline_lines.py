@@ -13,17 +13,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .manifests import ROOT, venv_tool
+from tests.support import PROJECT_ROOT
+
+from .manifests import venv_tool
 
 
 def _deploy_lines() -> list[str]:
-    ci = yaml.safe_load((ROOT / ".gitlab-ci.yml").read_text())
+    ci = yaml.safe_load((PROJECT_ROOT / ".gitlab-ci.yml").read_text())
     return [str(line) for line in ci["deploy"]["script"]]
 
 
 def _render(tmp_path: Path, strategy: str) -> subprocess.CompletedProcess[str]:
     workdir = tmp_path / "checkout"
-    shutil.copytree(ROOT / "k8s", workdir / "k8s")
+    shutil.copytree(PROJECT_ROOT / "k8s", workdir / "k8s")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "kubectl").symlink_to(venv_tool("kubectl"))
@@ -33,7 +35,7 @@ def _render(tmp_path: Path, strategy: str) -> subprocess.CompletedProcess[str]:
         if "kubectl kustomize" in line or line.startswith('case "$DEPLOY_STRATEGY"')
     ]
     assert len(lines) == 3, lines
-    ci = yaml.safe_load((ROOT / ".gitlab-ci.yml").read_text())
+    ci = yaml.safe_load((PROJECT_ROOT / ".gitlab-ci.yml").read_text())
     return subprocess.run(
         ["bash", "-c", "\n".join(["set -eo pipefail", *lines])],
         cwd=workdir,
@@ -67,7 +69,7 @@ def test_an_unknown_strategy_stops_the_job(tmp_path: Path) -> None:
 
 
 def test_the_default_strategy_is_rolling_and_deploy_and_rollbacks_wait_for_a_canary() -> None:
-    ci = yaml.safe_load((ROOT / ".gitlab-ci.yml").read_text())
+    ci = yaml.safe_load((PROJECT_ROOT / ".gitlab-ci.yml").read_text())
     assert ci["variables"]["DEPLOY_STRATEGY"]["value"] == "rolling"
     waits = [line for line in ci["deploy"]["script"] if "k8s/wait-rollout.sh" in line]
     assert len(waits) == 1
@@ -75,6 +77,6 @@ def test_the_default_strategy_is_rolling_and_deploy_and_rollbacks_wait_for_a_can
     # Both rollback jobs run k8s/rollback.sh, which waits for the Rollout under canary.
     for job in ("rollback-model", "rollback-release"):
         assert any(line.startswith("sh k8s/rollback.sh") for line in ci[job]["script"]), job
-    rollback = (ROOT / "k8s" / "rollback.sh").read_text()
+    rollback = (PROJECT_ROOT / "k8s" / "rollback.sh").read_text()
     assert 'if [ "${DEPLOY_STRATEGY:-rolling}" = canary ]; then' in rollback
     assert 'sh "$here/wait-rollout.sh" "$namespace" "$name"' in rollback

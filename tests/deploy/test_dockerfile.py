@@ -7,9 +7,11 @@ import subprocess
 
 import pytest
 
-from .manifests import ROOT, venv_tool
+from tests.support import PROJECT_ROOT
 
-DOCKERFILE = ROOT / "Dockerfile"
+from .manifests import venv_tool
+
+DOCKERFILE = PROJECT_ROOT / "Dockerfile"
 PRODUCTION_COMMAND = 'gunicorn --config python:app.gunicorn_conf "app.main:create_app()"'
 
 
@@ -103,7 +105,7 @@ def test_no_secret_is_a_build_argument_or_variable() -> None:
 
 
 def test_readme_documents_the_same_production_command() -> None:
-    readme = ROOT / "README.md"
+    readme = PROJECT_ROOT / "README.md"
     if not readme.is_file():
         pytest.fail("README.md is missing")
     assert PRODUCTION_COMMAND in readme.read_text()
@@ -112,7 +114,7 @@ def test_readme_documents_the_same_production_command() -> None:
 def test_build_context_is_an_allowlist() -> None:
     lines = [
         line
-        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        for line in (PROJECT_ROOT / ".dockerignore").read_text().splitlines()
         if line and not line.startswith("#")
     ]
     assert lines[0] == "*"

@@ -22,8 +22,13 @@ from pathlib import Path
 
 import pytest
 
-from .manifests import IN_CI, K8S, ROOT, render_overlay
-from .servers import check_serves, free_port, pod_environment, wait_ready
+from tests.support import PROJECT_ROOT
+from tests.support.ci import missing
+from tests.support.ports import free_port
+from tests.support.waiting import wait_ready
+
+from .manifests import K8S, render_overlay
+from .servers import check_serves, pod_environment
 
 pytestmark = pytest.mark.slow
 
@@ -60,10 +65,7 @@ def require_podman() -> None:
     """CI must run this test; a developer machine without podman skips it."""
     if shutil.which("podman") is not None:
         return
-    message = "podman is not installed: apt-get install podman buildah runc debootstrap"
-    if IN_CI:
-        pytest.fail(message)
-    pytest.skip(message)
+    missing("podman is not installed: apt-get install podman buildah runc debootstrap")
 
 
 def base_root_filesystem() -> Path:
@@ -94,7 +96,7 @@ def wheelhouse() -> Path:
     """The wheels of requirements.lock, for this interpreter's platform (the base's: CPython
     3.11 on glibc Linux), downloaded once per version of the file and checked against its
     hashes, as the build checks them again."""
-    digest = hashlib.sha256((ROOT / "requirements.lock").read_bytes()).hexdigest()[:16]
+    digest = hashlib.sha256((PROJECT_ROOT / "requirements.lock").read_bytes()).hexdigest()[:16]
     wheels = CACHE / f"wheels-{digest}"
     if wheels.is_dir():
         return wheels
@@ -110,7 +112,7 @@ def wheelhouse() -> Path:
             "--only-binary=:all:",
             "--require-hashes",
             "--requirement",
-            ROOT / "requirements.lock",
+            PROJECT_ROOT / "requirements.lock",
             "--dest",
             partial,
             timeout=600,
@@ -183,7 +185,7 @@ def image(podman: Podman, demo_registry: Path, tmp_path_factory: pytest.TempPath
         f"--volume={wheelhouse()}:/wheels:ro",
         f"--volume={work / 'pip.conf'}:/etc/pip.conf:ro",
         f"--tag={IMAGE}",
-        ROOT,
+        PROJECT_ROOT,
         timeout=480,
     )
     return IMAGE
@@ -216,7 +218,7 @@ def pod(podman: Podman, image: str, env: dict[str, str], *extra: str) -> Iterato
     ).strip()
     try:
         base_url = f"http://127.0.0.1:{port}"
-        wait_ready(base_url, seconds=120, alive=lambda: podman.running(container))
+        wait_ready(f"{base_url}/readyz", 120, alive=lambda: podman.running(container))
         yield container, base_url
     except AssertionError:
         print(podman.logs(container)[-4000:])  # pytest shows it with the failure

@@ -2,38 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from .manifests import Manifest, venv_tool
-
-# The three newest minor versions kubernetes-validate (requirements-deploy.txt) ships schemas
-# for; the preStop `sleep` action the Deployment uses is GA since 1.34.
-KUBERNETES_VERSIONS = ("1.35.0", "1.36.0", "1.37.0")
-
-
-def validate_strict(docs: list[Manifest], version: str, tmp_path: Path) -> list[str]:
-    """Problems kubernetes-validate --strict finds; a kind without a schema is one too.
-
-    The tool only warns and exits 0 for a kind it has no schema for, so its warnings count.
-    """
-    path = tmp_path / f"rendered-{version}.yaml"
-    path.write_text(yaml.safe_dump_all(docs))
-    result = subprocess.run(
-        [venv_tool("kubernetes-validate"), "--strict", "-k", version, str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    lines = (result.stdout + result.stderr).splitlines()
-    problems = [line for line in lines if not line.startswith("INFO")]
-    if result.returncode != 0 and not problems:
-        problems.append(f"exit status {result.returncode}")
-    return problems
+from .manifests import Manifest
+from .validators import KUBERNETES_VERSIONS, validate_strict
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)

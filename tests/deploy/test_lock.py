@@ -10,11 +10,10 @@ from pathlib import Path
 import pytest
 
 from model_wrapper.packaging import pinned_model_requirements
+from tests.support import PROJECT_ROOT
 
-from .manifests import ROOT
-
-LOCK = ROOT / "requirements.lock"
-AUDIT = ROOT / ".ci" / "audit"
+LOCK = PROJECT_ROOT / "requirements.lock"
+AUDIT = PROJECT_ROOT / ".ci" / "audit"
 
 
 def _name(requirement: str) -> str:
@@ -33,7 +32,7 @@ def pins(path: Path) -> dict[str, str]:
 
 def test_every_requirement_is_locked_at_its_pinned_version() -> None:
     locked = pins(LOCK)
-    for name, version in pins(ROOT / "requirements.txt").items():
+    for name, version in pins(PROJECT_ROOT / "requirements.txt").items():
         assert locked.get(name) == version, (
             f"{name}: requirements.txt {version}, lock {locked.get(name)}"
         )

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from .manifests import ROOT, PinRelease, render_overlay
-from .servers import check_serves, free_port, pod_environment, wait_ready
+from tests.support.ports import free_port
+from tests.support.processes import stop_process
+from tests.support.production import start_production_command
+from tests.support.waiting import wait_ready
+
+from .manifests import PinRelease, render_overlay
+from .servers import check_serves, pod_environment
 
 IMAGE = "registry.example.com/ml/credit-risk-serving:a1b2c3d-model-{version}"
 
@@ -35,28 +36,15 @@ def test_server_started_from_a_pod_template_serves_its_version(
         "MLFLOW_TRACKING_URI": f"sqlite:///{demo_registry / 'mlflow.db'}",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
     }
-    gunicorn = Path(sys.executable).parent / "gunicorn"
     log = tmp_path / "server.log"
-    with log.open("w") as output:
-        server = subprocess.Popen(
-            [str(gunicorn), "--config", "python:app.gunicorn_conf", "app.main:create_app()"],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    server = start_production_command(log, **env)
     try:
         base_url = f"http://127.0.0.1:{port}"
-        wait_ready(base_url, seconds=90, alive=lambda: server.poll() is None)
+        wait_ready(f"{base_url}/readyz", 90, alive=lambda: server.poll() is None)
         described = check_serves(base_url, version)
         assert described["requested_uri"] == f"models:/credit-risk-scoring/{version}"
     except AssertionError:
         print(log.read_text()[-4000:])  # pytest shows it with the failure
         raise
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
+        stop_process(server, 40, group=False)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.stand_ins import install_stand_in
 
 from .manifests import K8S
 
@@ -23,10 +24,7 @@ def wait(
 ) -> subprocess.CompletedProcess[str]:
     state = {"deployment": NEW, "replicasets": REPLICASETS, "timeline": timeline, "position": 0}
     (tmp_path / "state.json").write_text(json.dumps(state))
-    kubectl = tmp_path / "kubectl"
-    fake = Path(__file__).with_name("fake_argo_kubectl.py")
-    kubectl.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{fake}" "$@"\n')
-    kubectl.chmod(0o755)
+    install_stand_in(tmp_path, "kubectl", "tests.deploy.fake_argo_kubectl")
     return subprocess.run(
         ["sh", str(K8S / "wait-rollout.sh"), "credit-risk", "credit-risk-serving", str(timeout)],
         env={

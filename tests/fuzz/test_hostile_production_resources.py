@@ -18,8 +18,8 @@ import pytest
 
 from bench.hostile import measure, row, workers
 from bench.hostile_bodies import gzip_members_body, hostile_bodies
-from tests.app.test_production_server import start_server, stop, wait_ready
 from tests.conftest import VALID_ROW, RegisteredDemo
+from tests.support.production import start_server, stop, wait_ready
 
 pytestmark = pytest.mark.slow
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.app.test_production_server import start_server, stop, wait_ready
 from tests.conftest import VALID_ROW, RegisteredDemo
 from tests.fuzz.corpus import HostileCase, hostile_cases
 from tests.fuzz.support import error_body_problem, traceback_in
+from tests.support.production import start_server, stop, wait_ready
 
 pytestmark = pytest.mark.slow
 

@@ -28,8 +28,9 @@ from schemathesis.schemas import BaseSchema
 from app.main import create_app
 from app.model import ServedModel
 from app.settings import Settings
-from tests.conftest import wait_until_ready
+from tests.conftest import READY_SECONDS
 from tests.fuzz.support import error_body_problem, traceback_in
+from tests.support.waiting import wait_ready
 
 # Each example is bounded by the deadline, each test by its count of examples (about 10 s
 # when all pass). A failure is shrunk to a small reproduction, but only the first one found,
@@ -54,7 +55,7 @@ def fuzz_client(served_model: ServedModel) -> Iterator[TestClient]:
     """
     app = create_app(Settings(), model=served_model)
     with TestClient(app, raise_server_exceptions=False) as client:
-        wait_until_ready(client)
+        wait_ready("/readyz", READY_SECONDS, get=client.get)
         yield client
 
 

@@ -13,7 +13,8 @@ from mlflow.models import Model
 from app.model import ServedModel
 from model_wrapper.packaging import MODEL_REQUIREMENTS
 from model_wrapper.scoring_model import OUTPUT_COLUMNS
-from tests.conftest import PROJECT_ROOT, RISKY_ROW, VALID_ROW, RegisteredDemo
+from tests.conftest import RISKY_ROW, VALID_ROW, RegisteredDemo
+from tests.support import PROJECT_ROOT
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +79,4 @@ def test_logged_requirements_match_the_serving_image_pins(local_model_dir: Path)
         if "==" in line and not line.startswith("#")
     }
     for package in MODEL_REQUIREMENTS:
-        if package == "joblib":  # comes with scikit-learn; not a direct dependency
-            continue
         assert logged[package] == pinned[package]

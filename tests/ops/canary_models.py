@@ -47,8 +47,8 @@ def make_registry(root: Path) -> dict[str, str]:
 
     from model_wrapper.packaging import log_scoring_model
     from model_wrapper.rules import RiskThresholds
+    from registry_scripts._registration import register_model_version
     from registry_scripts.demo_data import LABEL, make_credit_dataset
-    from registry_scripts.register import register_model_version
     from registry_scripts.train import EXPERIMENT, MODEL_NAME, build_pipeline
     from tests.conftest import VALID_ROW
 

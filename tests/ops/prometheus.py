@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import subprocess
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,9 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.conftest import free_port
+from tests.support.ports import free_port
+from tests.support.processes import start_process, stop_process
+from tests.support.waiting import wait_ready
 
 JOB = "model-serving"
 
@@ -35,15 +36,6 @@ class Prometheus:
         return result
 
 
-def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"{what}: not within {seconds} s")
-
-
 @contextmanager
 def running_prometheus(
     binary: str, workdir: Path, targets: Sequence[str], rule_files: Sequence[Path] = ()
@@ -58,34 +50,23 @@ def running_prometheus(
     config_path.write_text(yaml.safe_dump(config))
     port = free_port()
     log_path = workdir / "prometheus.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={config_path}",
-                f"--storage.tsdb.path={workdir / 'tsdb'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--log.level=warn",
-            ],
-            stdout=log,
-            stderr=log,
-        )
+    command = [
+        binary,
+        f"--config.file={config_path}",
+        f"--storage.tsdb.path={workdir / 'tsdb'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--log.level=warn",
+    ]
+    process = start_process(command, log_path, {}, cwd=workdir)
     running = Prometheus(process, f"http://127.0.0.1:{port}", log_path)
 
-    def ready() -> bool:
-        assert process.poll() is None, log_path.read_text()[-2000:]
-        try:
-            return httpx.get(f"{running.url}/-/ready", timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
-
     try:
-        wait_for(ready, 30, "Prometheus ready")
+        wait_ready(
+            f"{running.url}/-/ready",
+            30,
+            alive=lambda: process.poll() is None,
+            detail=lambda: log_path.read_text()[-2000:],
+        )
         yield running
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process, 20)

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import promql_parser
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import PROJECT_ROOT
+from tests.support import PROJECT_ROOT
+from tests.support.ci import missing
 
 DASHBOARD_PATH = PROJECT_ROOT / "ops" / "grafana" / "serving-dashboard.json"
 ALERTS_PATH = PROJECT_ROOT / "ops" / "prometheus" / "alerts.yml"
@@ -29,14 +29,13 @@ ALERT_TESTS_PATH = Path(__file__).resolve().parent / "promtool" / "alerts_test.y
 # Labels Prometheus adds to every scraped series, and the histogram bucket label.
 TARGET_LABELS = frozenset({"job", "instance"})
 
-# Announced in the contract and not exported yet (lead's work in progress): name -> labels.
+# Exported with these labels only once traffic the in-process app of the static checks
+# does not get has come: drift needs a window of rows, a rejection a limit hit. Until then
+# the family has no sample to show its labels: name -> labels. A real server's /metrics is
+# checked to carry each, with these labels (test_prometheus_end_to_end.py).
 ANNOUNCED_METRICS: dict[str, frozenset[str]] = {
     "model_feature_drift_psi": frozenset({"feature"}),
-    "model_score_drift_psi": frozenset(),
     "http_requests_rejected_total": frozenset({"reason"}),
-    "model_batch_size_bucket": frozenset({"le"}),
-    "model_batch_size_sum": frozenset(),
-    "model_batch_size_count": frozenset(),
 }
 
 # Exported by another program, read by the canary panel and alert: name -> labels. The Argo
@@ -130,18 +129,15 @@ def route_values(operator: str, value: str) -> list[str]:
 def find_tool(name: str) -> str:
     """A Prometheus executable (`promtool`, `prometheus`), from $NAME or PATH.
 
-    Missing is a failure under CI (CI=true), a skip on a workstation.
+    Missing is a failure under CI, a skip on a workstation.
     """
     path = os.environ.get(name.upper()) or shutil.which(name)
-    if path:
-        return path
-    message = (
-        f"{name} is not installed: `apt-get install -y --no-install-recommends prometheus` "
-        f"(Debian) provides it, or set {name.upper()} to its path"
-    )
-    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-        pytest.fail(message)
-    pytest.skip(message)
+    if not path:
+        missing(
+            f"{name} is not installed: `apt-get install -y --no-install-recommends prometheus` "
+            f"(Debian) provides it, or set {name.upper()} to its path"
+        )
+    return path
 
 
 def run_promtool(promtool: str, *args: str) -> subprocess.CompletedProcess[str]:

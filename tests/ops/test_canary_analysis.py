@@ -14,8 +14,6 @@ step passes plus the ones this set-up needs (where Prometheus is, the stable's v
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -24,8 +22,7 @@ import httpx
 import pytest
 
 from registry_scripts.demo_data import LABEL, make_credit_dataset
-from tests.app.test_production_server import RunningServer, start_server, wait_ready
-from tests.conftest import PROJECT_ROOT, RegisteredDemo
+from tests.conftest import RegisteredDemo
 from tests.deploy.manifests import find, render_overlay
 from tests.ops.argo_analysis import (
     ERROR,
@@ -41,8 +38,11 @@ from tests.ops.argo_analysis import (
     run_metric,
 )
 from tests.ops.canary_models import ROLES
-from tests.ops.prometheus import JOB, Prometheus, running_prometheus, wait_for
+from tests.ops.prometheus import JOB, Prometheus, running_prometheus
 from tests.ops.promql import DASHBOARD_PATH, expand_grafana_variables, query_problems
+from tests.support.processes import run_module
+from tests.support.production import RunningServer, start_server, wait_ready
+from tests.support.waiting import wait_until
 
 CANARIES = ("good", "failing", "skewed")
 REQUESTS_PER_SERVER = 120
@@ -56,16 +56,8 @@ SHIFT_METRIC = "canary-prediction-shift"
 @pytest.fixture(scope="module")
 def canary_registry(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("canary-registry")
-    made = subprocess.run(
-        [sys.executable, "-m", "tests.ops.canary_models", str(root)],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert made.returncode == 0, made.stderr[-4000:]
-    registry: dict[str, str] = json.loads(made.stdout.strip().splitlines()[-1])
+    made = run_module("tests.ops.canary_models", str(root))
+    registry: dict[str, str] = json.loads(made.strip().splitlines()[-1])
     return registry
 
 
@@ -154,7 +146,7 @@ def analysis(
         )
         return bool(total) and float(total[0]["value"][1]) == sent
 
-    wait_for(all_scraped, 30, f"{sent} scoring requests scraped")
+    wait_until(all_scraped, 30, f"{sent} scoring requests scraped")
 
     rendered = render_overlay("production-canary")
     template = find(rendered, "AnalysisTemplate")["spec"]

@@ -12,7 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.main import create_app
 from app.model import ServedModel
 from app.settings import Settings
-from tests.conftest import wait_until_ready
+from tests.conftest import READY_SECONDS
+from tests.support.waiting import wait_ready
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def failing_route_client(served_model: ServedModel) -> Iterator[TestClient]:
 
     app.add_api_route("/ops-test/explode", explode, methods=["GET"])
     with TestClient(app, raise_server_exceptions=False) as client:
-        wait_until_ready(client)
+        wait_ready("/readyz", READY_SECONDS, get=client.get)
         yield client
 
 

@@ -5,7 +5,8 @@ occurs) or an alert that never leaves the inactive state. Here Prometheus (the D
 package's binary, on 127.0.0.1) scrapes Gunicorn with 2 workers every second and loads
 ops/prometheus/alerts.yml; every dashboard query must evaluate, and return data unless what it
 reads is legitimately absent; every rule must be healthy; stopping the server must set the
-not-ready alert pending. Every wait is bounded in time.
+not-ready alert pending. And the real server exports every metric the static checks take
+on trust (ANNOUNCED_METRICS). Every wait is bounded in time.
 """
 
 from __future__ import annotations
@@ -20,15 +21,18 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.app.test_production_server import RunningServer, start_server, stop, wait_ready
 from tests.conftest import RISKY_ROW, VALID_ROW, RegisteredDemo
-from tests.ops.prometheus import JOB, Prometheus, running_prometheus, wait_for
+from tests.ops.prometheus import JOB, Prometheus, running_prometheus
 from tests.ops.promql import (
     ALERTS_PATH,
+    ANNOUNCED_METRICS,
     DASHBOARD_PATH,
     analyse,
     expand_grafana_variables,
+    exported_labels,
 )
+from tests.support.production import RunningServer, start_server, stop, wait_ready
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -46,11 +50,15 @@ _NOT_FIRING_WHEN_HEALTHY = {
 @pytest.fixture
 def production_server(registry: RegisteredDemo, tmp_path: Path) -> Iterator[RunningServer]:
     (tmp_path / "server").mkdir()
-    server = start_server(registry, tmp_path / "server")
+    # Drift is published after a few rows, so the traffic below brings its series.
+    drift_after_few_rows = {
+        "DRIFT_WINDOW_ROWS": "100",
+        "DRIFT_MIN_ROWS": "10",
+        "DRIFT_SAMPLE_INTERVAL_MS": "0",
+    }
+    server = start_server(registry, tmp_path / "server", **drift_after_few_rows)
     yield server
-    if server.process.poll() is None:
-        server.process.kill()
-        server.process.wait(timeout=10)
+    server.kill()
 
 
 @pytest.fixture
@@ -96,7 +104,7 @@ def test_prometheus_evaluates_every_dashboard_query_and_rule_on_the_real_server(
         traffic = prom.query(f'sum(rate(http_requests_total{{job="{JOB}"}}[1m])) > 0')
         return bool(ready) and float(ready[0]["value"][1]) == 2 and bool(traffic)
 
-    wait_for(scraped, 30, "2 ready workers and traffic scraped")
+    wait_until(scraped, 30, "2 ready workers and traffic scraped")
 
     exposition = httpx.get(f"{production_server.ops_url}/metrics", timeout=10).text
     with_samples = {
@@ -140,4 +148,29 @@ def test_prometheus_evaluates_every_dashboard_query_and_rule_on_the_real_server(
             for alert in alerts
         )
 
-    wait_for(not_ready_pending, 30, "ModelServingNotReady pending after the server stopped")
+    wait_until(not_ready_pending, 30, "ModelServingNotReady pending after the server stopped")
+
+
+def test_the_real_server_exports_every_announced_metric_with_its_labels(
+    production_server: RunningServer,
+) -> None:
+    """ANNOUNCED_METRICS lets the dashboard and alert checks read series the in-process app
+    shows no sample of; each must really be exported, or a name misspelt there (or a
+    metric never built) would pass a panel that stays empty."""
+    wait_ready(production_server)
+    _send_traffic(production_server.base_url)
+    # Announced far past MAX_BODY_BYTES: refused at once, before any body is read.
+    assert production_server.post_headers_only(100_000_000).startswith(b"HTTP/1.1 413 ")
+
+    def exported() -> dict[str, set[str]]:
+        metrics = httpx.get(f"{production_server.ops_url}/metrics", timeout=10).text
+        return exported_labels(metrics)
+
+    wait_until(
+        lambda: ANNOUNCED_METRICS.keys() <= exported().keys(),
+        15,
+        "every announced metric exported",
+        detail=lambda: f"missing: {sorted(ANNOUNCED_METRICS.keys() - exported().keys())}",
+    )
+    labels = exported()
+    assert {name: labels[name] for name in ANNOUNCED_METRICS} == ANNOUNCED_METRICS

@@ -18,11 +18,8 @@ from mlflow import MlflowClient
 from sklearn.linear_model import LogisticRegression
 
 from model_fetch.retries import HTTP_DEFAULTS
-from tests.registry_scripts.support import (
-    PROJECT_ROOT,
-    register_demo_version,
-    running_mlflow_server,
-)
+from tests.registry_scripts.support import register_demo_version, running_mlflow_server
+from tests.support import PROJECT_ROOT
 
 CI_IDENTITY_VARIABLES = ("GITLAB_USER_LOGIN", "CI_PIPELINE_URL", "CI_PIPELINE_ID")
 
@@ -115,7 +112,7 @@ def register_versions(
     client: MlflowClient, log_tiny_model: Callable[[], tuple[str, str]]
 ) -> Callable[[int], list[str]]:
     """Register `count` tiny model versions of `credit-risk-scoring`; returns their numbers."""
-    from registry_scripts.register import register_model_version
+    from registry_scripts._registration import register_model_version
 
     def register(count: int) -> list[str]:
         versions = []

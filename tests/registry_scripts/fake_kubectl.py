@@ -29,15 +29,14 @@ from typing import Any
 
 import yaml
 
+from tests.support.stand_ins import State, option_values, run_stand_in, unsupported
+
 Template = dict[str, str]
+STATE_VARIABLE = "FAKE_KUBE_STATE"
+INITIAL_STATE: State = {"namespace": None, "revisions": [], "calls": []}
 # The Deployment's selector: its ReplicaSets carry this label.
 SELECTOR = "app.kubernetes.io/name=credit-risk-serving"
 _RANGE_ITEMS = re.compile(r"^\{range \.items\[\*\]\}(?P<each>.*)\{end\}$", re.DOTALL)
-
-
-def load_state(path: Path) -> dict[str, Any]:
-    state: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
-    return {"namespace": None, "revisions": [], "calls": [], **state}
 
 
 def template(model_version: str, image: str) -> Template:
@@ -99,20 +98,13 @@ def _jsonpath(objects: list[dict[str, Any]], expression: str) -> str:
 
 
 def _option(argv: list[str], name: str) -> str | None:
-    for index, arg in enumerate(argv):
-        if arg == name and index + 1 < len(argv):
-            return argv[index + 1]
-        if arg.startswith(f"{name}="):
-            return arg.split("=", 1)[1]
-    return None
+    return next(iter(option_values(argv, name)), None)
 
 
-def main(argv: list[str]) -> int:
-    state_path = Path(os.environ["FAKE_KUBE_STATE"])
-    state = load_state(state_path)
+def answer(argv: list[str], state: State) -> int:
     state["calls"].append(argv)
-    state_path.write_text(json.dumps(state))
     if argv[:1] == ["kustomize"]:
+        Path(os.environ[STATE_VARIABLE]).write_text(json.dumps(state))  # logged before exec
         os.execv(os.environ["REAL_KUBECTL"], ["kubectl", *argv])  # noqa: S606
     revisions: list[Template] = state["revisions"]
     if argv[:1] == ["apply"]:
@@ -158,11 +150,9 @@ def main(argv: list[str]) -> int:
             objects = [_object("Deployment", revisions[-1])]
         print(_jsonpath(objects, expression), end="")
     else:
-        print(f"fake kubectl: unsupported call {argv}", file=sys.stderr)
-        return 2
-    state_path.write_text(json.dumps(state))
+        return unsupported("kubectl", argv)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(run_stand_in(STATE_VARIABLE, answer, INITIAL_STATE))

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from mlflow import MlflowClient
 
-from registry_scripts.register import register_model_version
+from registry_scripts._registration import register_model_version
 from registry_scripts.train import MODEL_NAME, train_demo_model
+from tests.support.ports import free_port
+from tests.support.processes import start_process, stop_process
+from tests.support.waiting import wait_ready
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Small enough to train in about a second, good enough to clear TEST_FLOOR (AUC ~0.71),
 # while the deliberately bad model (shuffled labels) scores ~0.5.
 DEMO_TRAINING: dict[str, int] = {"n_rows": 3000, "n_estimators": 60}
@@ -58,19 +54,18 @@ def register_demo_version(client: MlflowClient, *, bad: bool = False) -> str:
     return str(version.version)
 
 
-def free_port() -> int:
-    """A port nothing listens on right now (bind to 0, read it, release it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback URL)
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
+def start_command(
+    command: str, argv: list[str], env: dict[str, str], cwd: Path
+) -> subprocess.Popen[str]:
+    """`python -m registry_scripts.<command> argv`, its output piped (text)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", f"registry_scripts.{command}", *argv],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @contextmanager
@@ -81,7 +76,7 @@ def running_mlflow_server(workdir: Path) -> Iterator[str]:
     """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = (workdir / "mlflow-server.log").open("wb")
+    log_path = workdir / "mlflow-server.log"
     command = [
         sys.executable, "-m", "mlflow", "server",
         "--backend-store-uri", f"sqlite:///{workdir / 'server.db'}",
@@ -91,31 +86,16 @@ def running_mlflow_server(workdir: Path) -> Iterator[str]:
         "--port", str(port),
         "--workers", "1",
     ]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    process = subprocess.Popen(
-        command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    process = start_process(
+        command, log_path, {}, cwd=workdir, inherit=lambda key: not key.startswith("MLFLOW_")
     )
     try:
-        deadline = time.monotonic() + MLFLOW_SERVER_START_SECONDS
-        while not _answers(f"{url}/health"):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"mlflow server did not become healthy (exit code {process.poll()}): "
-                    + (workdir / "mlflow-server.log").read_text(errors="replace")[-2000:]
-                )
-            time.sleep(0.5)
+        wait_ready(
+            f"{url}/health",
+            MLFLOW_SERVER_START_SECONDS,
+            alive=lambda: process.poll() is None,
+            detail=lambda: log_path.read_text(errors="replace")[-2000:],
+        )
         yield url
     finally:
-        _stop(process)
-        log.close()
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
+        stop_process(process, 20)

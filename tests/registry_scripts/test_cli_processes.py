@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from model_fetch.retries import HTTP_DEFAULTS, apply_http_defaults
-from tests.registry_scripts.support import FIRST_CALL_ARGS, free_port
+from tests.registry_scripts.support import FIRST_CALL_ARGS, start_command
+from tests.support.ports import free_port
 
 # Python and MLflow take 3-10 s to import on a busy machine; the retries add ~3 s.
 # MLflow's own defaults (7 retries, backoff factor 2) would take minutes.
@@ -21,17 +21,17 @@ def start_all(
     argvs: dict[str, list[str]], env: dict[str, str], cwd: Path
 ) -> dict[str, subprocess.Popen[str]]:
     """Start one process per command at once: six sequential interpreter starts are slow."""
-    return {
-        command: subprocess.Popen(
-            [sys.executable, "-m", f"registry_scripts.{command}", *argv],
-            cwd=cwd,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for command, argv in argvs.items()
-    }
+    return {command: start_command(command, argv, env, cwd) for command, argv in argvs.items()}
+
+
+def failure_of(process: subprocess.Popen[str], exit_code: int, what: str) -> tuple[str, str]:
+    """The one JSON line and the stderr of a command that must exit `exit_code`."""
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == exit_code, f"{what}: {out}\n{err}"
+    (line,) = out.splitlines()
+    result = json.loads(line)
+    assert (result["ok"], result["exit_code"]) == (False, exit_code)
+    return str(result["error"]), err
 
 
 def test_every_command_documents_itself_and_its_exit_codes(
@@ -54,12 +54,8 @@ def test_unreachable_registry_exits_4_with_a_clear_error_from_every_command(
         env.pop(key, None)
     processes = start_all(FIRST_CALL_ARGS, env, tmp_path)
     for command, process in processes.items():
-        out, err = process.communicate(timeout=120)
-        assert process.returncode == 4, f"{command}: {out}\n{err}"
-        (line,) = out.splitlines()
-        result = json.loads(line)
-        assert (result["ok"], result["exit_code"]) == (False, 4)
-        assert f"registry at {url} is unreachable" in result["error"]
+        error, err = failure_of(process, 4, command)
+        assert f"registry at {url} is unreachable" in error
         assert "unreachable" in err
 
 
@@ -110,20 +106,9 @@ def test_gate_parameters_that_cannot_fail_are_usage_errors_before_any_registry_c
     exit 2 (not 4) shows the parameters are refused first."""
     env = command_env(MLFLOW_TRACKING_URI=f"http://127.0.0.1:{free_port()}")
     processes = {
-        case: subprocess.Popen(
-            [sys.executable, "-m", "registry_scripts.validate", "--version", "1", *argv],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        case: start_command("validate", ["--version", "1", *argv], env, tmp_path)
         for case, (argv, _) in GATE_USAGE_ERRORS.items()
     }
     for case, process in processes.items():
-        out, err = process.communicate(timeout=120)
-        assert process.returncode == 2, f"{case}: {out}\n{err}"
-        (line,) = out.splitlines()
-        result = json.loads(line)
-        assert (result["ok"], result["exit_code"]) == (False, 2)
-        assert GATE_USAGE_ERRORS[case][1] in result["error"], case
+        error, _ = failure_of(process, 2, case)
+        assert GATE_USAGE_ERRORS[case][1] in error, case

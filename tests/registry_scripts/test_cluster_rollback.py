@@ -18,12 +18,13 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from registry_scripts.promote import promote_version
-from tests.registry_scripts.support import PROJECT_ROOT, production
+from registry_scripts._promotion import promote_version
+from tests.registry_scripts.support import production
+from tests.support import PROJECT_ROOT
+from tests.support.stand_ins import install_stand_in
 
 NAME = "credit-risk-scoring"
 ROLLBACK = PROJECT_ROOT / "k8s" / "rollback.sh"
-FAKE_KUBECTL = Path(__file__).parent / "fake_kubectl.py"
 IMAGE = "registry.example.com/ml/credit-risk-serving:{sha}-model-{version}"
 RUN_SECONDS = 180
 
@@ -38,10 +39,7 @@ class Cluster:
     def __init__(self, tmp_path: Path, env: dict[str, str]) -> None:
         self.state = tmp_path / "cluster.json"
         bin_dir = tmp_path / "stand-ins"
-        bin_dir.mkdir()
-        kubectl = bin_dir / "kubectl"
-        kubectl.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_KUBECTL}" "$@"\n')
-        kubectl.chmod(0o755)
+        install_stand_in(bin_dir, "kubectl", "tests.registry_scripts.fake_kubectl")
         self.env = {
             **env,
             "PATH": f"{bin_dir}:{env['PATH']}",

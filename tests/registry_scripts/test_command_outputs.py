@@ -4,8 +4,6 @@ code, and never a credential in its output, also when the registry is down."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +12,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from model_fetch.retries import HTTP_DEFAULTS
-from tests.registry_scripts.support import DEMO_TRAINING, FIRST_CALL_ARGS, free_port
+from tests.registry_scripts.support import DEMO_TRAINING, FIRST_CALL_ARGS, start_command
+from tests.support.ports import free_port
 
 SECRET = "s3cr3t-Pa55word"  # noqa: S105 (made up: the output must never show it)
 TOKEN = "tok-never-printed-42"  # noqa: S105 (made up, as above)
@@ -23,19 +22,6 @@ TOKEN = "tok-never-printed-42"  # noqa: S105 (made up, as above)
 def with_credentials(url: str) -> str:
     parts = urlsplit(url)
     return parts._replace(netloc=f"ci-user:{SECRET}@{parts.netloc}").geturl()
-
-
-def run_command(
-    command: str, argv: list[str], env: dict[str, str], cwd: Path
-) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", f"registry_scripts.{command}", *argv],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def only_json_line(out: str) -> dict[str, Any]:
@@ -54,7 +40,7 @@ def test_unreachable_registry_with_credentials_is_4_from_every_command_and_never
     for key in HTTP_DEFAULTS:  # the commands' own bounded retries are under test
         env.pop(key, None)
     processes = {
-        command: run_command(command, argv, env, tmp_path)
+        command: start_command(command, argv, env, tmp_path)
         for command, argv in FIRST_CALL_ARGS.items()
     }
     for command, process in processes.items():
@@ -79,7 +65,7 @@ def test_train_and_export_against_a_real_mlflow_server_print_one_line_and_no_sec
     with the credentials in that URI masked."""
     env = command_env(MLFLOW_TRACKING_URI=with_credentials(mlflow_server))
     trees, rows = str(DEMO_TRAINING["n_estimators"]), str(DEMO_TRAINING["n_rows"])
-    train = run_command("train", ["--register", "--trees", trees, "--rows", rows], env, tmp_path)
+    train = start_command("train", ["--register", "--trees", trees, "--rows", rows], env, tmp_path)
     out, err = train.communicate(timeout=300)
     assert train.returncode == 0, err
     trained = only_json_line(out)
@@ -89,7 +75,7 @@ def test_train_and_export_against_a_real_mlflow_server_print_one_line_and_no_sec
     assert SECRET not in out + err
 
     uri = f"models:/credit-risk-scoring/{trained['version']}"
-    export = run_command("export", ["--model-uri", uri, "--output", "model"], env, tmp_path)
+    export = start_command("export", ["--model-uri", uri, "--output", "model"], env, tmp_path)
     out, err = export.communicate(timeout=300)
     assert export.returncode == 0, err
     exported = only_json_line(out)
@@ -105,7 +91,7 @@ def test_export_of_a_missing_model_is_5_with_a_json_line(
     sqlite_registry: str, command_env: Callable[..., dict[str, str]], tmp_path: Path
 ) -> None:
     argv = ["--model-uri", "models:/no-such-model/1", "--output", "model"]
-    process = run_command("export", argv, command_env(), tmp_path)
+    process = start_command("export", argv, command_env(), tmp_path)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 5, err
     assert only_json_line(out)["exit_code"] == 5

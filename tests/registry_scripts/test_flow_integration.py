@@ -7,7 +7,6 @@ resolve to v1 and a fresh app serves v1.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import mlflow
@@ -18,11 +17,12 @@ from mlflow import MlflowClient
 from registry_scripts import promote, register, resolve, rollback, status, validate
 from registry_scripts.demo_data import LABEL, make_credit_dataset
 from registry_scripts.train import MODEL_NAME, train_demo_model
+from tests.conftest import READY_SECONDS
 from tests.registry_scripts.support import DEMO_TRAINING, TEST_FLOOR, register_demo_version
+from tests.support.waiting import wait_ready
 
 pytestmark = pytest.mark.slow
 
-READY_SECONDS = 30.0
 PRODUCTION_URIS = (f"models:/{MODEL_NAME}/Production", f"models:/{MODEL_NAME}@production")
 
 
@@ -48,10 +48,7 @@ def served_version(model_uri: str, monkeypatch: pytest.MonkeyPatch) -> str:
         patch.setenv("MODEL_URI", model_uri)
         with TestClient(create_app()) as client:
             # The warm-up prediction runs in the background after start-up.
-            deadline = time.monotonic() + READY_SECONDS
-            while client.get("/readyz").status_code != 200:
-                assert time.monotonic() < deadline, "the app did not become ready"
-                time.sleep(0.2)
+            wait_ready("/readyz", READY_SECONDS, get=client.get)
             described = client.get("/version").json()
             scored = client.post(
                 "/invocations", json={"dataframe_records": applicant.to_dict(orient="records")}

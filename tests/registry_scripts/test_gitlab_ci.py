@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from tests.registry_scripts.support import PROJECT_ROOT
+from tests.support import PROJECT_ROOT
 
 CI_FILE = PROJECT_ROOT / ".gitlab-ci.yml"
 KEYWORDS = {"default", "include", "stages", "variables", "workflow"}

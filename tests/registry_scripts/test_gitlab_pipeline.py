@@ -24,13 +24,11 @@ from typing import Any
 import pytest
 from mlflow import MlflowClient
 
-from registry_scripts.promote import promote_version
-from tests.registry_scripts.support import (
-    PROJECT_ROOT,
-    TEST_FLOOR,
-    production,
-    register_demo_version,
-)
+from registry_scripts._promotion import promote_version
+from tests.registry_scripts.support import TEST_FLOOR, production, register_demo_version
+from tests.support import PROJECT_ROOT
+from tests.support.ci import missing
+from tests.support.stand_ins import install_stand_in
 
 NAME = "credit-risk-scoring"
 GITLAB_CI_LOCAL = PROJECT_ROOT / "tests" / "pipeline" / "node_modules" / ".bin" / "gitlab-ci-local"
@@ -38,23 +36,22 @@ GITLAB_CI_LOCAL = PROJECT_ROOT / "tests" / "pipeline" / "node_modules" / ".bin" 
 # so it waits for the test stage), and that is this test suite. --manual promote is the
 # click on the manual job's button.
 RELEASE_JOBS = ("candidate", "build-image", "validate", "promote", "deploy", "--manual", "promote")
-STAND_INS = {"kubectl": "fake_kubectl.py", "buildah": "fake_buildah.py"}
+STAND_INS = {
+    "kubectl": "tests.registry_scripts.fake_kubectl",
+    "buildah": "tests.registry_scripts.fake_buildah",
+}
 REGISTRY = "registry.example.com"
 IMAGE_REPOSITORY = f"{REGISTRY}/ml/credit-risk-serving/credit-risk-serving"
 # Bounded: a release run is five jobs, each a few command starts on two busy cores.
 PIPELINE_SECONDS = 600
-IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
 def _require_tools() -> None:
-    missing = [tool for tool in ("node", "git", "rsync") if shutil.which(tool) is None]
+    absent = [tool for tool in ("node", "git", "rsync") if shutil.which(tool) is None]
     if not GITLAB_CI_LOCAL.exists():
-        missing.append(f"{GITLAB_CI_LOCAL} (make test installs it)")
-    if missing:
-        message = f"the pipeline test needs {', '.join(missing)}"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        absent.append(f"{GITLAB_CI_LOCAL} (make test installs it)")
+    if absent:
+        missing(f"the pipeline test needs {', '.join(absent)}")
 
 
 def _git(checkout: Path, *args: str) -> None:
@@ -115,13 +112,8 @@ class Pipeline:
         self.cluster_state = workdir / "cluster.json"
         self.image_state = workdir / "images.json"
         stand_ins = workdir / "stand-ins"
-        stand_ins.mkdir()
-        for command, script in STAND_INS.items():
-            path = stand_ins / command
-            path.write_text(
-                f'#!/bin/sh\nexec "{sys.executable}" "{Path(__file__).parent / script}" "$@"\n'
-            )
-            path.chmod(0o755)
+        for command, module in STAND_INS.items():
+            install_stand_in(stand_ins, command, module)
         self.env = {
             **os.environ,
             "PATH": f"{stand_ins}:{os.environ['PATH']}",
@@ -227,14 +219,20 @@ def test_jobs_rules_and_needs_as_gitlab_reads_them(
     assert runs == ["test", "audit"]
 
 
+def _first_version_in_production(client: MlflowClient) -> str:
+    """A demo version registered and promoted, as the release before the one under test."""
+    version = register_demo_version(client)
+    promote_version(client, NAME, version)
+    return version
+
+
 @pytest.mark.slow
 def test_release_passes_the_gate_deploys_and_both_rollbacks_run(
     pipeline: Pipeline, server_registry: str
 ) -> None:
     """On the staging overlay: every kubectl call must name its namespace to succeed."""
     client = MlflowClient(server_registry)
-    v1 = register_demo_version(client)
-    promote_version(client, NAME, v1)
+    v1 = _first_version_in_production(client)
     v2 = register_demo_version(client)
     pipeline.seed_cluster("credit-risk-staging", v1)
 
@@ -286,8 +284,7 @@ def test_a_candidate_below_the_floor_stops_at_the_gate(
     pipeline: Pipeline, server_registry: str
 ) -> None:
     client = MlflowClient(server_registry)
-    v1 = register_demo_version(client)
-    promote_version(client, NAME, v1)
+    v1 = _first_version_in_production(client)
     bad = register_demo_version(client, bad=True)
     register_demo_version(client)  # newer: MODEL_VERSION must win over "latest"
     pipeline.seed_cluster("credit-risk", v1)

@@ -10,7 +10,7 @@ from mlflow.exceptions import MlflowException
 
 from registry_scripts import promote
 from registry_scripts._errors import UsageError
-from registry_scripts.promote import promote_version
+from registry_scripts._promotion import promote_version
 
 NAME = "credit-risk-scoring"
 

@@ -10,7 +10,7 @@ from mlflow import MlflowClient
 
 from registry_scripts import register
 from registry_scripts._errors import UsageError
-from registry_scripts.register import register_model_version
+from registry_scripts._registration import register_model_version
 
 NAME = "credit-risk-scoring"
 TinyModel = Callable[[], tuple[str, str]]

@@ -10,7 +10,7 @@ from mlflow import MlflowClient
 
 from registry_scripts import resolve
 from registry_scripts._errors import UsageError
-from registry_scripts.promote import promote_version
+from registry_scripts._promotion import promote_version
 from registry_scripts.resolve import RegistryReference, parse_registry_uri
 
 NAME = "credit-risk-scoring"

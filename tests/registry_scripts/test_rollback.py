@@ -7,7 +7,7 @@ from collections.abc import Callable
 from mlflow import MlflowClient
 
 from registry_scripts import rollback
-from registry_scripts.promote import promote_version
+from registry_scripts._promotion import promote_version
 from registry_scripts.rollback import rollback_production
 
 NAME = "credit-risk-scoring"

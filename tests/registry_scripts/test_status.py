@@ -9,7 +9,7 @@ import pytest
 from mlflow import MlflowClient
 
 from registry_scripts import status
-from registry_scripts.promote import promote_version
+from registry_scripts._promotion import promote_version
 
 NAME = "credit-risk-scoring"
 

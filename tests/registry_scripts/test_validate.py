@@ -13,8 +13,8 @@ from mlflow import MlflowClient
 from sklearn.linear_model import LogisticRegression
 
 from registry_scripts import validate
-from registry_scripts.promote import promote_version
-from registry_scripts.register import register_model_version
+from registry_scripts._promotion import promote_version
+from registry_scripts._registration import register_model_version
 from tests.registry_scripts.support import TEST_FLOOR
 
 NAME = "credit-risk-scoring"
