@@ -9,8 +9,8 @@ import mlflow
 from mlflow.models import infer_signature
 
 from bench.payloads import make_wide_frame
-from registry_scripts.promote import promote_version
-from registry_scripts.register import register_model_version
+from registry_scripts._promotion import promote_version
+from registry_scripts._registration import register_model_version
 from registry_scripts.train import EXPERIMENT, MODEL_NAME, train_demo_model
 
 IDENTITY_MODEL_CODE = Path(__file__).with_name("identity_model.py")

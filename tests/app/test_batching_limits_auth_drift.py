@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import json
 from collections.abc import Callable
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -16,28 +14,13 @@ from app.model import ServedModel
 from app.settings import Settings
 from registry_scripts.demo_data import LABEL, make_credit_dataset
 from tests.conftest import READY_SECONDS, VALID_ROW
+from tests.support.asgi import score_concurrently
 from tests.support.waiting import wait_ready
 
 
 def _records(n_rows: int, seed: int) -> list[dict[str, object]]:
     frame = make_credit_dataset(n_rows=n_rows, seed=seed).drop(columns=[LABEL])
     return frame.to_dict(orient="records")  # type: ignore[return-value]
-
-
-def score_concurrently(
-    app_client: TestClient, bodies: list[dict[str, object]]
-) -> list[httpx.Response]:
-    """Send all bodies at once, on the event loop the app (and its batcher) runs on."""
-
-    async def send_all() -> list[httpx.Response]:
-        transport = httpx.ASGITransport(app=app_client.app)  # type: ignore[arg-type]
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            return await asyncio.gather(
-                *(client.post("/invocations", json=body) for body in bodies)
-            )
-
-    assert app_client.portal is not None
-    return app_client.portal.call(send_all)
 
 
 def test_batched_predictions_equal_unbatched_single_request_results(

@@ -25,8 +25,9 @@ from app.routes import INLINE_PARSE_MAX_BYTES
 from app.settings import Settings
 from app.stages import STAGES
 from app.tracing import TracingMiddleware, tracing_configured
-from tests.app.test_batching_limits_auth_drift import score_concurrently
-from tests.conftest import VALID_ROW, RegisteredDemo, wait_until_ready
+from tests.conftest import READY_SECONDS, VALID_ROW, RegisteredDemo
+from tests.support.asgi import score_concurrently
+from tests.support.waiting import wait_ready
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
@@ -45,7 +46,7 @@ def traced_app(served_model: ServedModel) -> Iterator[tuple[TestClient, InMemory
     settings = Settings(max_concurrent_requests=64)
     app = create_app(settings, model=served_model, span_exporter=exporter)
     with TestClient(app) as client:
-        wait_until_ready(client)
+        wait_ready("/readyz", READY_SECONDS, get=client.get)
         yield client, exporter
 
 

@@ -18,8 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.stages import STAGES
 from tests.app.otlp_receiver import OtlpReceiver, ReceivedSpan, running_receiver
-from tests.app.test_production_server import RunningServer, start_server, stop, wait_ready
 from tests.conftest import VALID_ROW, RegisteredDemo
+from tests.support.production import RunningServer, start_server, stop, wait_ready
 
 pytestmark = pytest.mark.slow
 
