@@ -1,8 +1,11 @@
-"""One error hierarchy that carries its HTTP status, one handler, one MLflow-shaped body.
+"""One error hierarchy that carries its HTTP status and error code, one MLflow-shaped body.
 
 Bodies are `{"error_code": "...", "message": "..."}` as MLflow's scoring server sends them.
 Messages name the problem (field, column, type, limit) but never echo request values; 5xx
-messages are generic and the detail goes to the log.
+messages are generic and the detail goes to the log. Every answer with an error, from any
+layer (the scoring route, admission, authentication, the router, the probes, the ops
+listener, the worker's header bound), is made from one of these classes, and the OpenAPI
+document lists the scoring route's from them (app.openapi): a status or code lives here only.
 """
 
 from __future__ import annotations
@@ -17,19 +20,27 @@ MAX_MESSAGE_CHARS = 500
 
 
 class ServingError(Exception):
-    """Base of every error the API reports; subclasses fix the status and error code.
+    """The server failed; the log has the detail.
 
+    Base of every error the API reports; subclasses fix the status and error code, and
+    their first docstring line is what the OpenAPI document says of them.
     `rejected_reason` labels requests refused by a limit (http_requests_rejected_total).
+    `answers_scoring`: whether POST /invocations can answer it (documented there).
     """
 
     status_code = 500
     error_code = "INTERNAL_ERROR"
     rejected_reason: str | None = None
+    answers_scoring = True
 
     def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message[:MAX_MESSAGE_CHARS]
         self.headers = headers or {}
+
+    @property
+    def body(self) -> bytes:
+        return error_body(self.error_code, self.message)
 
 
 class BadRequestError(ServingError):
@@ -43,32 +54,101 @@ class MalformedRequestError(BadRequestError):
     """The body cannot be decoded: not JSON, CSV, Parquet or UTF-8 (BAD_REQUEST, as MLflow)."""
 
 
+class UnauthenticatedError(ServingError):
+    """No valid API key, when keys are configured."""
+
+    status_code = 401
+    error_code = "UNAUTHENTICATED"
+
+
+class EndpointNotFoundError(ServingError):
+    """No such endpoint."""
+
+    status_code = 404
+    error_code = "ENDPOINT_NOT_FOUND"
+    answers_scoring = False
+
+
+class MethodNotAllowedError(ServingError):
+    """The endpoint does not take this method (BAD_REQUEST, as MLflow)."""
+
+    status_code = 405
+    error_code = "BAD_REQUEST"
+    answers_scoring = False
+
+
+class RequestTooLargeError(ServingError):
+    """The body, or the table it holds, is above a configured limit."""
+
+    status_code = 413
+    error_code = "RESOURCE_LIMIT_EXCEEDED"
+    rejected_reason = "too_large"
+
+
+class UnsupportedMediaTypeError(ServingError):
+    """The Content-Type or Content-Encoding is not one the protocol takes."""
+
+    status_code = 415
+    error_code = "UNSUPPORTED_MEDIA_TYPE"
+
+
 class SchemaMismatchError(ServingError):
-    """A well-formed request whose data or params do not fit the model's signature."""
+    """The data or params do not fit the model's signature."""
 
     status_code = 422
     error_code = "INVALID_PARAMETER_VALUE"
 
 
-class UnsupportedMediaTypeError(ServingError):
-    status_code = 415
-    error_code = "UNSUPPORTED_MEDIA_TYPE"
+class RequestHeadersTooLargeError(RequestTooLargeError):
+    """The request's headers are above MAX_HEADER_BYTES (answered by the worker itself)."""
+
+    status_code = 431
 
 
 class PredictionFailedError(ServingError):
-    """The model raised on input that passed validation: a server-side fault."""
+    """The model failed on input that passed validation; the log has the detail."""
 
-    status_code = 500
-    error_code = "INTERNAL_ERROR"
+
+class OverloadedError(ServingError):
+    """This worker holds its maximum of scoring requests: retry after the Retry-After."""
+
+    status_code = 503
+    error_code = "TEMPORARILY_UNAVAILABLE"
+    rejected_reason = "shed"
+
+
+class NotReadyError(ServingError):
+    """Not ready: the warm-up has not passed, or the server is shutting down."""
+
+    status_code = 503
+    error_code = "TEMPORARILY_UNAVAILABLE"
+    answers_scoring = False
+
+
+class DeadlineExceededError(ServingError):
+    """No answer within REQUEST_TIMEOUT_SECONDS; the request was abandoned."""
+
+    status_code = 504
+    error_code = "DEADLINE_EXCEEDED"
+    rejected_reason = "timeout"
 
 
 class ModelLoadError(Exception):
     """The model named by MODEL_URI cannot be resolved or loaded; the server must not start."""
 
 
-_CODE_BY_HTTP_STATUS = {
-    404: "ENDPOINT_NOT_FOUND",
-    405: "BAD_REQUEST",
+def error_classes() -> list[type[ServingError]]:
+    """Every error the API can answer with, ServingError itself included."""
+    found: list[type[ServingError]] = [ServingError]
+    for error_class in found:
+        found.extend(error_class.__subclasses__())
+    return found
+
+
+# Starlette's own HTTP errors (unknown path, wrong method) in the same body shape.
+_BY_HTTP_STATUS: dict[int, type[ServingError]] = {
+    404: EndpointNotFoundError,
+    405: MethodNotAllowedError,
 }
 
 
@@ -76,14 +156,12 @@ def error_body(error_code: str, message: str) -> bytes:
     return orjson.dumps({"error_code": error_code, "message": message})
 
 
-def error_response(
-    status_code: int, error_code: str, message: str, headers: dict[str, str] | None = None
-) -> Response:
+def error_response(error: ServingError) -> Response:
     return Response(
-        error_body(error_code, message),
-        status_code=status_code,
+        error.body,
+        status_code=error.status_code,
         media_type="application/json",
-        headers=headers,
+        headers=error.headers,
     )
 
 
@@ -108,47 +186,26 @@ async def send_json(
 async def answer_error(scope: Scope, send: Send, error: ServingError) -> None:
     """The error's answer from plain ASGI code, noted in the request's state for the
     request-context middleware to count and log (app.middleware)."""
-    state = scope.setdefault("state", {})
-    state["error_code"] = error.error_code
-    if error.rejected_reason:
-        state["rejected_reason"] = error.rejected_reason
+    _note(scope.setdefault("state", {}), error)
     headers = [
         (name.lower().encode("latin-1"), value.encode("latin-1"))
         for name, value in error.headers.items()
     ]
-    await send_json(send, error.status_code, error_body(error.error_code, error.message), headers)
+    await send_json(send, error.status_code, error.body, headers)
 
 
-async def handle_http_exception(request: Request, error: Exception) -> Response:
+async def handle_http_exception(request: Request, exception: Exception) -> Response:
     """Starlette's own 404/405 answered in the same body shape as everything else."""
-    assert isinstance(error, HTTPException)
-    code = _CODE_BY_HTTP_STATUS.get(error.status_code, "BAD_REQUEST")
-    request.state.error_code = code
-    return error_response(error.status_code, code, str(error.detail), dict(error.headers or {}))
+    assert isinstance(exception, HTTPException)
+    error_class = _BY_HTTP_STATUS.get(exception.status_code, BadRequestError)
+    error = error_class(str(exception.detail), headers=dict(exception.headers or {}))
+    _note(request.scope.setdefault("state", {}), error)
+    response = error_response(error)
+    response.status_code = exception.status_code
+    return response
 
 
-class RequestTooLargeError(ServingError):
-    """The body or its row count is above a configured limit."""
-
-    status_code = 413
-    error_code = "RESOURCE_LIMIT_EXCEEDED"
-    rejected_reason = "too_large"
-
-
-class OverloadedError(ServingError):
-    """This worker already holds its maximum of scoring requests: retry shortly."""
-
-    status_code = 503
-    error_code = "TEMPORARILY_UNAVAILABLE"
-    rejected_reason = "shed"
-
-
-class DeadlineExceededError(ServingError):
-    status_code = 504
-    error_code = "DEADLINE_EXCEEDED"
-    rejected_reason = "timeout"
-
-
-class UnauthenticatedError(ServingError):
-    status_code = 401
-    error_code = "UNAUTHENTICATED"
+def _note(state: dict[str, object], error: ServingError) -> None:
+    state["error_code"] = error.error_code
+    if error.rejected_reason:
+        state["rejected_reason"] = error.rejected_reason

@@ -15,8 +15,9 @@ from fastapi import FastAPI
 from mlflow.types import ColSpec, DataType, Schema
 
 from app.admission import SCORING_PATH
+from app.errors import SchemaMismatchError, ServingError, error_classes
 from app.model import ServedModel
-from app.protocol import INPUT_FIELDS, RECORDS_ALIAS
+from app.protocol import CSV, INPUT_FIELDS, JSON, PARQUET, RECORDS_ALIAS, SUPPORTED_CONTENT_TYPES
 from app.validation import plain_type
 
 _JSON_TYPES: dict[object, dict[str, str]] = {
@@ -44,17 +45,9 @@ ERROR_BODY_SCHEMA = {
     "type": "object",
     "required": ["error_code", "message"],
     "properties": {
-        "error_code": {"type": "string", "example": "INVALID_PARAMETER_VALUE"},
+        "error_code": {"type": "string", "example": SchemaMismatchError.error_code},
         "message": {"type": "string", "example": "column 'age' expects long (whole numbers)"},
     },
-}
-
-_ERROR_RESPONSES = {
-    "400": "Not a valid body, or not a scoring request (BAD_REQUEST).",
-    "415": "Unsupported Content-Type (UNSUPPORTED_MEDIA_TYPE).",
-    "422": "Data or params do not fit the model's signature (INVALID_PARAMETER_VALUE).",
-    "500": "The model failed (INTERNAL_ERROR); the server log has the detail.",
-    "503": "Not ready yet (TEMPORARILY_UNAVAILABLE).",
 }
 
 
@@ -123,10 +116,14 @@ def invocations_openapi(model: ServedModel) -> dict[str, Any]:
     csv_body: dict[str, Any] = {"schema": {"type": "string"}}
     if records:
         csv_body["example"] = pd.DataFrame(records).to_csv(index=False)
+    parquet_body = {"schema": {"type": "string", "format": "binary"}}
+    bodies = {JSON: json_body, CSV: csv_body, PARQUET: parquet_body}
     return {
         "requestBody": {
             "required": True,
-            "content": {"application/json": json_body, "text/csv": csv_body},
+            # Every format the protocol reads, in its order (a new one without a body here
+            # fails the start, and the docs test).
+            "content": {media_type: bodies[media_type] for media_type in SUPPORTED_CONTENT_TYPES},
         },
         "responses": {
             "200": {
@@ -147,15 +144,30 @@ def invocations_openapi(model: ServedModel) -> dict[str, Any]:
                     }
                 },
             },
-            **{
-                status: {
-                    "description": description,
-                    "content": {"application/json": {"schema": ERROR_BODY_SCHEMA}},
-                }
-                for status, description in _ERROR_RESPONSES.items()
-            },
+            **scoring_error_responses(),
         },
     }
+
+
+def scoring_error_responses() -> dict[str, Any]:
+    """Every error status the scoring route can answer, described by its error classes."""
+    by_status: dict[int, list[type[ServingError]]] = {}
+    for error_class in error_classes():
+        if error_class.answers_scoring:
+            by_status.setdefault(error_class.status_code, []).append(error_class)
+    return {
+        str(status): {
+            "description": " ".join(
+                f"{_first_line(error_class)} ({error_class.error_code})" for error_class in classes
+            ),
+            "content": {"application/json": {"schema": ERROR_BODY_SCHEMA}},
+        }
+        for status, classes in sorted(by_status.items())
+    }
+
+
+def _first_line(error_class: type[ServingError]) -> str:
+    return (error_class.__doc__ or error_class.__name__).strip().splitlines()[0]
 
 
 def _record_schema(schema: Schema | None) -> dict[str, Any]:

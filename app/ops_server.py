@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from app.errors import error_body
+from app.errors import EndpointNotFoundError, NotReadyError, ServingError
 from app.metrics import EXPOSITION_CONTENT_TYPE
 from app.probes import Readiness
 
@@ -34,6 +34,11 @@ _FORK_LOCK = threading.Lock()
 _listeners: list[OpsServer] = []
 
 Answer = tuple[int, str, bytes, dict[str, str]]
+_RETRY = {"Retry-After": "1"}
+
+
+def _error(error: ServingError) -> Answer:
+    return error.status_code, JSON, error.body, error.headers
 
 
 class OpsServer(ThreadingHTTPServer):
@@ -73,11 +78,10 @@ class OpsServer(ThreadingHTTPServer):
             if readiness.ready:
                 return 200, JSON, b'{"status":"ready"}', {}
             logger.info("pod not ready: %s", readiness.reason)
-            body = error_body("TEMPORARILY_UNAVAILABLE", f"not ready: {readiness.reason}")
-            return 503, JSON, body, {"Retry-After": "1"}
+            return _error(NotReadyError(f"not ready: {readiness.reason}", headers=_RETRY))
         if path == "/metrics":
             return 200, EXPOSITION_CONTENT_TYPE, self.render_metrics(), {}
-        return 404, JSON, error_body("ENDPOINT_NOT_FOUND", "no such ops endpoint"), {}
+        return _error(EndpointNotFoundError("no such ops endpoint"))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -100,8 +104,8 @@ class _Handler(BaseHTTPRequestHandler):
                 status, content_type, body, headers = self.server.answer(path)
         except Exception:
             logger.exception("the ops listener failed on %s", path)
-            status, content_type, headers = 500, JSON, {}
-            body = error_body("INTERNAL_ERROR", "internal server error; see the server log")
+            failed = ServingError("internal server error; see the server log")
+            status, content_type, body, headers = _error(failed)
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from app.errors import error_response
+from app.errors import NotReadyError, error_response
 
 PROBE_PATHS = frozenset({"/livez", "/readyz", "/ping", "/health"})
 
@@ -36,13 +36,16 @@ def build_probe_router(readiness: Readiness) -> APIRouter:
     @router.get(
         "/readyz",
         summary="200 once this worker's warm-up prediction passed, 503 before",
-        responses={503: {"description": "Not ready (TEMPORARILY_UNAVAILABLE)"}},
+        responses={
+            NotReadyError.status_code: {
+                "description": f"Not ready ({NotReadyError.error_code})",
+            }
+        },
     )
     async def readyz() -> Response:
         if readiness.ready:
             return Response(b'{"status":"ready"}', media_type="application/json")
-        return error_response(
-            503, "TEMPORARILY_UNAVAILABLE", f"not ready: {readiness.reason}", {"Retry-After": "1"}
-        )
+        error = NotReadyError(f"not ready: {readiness.reason}", headers={"Retry-After": "1"})
+        return error_response(error)
 
     return router

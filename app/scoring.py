@@ -32,7 +32,8 @@ from app.validation import check_params
 logger = logging.getLogger(__name__)
 
 _FAILED = "the model failed to score this request; the server log has the detail"
-_CLIENT_ERRORS = {"INVALID_PARAMETER_VALUE": SchemaMismatchError, "BAD_REQUEST": BadRequestError}
+# MLflow's error codes for input it refuses are ours too: the same classes answer them.
+_CLIENT_ERRORS = {error.error_code: error for error in (SchemaMismatchError, BadRequestError)}
 # MLflow's enforcement messages quote the input they refuse: those get words of ours. A
 # model's own MlflowException (the demo's threshold check) keeps its message.
 _QUOTING_PREFIXES = {

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, cast
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn_worker import UvicornWorker
 
-from app.errors import error_body
+from app.errors import RequestHeadersTooLargeError
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -97,15 +97,15 @@ class BoundedHeadersProtocol(HttpToolsProtocol):
 
     def _refuse(self) -> None:
         logger.warning("request headers over %d bytes refused with 431", self._limit)
-        body = error_body(
-            "RESOURCE_LIMIT_EXCEEDED",
-            f"the request headers are larger than {self._limit} bytes (MAX_HEADER_BYTES)",
+        error = RequestHeadersTooLargeError(
+            f"the request headers are larger than {self._limit} bytes (MAX_HEADER_BYTES)"
         )
+        body = error.body
         self.transport.write(
-            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+            b"HTTP/1.1 %d Request Header Fields Too Large\r\n"
             b"content-type: application/json\r\n"
-            b"content-length: " + str(len(body)).encode() + b"\r\n"
-            b"connection: close\r\n\r\n" + body
+            b"content-length: %d\r\n"
+            b"connection: close\r\n\r\n%s" % (error.status_code, len(body), body)
         )
         self._lingering = True
         self.transport.close()
