@@ -36,16 +36,13 @@ from typing import Any
 import orjson
 import pandas as pd
 
+from app.frames import ColumnData, ModelInput
 from app.stages import BATCH_WAIT, PREDICT, StageTimes
 
 logger = logging.getLogger(__name__)
 
 # A request is lone when none came in while another was pending for this long.
 _LONE_AFTER_SECONDS = 1.0
-
-# What a request contributes: columns as lists (the lean JSON path) or a DataFrame.
-ColumnData = dict[str, list[Any]]
-ModelInput = ColumnData | pd.DataFrame
 
 
 @dataclass

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,7 +17,6 @@ from app.auth import ApiKeyMiddleware, ApiKeysError, load_api_keys
 from app.drift import DriftMonitor
 from app.errors import (
     ModelLoadError,
-    ServingError,
     handle_http_exception,
 )
 from app.log import set_model_identity
@@ -28,18 +24,16 @@ from app.metrics import ServingMetrics
 from app.middleware import RequestContextMiddleware
 from app.model import ServedModel, load_served_model
 from app.openapi import document_invocations
-from app.probes import Readiness, build_probe_router
+from app.probes import build_probe_router
+from app.readiness import Readiness, warm_up
 from app.routes import build_model_router
 from app.scoring import Scorer
 from app.settings import Settings
 from app.stages import StageTimingMiddleware
 from app.tracing import Tracing, TracingMiddleware, tracing_configured
+from app.worker import exit_when_orphaned
 
 logger = logging.getLogger(__name__)
-
-# Warm predictions timed after the cold one: this many, unless they take longer than this.
-_WARM_RUNS = 5
-_WARM_UP_BUDGET_SECONDS = 1.0
 
 
 def create_app(
@@ -115,11 +109,11 @@ def create_app(
         scorer.batcher.start()
         if tracing is not None:
             tracing.start()
-        warm_up = asyncio.create_task(_warm_up(model, scorer, readiness, metrics, admission))
-        orphan_watch = asyncio.create_task(_exit_when_orphaned())
+        warming = asyncio.create_task(warm_up(model, scorer, readiness, metrics, admission))
+        orphan_watch = asyncio.create_task(exit_when_orphaned())
         yield
         orphan_watch.cancel()
-        warm_up.cancel()
+        warming.cancel()
         await scorer.batcher.stop()
         if tracing is not None:
             tracing.stop()
@@ -153,70 +147,3 @@ def create_app(
     # Outermost: every stage of the request is timed within it.
     app.add_middleware(StageTimingMiddleware, metrics=metrics, server_timing=settings.server_timing)
     return app
-
-
-async def _warm_up(
-    model: ServedModel,
-    scorer: Scorer,
-    readiness: Readiness,
-    metrics: ServingMetrics,
-    admission: AdmissionLimit,
-) -> None:
-    """Score the request MLflow logged with the model's input example, the way a client's
-    request is scored (parse, predict, encode); only then does this worker report ready.
-
-    The quickest of a few warm runs (the first is often cold; neighbours on a busy machine
-    slow some down) sizes the admission bound.
-    """
-    if model.serving_input is None:
-        logger.warning(
-            "the model has no logged input example; ready without a warm-up, "
-            "admission bound %d (set MAX_CONCURRENT_REQUESTS)",
-            admission.bound,
-        )
-    else:
-        body = model.serving_input.encode()
-        try:
-            spent = await _timed_warm_up(scorer, body)  # cold
-            warm: list[float] = []
-            while len(warm) < _WARM_RUNS and (not warm or spent < _WARM_UP_BUDGET_SECONDS):
-                warm.append(await _timed_warm_up(scorer, body))
-                spent += warm[-1]
-        except ServingError as error:
-            readiness.reason = "warm-up request failed; see the log"
-            logger.error(
-                "warm-up request failed (%s: %s); this worker stays not ready",
-                error.error_code,
-                error.message,
-            )
-            return
-        except Exception:
-            readiness.reason = "warm-up request failed; see the log"
-            logger.exception("warm-up request failed; this worker stays not ready")
-            return
-        admission.size_from_predict(min(warm))
-    readiness.ready = True
-    readiness.reason = "ready"
-    metrics.ready.set(1)
-    logger.info("worker ready")
-
-
-async def _timed_warm_up(scorer: Scorer, body: bytes) -> float:
-    started = time.perf_counter()
-    await scorer.warm_up(body)
-    return time.perf_counter() - started
-
-
-async def _exit_when_orphaned(every_seconds: float = 1.0) -> None:
-    """Stop this worker gracefully if its master dies.
-
-    Gunicorn's own workers check for a changed parent; the Uvicorn worker does not, so a
-    master killed with SIGKILL would leave workers serving on the shared socket forever.
-    """
-    parent = os.getppid()
-    while True:
-        await asyncio.sleep(every_seconds)
-        if os.getppid() != parent:
-            logger.error("the master process %d is gone; this worker stops", parent)
-            os.kill(os.getpid(), signal.SIGTERM)
-            return

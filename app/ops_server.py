@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from app.errors import EndpointNotFoundError, NotReadyError, ServingError
 from app.metrics import EXPOSITION_CONTENT_TYPE
-from app.probes import Readiness
+from app.readiness import Readiness
 
 logger = logging.getLogger(__name__)
 

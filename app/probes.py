@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from fastapi import APIRouter
 from starlette.responses import Response
 
 from app.errors import NotReadyError, error_response
+from app.readiness import Readiness
 
 PROBE_PATHS = frozenset({"/livez", "/readyz", "/ping", "/health"})
-
-
-@dataclass
-class Readiness:
-    """Per worker: set after fork, once that worker's warm-up prediction has passed."""
-
-    ready: bool = False
-    reason: str = "warming up"
 
 
 def build_probe_router(readiness: Readiness) -> APIRouter:

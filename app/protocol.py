@@ -33,10 +33,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from mlflow.exceptions import MlflowException
 from mlflow.pyfunc.scoring_server import infer_and_parse_data
-from mlflow.types import DataType, ParamSchema, Schema
-from mlflow.utils.proto_json_utils import cast_df_types_according_to_schema
+from mlflow.types import ParamSchema, Schema
 
-from app.batching import ColumnData, ModelInput
 from app.budget import RequestBudget
 from app.errors import (
     BadRequestError,
@@ -45,13 +43,19 @@ from app.errors import (
     SchemaMismatchError,
     UnsupportedMediaTypeError,
 )
-from app.frames import column_labels, frame_from_arrays, frame_from_matrix
+from app.frames import (
+    FLOAT_DTYPES,
+    ColumnData,
+    ModelInput,
+    column_labels,
+    frame_from_matrix,
+    has_columns,
+    simple_dtypes,
+)
 from app.mlflow_compat import is_unified_llm_input, split_llm_input
 from app.validation import (
     check_columns,
     check_input,
-    describe_type,
-    plain_type,
     require_columns,
 )
 
@@ -65,7 +69,6 @@ RECORDS_ALIAS = "data"  # `{"data": [...]}`, what many hand-written clients send
 PARAMS_FIELD = "params"
 
 # What pandas infers for a column of text (`str` in pandas 3), as MLflow's parser gets it.
-TEXT_DTYPE: Any = pd.Series(["text"]).dtype
 _MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}")
 _SHAPE_HELP = (
     "send a JSON object with exactly one of "
@@ -87,12 +90,12 @@ class InputContract:
     def number_table(self) -> tuple[list[str], np.dtype[Any]] | None:
         """The column names and dtype when every column is a required double (or every one
         a float): tables of plain numbers for such a model are read as one array."""
-        dtypes = _simple_dtypes(self.schema) if _has_columns(self.schema) else None
+        dtypes = simple_dtypes(self.schema) if has_columns(self.schema) else None
         kinds = set(dtypes.values()) if dtypes else set()
         if len(kinds) != 1 or not dtypes:
             return None
         dtype = kinds.pop()
-        return (list(dtypes), dtype) if dtype in _FLOAT_DTYPES else None
+        return (list(dtypes), dtype) if dtype in FLOAT_DTYPES else None
 
 
 @dataclass(frozen=True)
@@ -126,76 +129,6 @@ def parse_request(
     decoded()
     check_input(frame, schema)
     return ScoringRequest(frame, len(frame), None, batchable=True)
-
-
-class FrameBuilder:
-    """Builds the model input MLflow's parser would: a DataFrame cast to the signature.
-
-    Validated numeric and boolean columns go straight to arrays of the signature's dtype
-    (what MLflow's cast gives, without its per-column astype); validated text columns get
-    the dtype pandas infers for text, as MLflow leaves them. Any other type takes MLflow's
-    own cast.
-    """
-
-    def __init__(self, schema: Schema | None) -> None:
-        self.schema = schema
-        self.dtypes = _simple_dtypes(schema) if _has_columns(schema) else None
-        # Every column of one numeric dtype (all doubles, say): the frame is one array.
-        kinds = set(self.dtypes.values()) if self.dtypes else set()
-        self.uniform_dtype = kinds.pop() if len(kinds) == 1 else None
-        self.names = list(self.dtypes) if self.dtypes else []
-
-    def __call__(self, data: ModelInput) -> pd.DataFrame:
-        if isinstance(data, pd.DataFrame):
-            return data
-        if self.uniform_dtype is not None and list(data) == self.names:
-            frame = self._one_array_frame(list(data.values()), self.uniform_dtype)
-            if frame is not None:
-                return frame
-        if self.dtypes is not None:
-            return frame_from_arrays(
-                {name: self._array(name, values) for name, values in data.items()}
-            )
-        frame = pd.DataFrame(data)
-        if self.schema is None:
-            return frame
-        try:
-            cast_frame: pd.DataFrame = cast_df_types_according_to_schema(frame, self.schema)
-        except (ValueError, TypeError, OverflowError, MlflowException):
-            raise SchemaMismatchError(
-                "values do not convert to the model's input types (see GET /version)"
-            ) from None
-        return cast_frame
-
-    def _one_array_frame(
-        self, columns: list[list[Any]], dtype: np.dtype[Any]
-    ) -> pd.DataFrame | None:
-        """The frame as one (columns x rows) array, converted value by value as
-        `np.asarray` would; None when a value does not convert (the column-wise path then
-        names the column)."""
-        rows = len(columns[0]) if columns else 0
-        if any(len(values) != rows for values in columns):
-            return None
-        try:
-            flat = np.fromiter(chain.from_iterable(columns), dtype, count=len(columns) * rows)
-        except (ValueError, TypeError, OverflowError):
-            return None
-        return frame_from_matrix(flat.reshape(len(columns), rows), column_labels(tuple(self.names)))
-
-    def _array(self, name: str, values: list[Any]) -> Any:
-        assert self.dtypes is not None
-        dtype = self.dtypes[name]
-        if dtype is None:
-            return pd.array(values, TEXT_DTYPE)
-        try:
-            return np.asarray(values, dtype)
-        except (ValueError, TypeError, OverflowError):
-            # Text that is not a number of this type (validation let it through to MLflow's
-            # own conversion, which refuses it the same way).
-            spec_type = next(s.type for s in self.schema.inputs if s.name == name)  # type: ignore[union-attr]
-            raise SchemaMismatchError(
-                f"column '{name}' expects {describe_type(spec_type)}, got text that is not one"
-            ) from None
 
 
 def _media_type(content_type: str | None) -> str:
@@ -280,7 +213,7 @@ def _parse_json(
         return ScoringRequest(value, rows, params, batchable=False)
 
     # NaN literals are missing values: MLflow's path and check_input see them as such.
-    if _has_columns(schema) and not has_literals:
+    if has_columns(schema) and not has_literals:
         assert schema is not None
         table = _number_table(field, value, contract)
         if table is not None:
@@ -382,7 +315,7 @@ def _lean_columns(field: str, value: Any, schema: Schema) -> ColumnData | None:
 
 
 def _parse_with_mlflow(field: str, value: Any, schema: Schema | None) -> Any:
-    if _has_columns(schema):
+    if has_columns(schema):
         assert schema is not None
         # Validate what was sent before MLflow casts it (its cast truncates 35.5 to 35).
         check_input(_untyped_table(field, value, schema), schema)
@@ -410,35 +343,6 @@ def _untyped_table(field: str, value: Any, schema: Schema) -> pd.DataFrame | Non
     if field in ("inputs", "instances") and scalars and len(names) == 1:
         return _frame_or_none({names[0]: value})
     return None
-
-
-_FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
-_SIMPLE_DTYPES: dict[DataType, np.dtype[Any] | None] = {
-    DataType.long: np.dtype(np.int64),
-    DataType.integer: np.dtype(np.int32),
-    DataType.double: np.dtype(np.float64),
-    DataType.float: np.dtype(np.float32),
-    DataType.boolean: np.dtype(np.bool_),
-    DataType.string: None,  # TEXT_DTYPE: pandas infers its string dtype; MLflow's cast keeps it
-}
-
-
-def _simple_dtypes(schema: Schema | None) -> dict[str, np.dtype[Any] | None] | None:
-    """Column dtypes when every column is required and of a simple type, else None."""
-    specs = schema.inputs if schema is not None else []
-    kinds = [plain_type(spec) for spec in specs]
-    if not specs or not all(
-        kind in _SIMPLE_DTYPES and spec.required for kind, spec in zip(kinds, specs, strict=True)
-    ):
-        return None
-    return {
-        str(spec.name): _SIMPLE_DTYPES[cast(DataType, kind)]
-        for spec, kind in zip(specs, kinds, strict=True)
-    }
-
-
-def _has_columns(schema: Schema | None) -> bool:
-    return schema is not None and not schema.is_tensor_spec()
 
 
 def _frame_or_none(value: Any) -> pd.DataFrame | None:

@@ -22,9 +22,10 @@ from app.budget import RequestBudget
 from app.drift import DriftMonitor
 from app.encoding import encode_predictions, to_jsonable
 from app.errors import BadRequestError, PredictionFailedError, SchemaMismatchError
+from app.frames import FrameBuilder
 from app.metrics import ServingMetrics
 from app.model import ServedModel
-from app.protocol import JSON, FrameBuilder, ScoringRequest, parse_request
+from app.protocol import JSON, ScoringRequest, parse_request
 from app.settings import Settings
 from app.stages import ENCODE, PARSE, PREDICT, VALIDATE, current_stage_times
 from app.validation import check_params

@@ -1,5 +1,5 @@
 """The Gunicorn worker of the production command: Uvicorn's, with the request head bounded
-and a lingering close.
+and a lingering close; and its watch on the master.
 
 Uvicorn's httptools protocol sets no bound on header size, and httptools joins the pieces
 of a header as they arrive, so the cost of a huge header grows with its square (32 MiB took
@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
+import signal
 from typing import Any, ClassVar, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -145,3 +147,18 @@ class ServingWorker(UvicornWorker):  # type: ignore[misc]
         **UvicornWorker.CONFIG_KWARGS,
         "http": BoundedHeadersProtocol,
     }
+
+
+async def exit_when_orphaned(every_seconds: float = 1.0) -> None:
+    """Stop this worker gracefully if its master dies.
+
+    Gunicorn's own workers check for a changed parent; the Uvicorn worker does not, so a
+    master killed with SIGKILL would leave workers serving on the shared socket forever.
+    """
+    parent = os.getppid()
+    while True:
+        await asyncio.sleep(every_seconds)
+        if os.getppid() != parent:
+            logger.error("the master process %d is gone; this worker stops", parent)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return

@@ -20,7 +20,7 @@ from app.main import create_app
 from app.middleware import ShedLogSampler
 from app.model import ServedModel
 from app.ops_server import OpsServer
-from app.probes import Readiness
+from app.readiness import Readiness
 from app.settings import Settings
 from tests.support.ports import free_port
 from tests.support.probes import assert_not_ready

@@ -15,8 +15,9 @@ from mlflow.models.utils import _enforce_schema
 from mlflow.types import ColSpec, Schema, TensorSpec
 
 from app.direct_predict import build_direct_predict
+from app.frames import FrameBuilder
 from app.model import ServedModel, load_served_model
-from app.protocol import FrameBuilder, parse_request
+from app.protocol import parse_request
 from registry_scripts.demo_data import LABEL, make_credit_dataset
 
 Variant = Callable[[pd.DataFrame], pd.DataFrame]

@@ -14,7 +14,8 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.model import ServedModel, load_served_model
 from app.openapi import synthetic_records
-from app.probes import Readiness, build_probe_router
+from app.probes import build_probe_router
+from app.readiness import Readiness
 from tests.conftest import VALID_ROW, RegisteredDemo
 from tests.support.probes import assert_not_ready
 
