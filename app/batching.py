@@ -9,8 +9,8 @@ Predicts run one at a time, in a single thread per worker: one native math threa
 contention between predicts, and the event loop stays free to read the next requests.
 
 A lone request whose predict is known to be quick runs on the event loop instead: the hop
-to the predict thread and back is two thread wake-ups, 0.3 to 0.8 ms on a VM, a tenth of a
-small predict. Lone: for the last second, no request came in while another was waiting
+to the predict thread and back is two thread wake-ups, a large share of a small predict.
+Lone: for the last second, no request came in while another was waiting
 or being predicted (under concurrent load the thread lets the loop read the next requests
 during a predict, which batching needs). Known to be quick: the last predict took at most
 `inline_max_seconds` and had at least as many rows. A slow model never runs inline (its

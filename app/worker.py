@@ -2,8 +2,8 @@
 and a lingering close; and its watch on the master.
 
 Uvicorn's httptools protocol sets no bound on header size, and httptools joins the pieces
-of a header as they arrive, so the cost of a huge header grows with its square (32 MiB took
-3 s, 200 MiB outlasted the worker timeout). Here the bytes received before the headers are
+of a header as they arrive, so the cost of a huge header grows with its square (a large
+enough one outlasts the worker timeout). Here the bytes received before the headers are
 complete are counted; past MAX_HEADER_BYTES the client gets 431 at once.
 
 Closing a connection whose request is still arriving resets it, and a client that writes
