@@ -156,6 +156,17 @@ def error_body(error_code: str, message: str) -> bytes:
     return orjson.dumps({"error_code": error_code, "message": message})
 
 
+# What error_body writes, for the OpenAPI document (app.openapi).
+ERROR_BODY_SCHEMA = {
+    "type": "object",
+    "required": ["error_code", "message"],
+    "properties": {
+        "error_code": {"type": "string", "example": "INVALID_PARAMETER_VALUE"},
+        "message": {"type": "string", "example": "column 'age' expects long (whole numbers)"},
+    },
+}
+
+
 def error_response(error: ServingError) -> Response:
     return Response(
         error.body,

@@ -1,10 +1,11 @@
 """DataFrames in and records out on the hot path, without pandas' per-column Series.
 
 FrameBuilder makes the model input from a parsed request (app.protocol parses; this
-builds), with the signature's dtypes. `pd.DataFrame(dict)` sanitizes every column, and records built from `frame[name]` make a
-Series per column (`to_dict` even goes row by row). Here both use the internals pandas'
-own constructors end in, minus the per-column work, for arrays that are already final
-(app.mlflow_compat holds those internals and their public fallbacks).
+builds), with the signature's dtypes. `pd.DataFrame(dict)` sanitizes every column, and
+records built from `frame[name]` make a Series per column (`to_dict` even goes row by
+row). Here both use the internals pandas' own constructors end in, minus the per-column
+work, for arrays that are already final (app.mlflow_compat holds those internals and
+their public fallbacks).
 tests/app/test_frames.py holds the results equal to the public constructors'.
 """
 

@@ -15,7 +15,22 @@ import yaml
 from tests.support import PROJECT_ROOT
 
 K8S = PROJECT_ROOT / "k8s"
-OVERLAYS = ("staging", "production")
+CANARY_COMPONENT = "components/canary"
+
+
+def _overlays(canary: bool) -> tuple[str, ...]:
+    """Every overlay under k8s/overlays, so a new one is checked without a second edit:
+    plain ones by the Kubernetes schemas and policy, canary ones (Argo Rollouts CRDs) by
+    the Argo schemas too."""
+    found = []
+    for kustomization in sorted((K8S / "overlays").glob("*/kustomization.yaml")):
+        if (CANARY_COMPONENT in kustomization.read_text()) == canary:
+            found.append(kustomization.parent.name)
+    return tuple(found)
+
+
+OVERLAYS = _overlays(canary=False)
+CANARY_OVERLAYS = _overlays(canary=True)
 
 Manifest = dict[str, Any]
 PinRelease = Callable[..., subprocess.CompletedProcess[str]]

@@ -17,10 +17,9 @@ import referencing
 from referencing.jsonschema import DRAFT202012
 
 from .argo_rollouts_schemas import KINDS, OBJECT_META_REF, schema_path
-from .manifests import Manifest, find, pod_template, render_overlay
+from .manifests import CANARY_OVERLAYS, Manifest, find, pod_template, render_overlay
 from .validators import KUBERNETES_VERSIONS, checkov_findings, validate_strict
 
-CANARY_OVERLAY = "production-canary"
 _STRICT_K8S = (
     Path(kubernetes_validate.__file__).parent
     / "kubernetes-json-schema"
@@ -30,9 +29,9 @@ _BASE = "https://kubernetes-validate.invalid/api/"
 _ARG = re.compile(r"\{\{args\.([\w-]+)\}\}")
 
 
-@pytest.fixture(scope="module")
-def canary() -> list[Manifest]:
-    return render_overlay(CANARY_OVERLAY)
+@pytest.fixture(scope="module", params=CANARY_OVERLAYS)
+def canary(request: pytest.FixtureRequest) -> list[Manifest]:
+    return render_overlay(request.param)
 
 
 @cache
