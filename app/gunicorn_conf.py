@@ -54,7 +54,7 @@ from prometheus_client import multiprocess  # noqa: E402  (needs the directory a
 from app.log import build_logging_config  # noqa: E402
 from app.metrics import count_ready_workers, render_merged  # noqa: E402
 from app.ops_server import OpsServer  # noqa: E402
-from app.readiness import Readiness, pod_readiness  # noqa: E402
+from app.readiness import PodReadiness, Readiness  # noqa: E402
 from app.settings import Settings  # noqa: E402
 
 _settings = Settings()
@@ -101,7 +101,7 @@ def when_ready(server: Any) -> None:
         ops = OpsServer(
             _settings.host,
             _settings.ops_port,
-            ready=lambda: _pod_readiness(server),
+            ready=lambda: _readiness_of(server),
             render_metrics=render_merged,
         )
     except OSError as error:
@@ -111,12 +111,14 @@ def when_ready(server: Any) -> None:
     _ops.append(ops)
 
 
-def _pod_readiness(server: Any) -> Readiness:
+_pod_readiness = PodReadiness()
+
+
+def _readiness_of(server: Any) -> Readiness:
     """The pod's readiness (app.readiness) from what Gunicorn's master knows."""
     shutting_down = not server.LISTENERS  # closed by Gunicorn as soon as it starts to
-    if shutting_down:
-        return pod_readiness(True, 0, server.num_workers)
-    return pod_readiness(False, count_ready_workers(), server.num_workers)
+    ready_workers = 0 if shutting_down else count_ready_workers()
+    return _pod_readiness(shutting_down, ready_workers, server.num_workers)
 
 
 def on_exit(server: Any) -> None:

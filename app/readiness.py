@@ -2,7 +2,7 @@
 
 A worker is ready once it has scored the request MLflow logged with the model's input
 example, the way a client's request is scored; the pod (the ops listener's /readyz) once
-every worker Gunicorn runs is, and it is not shutting down. The probes (app.probes, and
+every worker Gunicorn runs is, then while any is, until it shuts down. The probes (app.probes, and
 app.ops_server for the pod) only report it.
 """
 
@@ -33,17 +33,26 @@ class Readiness:
     reason: str = "warming up"
 
 
-def pod_readiness(shutting_down: bool, ready_workers: int, workers: int) -> Readiness:
-    """Ready when every worker has passed its warm-up and none is draining.
+class PodReadiness:
+    """The pod is ready once every worker has passed its warm-up, and stays ready while at
+    least one has, until it shuts down.
 
-    A worker that is replaced (crash, MAX_REQUESTS) makes the pod not ready until its
-    successor has warmed up: the kubelet's failure threshold rides out the short gap.
+    A worker that is replaced (a crash, or MAX_REQUESTS: under overload every shed request
+    counts, so each worker is recycled within minutes) leaves the others serving while its
+    successor warms up; dropping the whole pod for that second would move its traffic to
+    pods that are as loaded as it is.
     """
-    if shutting_down:
-        return Readiness(False, "shutting down")
-    if ready_workers >= workers:
-        return Readiness(True, "ready")
-    return Readiness(False, f"{ready_workers} of {workers} workers warmed up")
+
+    def __init__(self) -> None:
+        self.has_been_ready = False
+
+    def __call__(self, shutting_down: bool, ready_workers: int, workers: int) -> Readiness:
+        if shutting_down:
+            return Readiness(False, "shutting down")
+        if ready_workers >= workers or (self.has_been_ready and ready_workers > 0):
+            self.has_been_ready = True
+            return Readiness(True, "ready")
+        return Readiness(False, f"{ready_workers} of {workers} workers warmed up")
 
 
 async def warm_up(

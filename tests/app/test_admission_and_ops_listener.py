@@ -20,7 +20,7 @@ from app.main import create_app
 from app.middleware import ShedLogSampler
 from app.model import ServedModel
 from app.ops_server import OpsServer
-from app.readiness import Readiness
+from app.readiness import PodReadiness, Readiness
 from app.settings import Settings
 from tests.support.ports import free_port
 from tests.support.probes import assert_not_ready
@@ -173,3 +173,13 @@ def test_shed_lines_are_logged_at_most_once_a_second_with_the_count_left_out() -
     sampler = ShedLogSampler(interval_seconds=1.0)
     taken = [sampler.take(now) for now in (10.0, 10.2, 10.9, 11.0, 11.5, 15.0)]
     assert taken == [0, None, None, 2, None, 1]
+
+
+def test_the_pod_stays_ready_while_a_worker_is_replaced_but_not_before_all_warmed_up() -> None:
+    pod = PodReadiness()
+    answers = [
+        pod(shutting_down=False, ready_workers=ready, workers=2) for ready in (0, 1, 2, 1, 0, 1)
+    ]
+    assert [answer.ready for answer in answers] == [False, False, True, True, False, True]
+    assert answers[1].reason == "1 of 2 workers warmed up"
+    assert pod(shutting_down=True, ready_workers=2, workers=2).reason == "shutting down"
