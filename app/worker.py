@@ -124,15 +124,39 @@ class BoundedHeadersProtocol(HttpToolsProtocol):
 
 
 class _LingeringTransport:
-    """The connection's transport, its close() deferred to the protocol's lingering close."""
+    """The connection's transport: its close() deferred to the protocol's lingering close,
+    and a response's head sent together with the body that follows it.
+
+    Uvicorn writes a response's head and its body in two calls, two send system calls and
+    two TCP segments; for a small answer (any 503, most predictions) that second call is a
+    tenth of the worker's time. The head waits for the next write, or at the latest for
+    the event loop's next turn, so nothing is held back and the order never changes.
+    """
 
     def __init__(self, transport: asyncio.Transport, protocol: BoundedHeadersProtocol) -> None:
         self._transport = transport
         self._protocol = protocol
         self._closing = False
+        self._head: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        if self._head is not None:
+            data, self._head = self._head + data, None
+            self._transport.write(data)
+        elif data.startswith(b"HTTP/") and data.endswith(b"\r\n\r\n"):
+            self._head = data
+            self._protocol.loop.call_soon(self._flush)
+        else:
+            self._transport.write(data)
+
+    def _flush(self) -> None:
+        if self._head is not None:
+            data, self._head = self._head, None
+            self._transport.write(data)
 
     def close(self) -> None:
         if not self._closing:
+            self._flush()
             self._closing = True
             self._protocol.close(self._transport)
 
