@@ -25,6 +25,23 @@ class ThreadRecordingModel:
         return [float(value) * 2 for value in frame["x"]]
 
 
+def _batcher(
+    model: ThreadRecordingModel, enabled: bool, max_wait_seconds: float, inline_max_seconds: float
+) -> MicroBatcher:
+    """A started batcher around the model (call inside the running loop)."""
+    batcher = MicroBatcher(
+        model.predict,
+        pd.DataFrame,
+        enabled=enabled,
+        max_batch_rows=64,
+        max_wait_seconds=max_wait_seconds,
+        inline_max_seconds=inline_max_seconds,
+        observe_batch=lambda rows: None,
+    )
+    batcher.start()
+    return batcher
+
+
 def _score_one_at_a_time(
     model: ThreadRecordingModel,
     requests: list[tuple[int, float]],
@@ -35,16 +52,7 @@ def _score_one_at_a_time(
     or the first two sent together, as under concurrent load."""
 
     async def run() -> list[list[float]]:
-        batcher = MicroBatcher(
-            model.predict,
-            pd.DataFrame,
-            enabled=True,
-            max_batch_rows=64,
-            max_wait_seconds=0.002,
-            inline_max_seconds=inline_max_seconds,
-            observe_batch=lambda rows: None,
-        )
-        batcher.start()
+        batcher = _batcher(model, True, 0.002, inline_max_seconds)
         answers = []
         try:
             if first_two_together:
@@ -112,16 +120,8 @@ def test_with_batching_off_concurrent_requests_never_wait_for_a_batch() -> None:
     model = ThreadRecordingModel()
 
     async def run() -> list[list[float]]:
-        batcher = MicroBatcher(
-            model.predict,
-            pd.DataFrame,
-            enabled=False,
-            max_batch_rows=64,
-            max_wait_seconds=60.0,  # paid even once, the test's timeout below fails
-            inline_max_seconds=0.05,
-            observe_batch=lambda rows: None,
-        )
-        batcher.start()
+        # The wait, paid even once, outlasts the test's timeout below.
+        batcher = _batcher(model, False, max_wait_seconds=60.0, inline_max_seconds=0.05)
         try:
             pending = [batcher.submit({"x": [n]}, 1, None) for n in range(8)]
             return await asyncio.wait_for(asyncio.gather(*pending), 20)
