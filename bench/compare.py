@@ -240,15 +240,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def prepare_run() -> str | None:
+    """Signals set so a stopped run unwinds (servers stopped, files kept), and wrk's path;
+    None, with the install hint printed, when wrk is missing."""
     signal.signal(signal.SIGTERM, stop_on_sigterm)
     # Ctrl-C must unwind too, even when a background shell started us with SIGINT ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        wrk = find_wrk()
+        return find_wrk()
     except LoadGeneratorError as error:
         print(error, file=sys.stderr)
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    wrk = prepare_run()
+    if wrk is None:
         return 2
     command = shlex.join([sys.executable, "-m", "bench.compare", *sys.argv[1:]])
     settings = {

@@ -56,3 +56,16 @@ def describe_machine(root: Path, wrk_version: str) -> dict[str, Any]:
         "revision": _revision(root),
         "load_average_at_start": os.getloadavg(),
     }
+
+
+def machine_lines(machine: dict[str, Any]) -> list[str]:
+    """The machine, packages and load of a run, as each bench's report opens with them."""
+    packages = ", ".join(f"{name} {version}" for name, version in machine["packages"].items())
+    load_start = " ".join(f"{value:.2f}" for value in machine["load_average_at_start"])
+    load_end = " ".join(f"{value:.2f}" for value in machine["load_average_at_end"])
+    return [
+        f"Machine: {machine['cpus']} CPUs ({machine['cpu_model']}), {machine['memory_gib']} GiB, "
+        f"Linux {machine['kernel']}, Python {machine['python']}, {machine['wrk']}",
+        f"Packages: {packages}; project revision {machine['revision']}",
+        f"Load average (1/5/15 min) at start {load_start}, at end {load_end}",
+    ]

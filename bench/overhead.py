@@ -22,7 +22,6 @@ import json
 import math
 import os
 import shlex
-import signal
 import sys
 import tempfile
 import time
@@ -30,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.chart import write_sweep_charts
-from bench.compare import RESULTS_DIR, WARMUP_CONNECTIONS, progress, run_cell, stop_on_sigterm
+from bench.compare import RESULTS_DIR, WARMUP_CONNECTIONS, prepare_run, progress, run_cell
 from bench.inprocess import InProcessTimer
-from bench.load import LoadGeneratorError, find_wrk, run_load, wrk_version
+from bench.load import run_load, wrk_version
 from bench.machine import describe_machine
 from bench.overhead_report import (
     FLOOR_CONNECTIONS,
@@ -294,13 +293,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, stop_on_sigterm)
-    # Ctrl-C must unwind too, even when a background shell started us with SIGINT ignored.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        wrk = find_wrk()
-    except LoadGeneratorError as error:
-        print(error, file=sys.stderr)
+    wrk = prepare_run()
+    if wrk is None:
         return 2
     settings = {
         "workers": WORKERS,

@@ -14,6 +14,7 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from bench.machine import machine_lines
 from bench.report import CellRun, CellSummary, Target, summarise
 from bench.servers import FLOOR, OURS, THEIRS
 from bench.verify import Verification
@@ -369,9 +370,6 @@ def _render_rows(results: OverheadResults) -> list[str]:
 
 def render(results: OverheadResults) -> str:
     settings, machine = results.settings, results.machine
-    packages = ", ".join(f"{name} {version}" for name, version in machine["packages"].items())
-    load_start = " ".join(f"{value:.2f}" for value in machine["load_average_at_start"])
-    load_end = " ".join(f"{value:.2f}" for value in machine["load_average_at_end"])
     checks = [
         f"  {check.model}, {check.verification.rows} row(s): "
         f"{'OK' if check.verification.equal else 'MISMATCH'}, {check.verification.detail}"
@@ -382,10 +380,7 @@ def render(results: OverheadResults) -> str:
         f"{settings['workers']} workers each, 127.0.0.1; {settings['rounds']} round(s); "
         f"floor cells {settings['duration_s']} s, sweep cells at least "
         f"{settings['sweep_duration_s']} s",
-        f"Machine: {machine['cpus']} CPUs ({machine['cpu_model']}), {machine['memory_gib']} GiB, "
-        f"Linux {machine['kernel']}, Python {machine['python']}, {machine['wrk']}",
-        f"Packages: {packages}; project revision {machine['revision']}",
-        f"Load average (1/5/15 min) at start {load_start}, at end {load_end}",
+        *machine_lines(machine),
         f"Command: {results.command}",
         *(f"  {name}: {command}" for name, command in results.server_commands.items()),
         "",

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bench.load import LoadResult
+from bench.machine import machine_lines
 from bench.proctree import ProcessMemory
 from bench.servers import OURS, THEIRS
 from bench.verify import Verification
@@ -350,17 +351,11 @@ def _render_limit(results: Results) -> str:
 def render(results: Results) -> str:
     """The report as printed: setup, checks, the table, memory and the targets."""
     settings, machine = results.settings, results.machine
-    packages = ", ".join(f"{name} {version}" for name, version in machine["packages"].items())
-    load_start = " ".join(f"{value:.2f}" for value in machine["load_average_at_start"])
-    load_end = " ".join(f"{value:.2f}" for value in machine["load_average_at_end"])
     lines = [
         f"Our server vs `mlflow models serve` on {results.model_uri}, "
         f"{settings['workers']} workers each, 127.0.0.1; {settings['rounds']} round(s) of "
         f"{settings['duration_s']} s per cell, servers alternated; medians over rounds",
-        f"Machine: {machine['cpus']} CPUs ({machine['cpu_model']}), {machine['memory_gib']} GiB, "
-        f"Linux {machine['kernel']}, Python {machine['python']}, {machine['wrk']}",
-        f"Packages: {packages}; project revision {machine['revision']}",
-        f"Load average (1/5/15 min) at start {load_start}, at end {load_end}",
+        *machine_lines(machine),
         f"Command: {results.command}",
         *(f"  {name}: {command}" for name, command in results.server_commands.items()),
         "",
