@@ -126,8 +126,9 @@ def create_app(
         f"version {description.version or 'n/a'} with MLflow's scoring protocol.",
         lifespan=lifespan,
     )
-    app.include_router(build_probe_router(readiness))
+    # The model's routes first: a scoring request is matched against its route first.
     app.include_router(build_model_router(model, scorer, metrics, settings, drift))
+    app.include_router(build_probe_router(readiness))
     document_invocations(app, model)
     app.add_exception_handler(HTTPException, handle_http_exception)
     if api_keys:

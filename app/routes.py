@@ -84,7 +84,7 @@ def build_model_router(
     drift: DriftMonitor | None,
 ) -> APIRouter:
     router = APIRouter()
-    # First, so that matching a scoring request tries one route.
+    # First: the route every scoring request is matched against first (app.main).
     router.routes.append(
         Route(
             SCORING_PATH,
