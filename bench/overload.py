@@ -169,7 +169,7 @@ def _answers(port: int, path: str) -> bool:
     return Prober._probe(port, path)
 
 
-def _spec(
+def server_spec(
     label: str,
     tree: Path,
     model_uri: str,
@@ -197,7 +197,7 @@ def measure(
     body_file.write_bytes(make_body(args.rows))
     extra_env = dict(item.split("=", 1) for item in args.env)
     # The step test runs unbounded: a closed loop whose 503s come back at once would spin.
-    spec, ops_port = _spec(
+    spec, ops_port = server_spec(
         label,
         tree,
         model_uri,
@@ -225,7 +225,9 @@ def measure(
     if args.size_from_steps:
         # Little's law: past the concurrency that reached capacity, admitting more queues.
         overload_env["MAX_CONCURRENT_REQUESTS"] = str(-(-knee["connections"] // WORKERS))
-    spec, ops_port = _spec(label, tree, model_uri, tracking_uri, scratch / label, overload_env)
+    spec, ops_port = server_spec(
+        label, tree, model_uri, tracking_uri, scratch / label, overload_env
+    )
     print(f"[{label}] restarting: {spec.describe()}", file=sys.stderr)
     with serving(spec, scratch) as server:
         has_ops = _answers(ops_port, "/livez")
