@@ -21,7 +21,6 @@ logger = logging.getLogger(__name__)
 SCORING_PATH = "/invocations"
 # Until the warm-up has timed a prediction, and for models with no input example to time.
 FALLBACK_BOUND = 256
-_RETRY_AFTER = {"Retry-After": "1"}
 
 
 class AdmissionLimit:
@@ -65,8 +64,7 @@ class AdmissionMiddleware:
         limit = self.limit
         if limit.held >= limit.bound:
             error = OverloadedError(
-                f"this worker holds its limit of {limit.bound} requests; retry shortly",
-                headers=_RETRY_AFTER,
+                f"this worker holds its limit of {limit.bound} requests; retry shortly"
             )
             await answer_error(scope, send, error)
             return

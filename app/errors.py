@@ -32,11 +32,15 @@ class ServingError(Exception):
     error_code = "INTERNAL_ERROR"
     rejected_reason: str | None = None
     answers_scoring = True
+    # Set on errors worth retrying soon: sent as Retry-After.
+    retry_after_seconds: int | None = None
 
     def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message[:MAX_MESSAGE_CHARS]
-        self.headers = headers or {}
+        self.headers = dict(headers or {})
+        if self.retry_after_seconds is not None:
+            self.headers.setdefault("Retry-After", str(self.retry_after_seconds))
 
     @property
     def body(self) -> bytes:
@@ -115,6 +119,7 @@ class OverloadedError(ServingError):
     status_code = 503
     error_code = "TEMPORARILY_UNAVAILABLE"
     rejected_reason = "shed"
+    retry_after_seconds = 1
 
 
 class NotReadyError(ServingError):
@@ -123,6 +128,7 @@ class NotReadyError(ServingError):
     status_code = 503
     error_code = "TEMPORARILY_UNAVAILABLE"
     answers_scoring = False
+    retry_after_seconds = 1
 
 
 class DeadlineExceededError(ServingError):

@@ -111,9 +111,11 @@ class RequestContextMiddleware:
         finally:
             if counted:
                 self.metrics.in_flight.dec()
-            self._account(scope, state, status, started)
+            self._account(scope, state, status, started, counted)
 
-    def _account(self, scope: Scope, state: dict[str, Any], status: int, started: float) -> None:
+    def _account(
+        self, scope: Scope, state: dict[str, Any], status: int, started: float, counted: bool
+    ) -> None:
         """The request's metrics and its log line, once it is answered."""
         elapsed = time.perf_counter() - started
         route = route_template(scope)
@@ -126,7 +128,7 @@ class RequestContextMiddleware:
         rejected = state.get("rejected_reason")
         if rejected:
             self.metrics.rejected.labels(rejected).inc()
-        if not (scope["path"] not in QUIET_PATHS or status >= 400 or self.log_probes):
+        if not (counted or status >= 400 or self.log_probes):
             return
         fields: dict[str, Any] = {}
         if rejected == "shed":

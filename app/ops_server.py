@@ -34,7 +34,6 @@ _FORK_LOCK = threading.Lock()
 _listeners: list[OpsServer] = []
 
 Answer = tuple[int, str, bytes, dict[str, str]]
-_RETRY = {"Retry-After": "1"}
 
 
 def _error(error: ServingError) -> Answer:
@@ -78,7 +77,7 @@ class OpsServer(ThreadingHTTPServer):
             if readiness.ready:
                 return 200, JSON, b'{"status":"ready"}', {}
             logger.info("pod not ready: %s", readiness.reason)
-            return _error(NotReadyError(f"not ready: {readiness.reason}", headers=_RETRY))
+            return _error(NotReadyError(f"not ready: {readiness.reason}"))
         if path == "/metrics":
             return 200, EXPOSITION_CONTENT_TYPE, self.render_metrics(), {}
         return _error(EndpointNotFoundError("no such ops endpoint"))

@@ -36,7 +36,7 @@ def build_probe_router(readiness: Readiness) -> APIRouter:
     async def readyz() -> Response:
         if readiness.ready:
             return Response(b'{"status":"ready"}', media_type="application/json")
-        error = NotReadyError(f"not ready: {readiness.reason}", headers={"Retry-After": "1"})
+        error = NotReadyError(f"not ready: {readiness.reason}")
         return error_response(error)
 
     return router
