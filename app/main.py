@@ -6,13 +6,14 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from opentelemetry.sdk.trace.export import SpanExporter
 from starlette.exceptions import HTTPException
 
 from app import __version__
-from app.admission import AdmissionLimit, AdmissionMiddleware
+from app.admission import AdmissionLimit, AdmissionMiddleware, EarlyShed, offer_early_shed
 from app.auth import ApiKeyMiddleware, ApiKeysError, load_api_keys
 from app.drift import DriftMonitor
 from app.errors import (
@@ -21,7 +22,7 @@ from app.errors import (
 )
 from app.log import set_model_identity
 from app.metrics import ServingMetrics
-from app.middleware import RequestContextMiddleware
+from app.middleware import RequestContextMiddleware, ShedLogSampler
 from app.model import ServedModel, load_served_model
 from app.openapi import document_invocations
 from app.probes import build_probe_router
@@ -136,11 +137,16 @@ def create_app(
     # Outside authentication and routing: a request past the bound costs nothing more.
     app.add_middleware(AdmissionMiddleware, limit=admission)
     # Added last, so outermost: 401s and every other answer get a request id and a log line.
-    app.add_middleware(
-        RequestContextMiddleware,
-        metrics=metrics,
-        model=description,
-        log_probes=settings.log_probes,
+    request_context: dict[str, Any] = {
+        "metrics": metrics,
+        "model": description,
+        "log_probes": settings.log_probes,
+        "shed_log": ShedLogSampler(),
+    }
+    app.add_middleware(RequestContextMiddleware, **request_context)
+    # The production worker refuses past the bound before any of the layers above.
+    offer_early_shed(
+        app, EarlyShed(admission, RequestContextMiddleware(admission.refuse, **request_context))
     )
     # Outside the request line, so that line is written inside the request's span.
     if tracing is not None:

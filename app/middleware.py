@@ -7,9 +7,9 @@ request, which matters on the hot path.
 from __future__ import annotations
 
 import logging
+import random
 import re
 import time
-import uuid
 from typing import Any
 
 from starlette.routing import BaseRoute, Match
@@ -63,11 +63,13 @@ class RequestContextMiddleware:
         metrics: ServingMetrics,
         model: ModelDescription,
         log_probes: bool,
+        shed_log: ShedLogSampler,
     ) -> None:
+        """`shed_log` is the worker's one sampler, shared with the early shed's instance."""
         self.app = app
         self.metrics = metrics
         self.log_probes = log_probes
-        self.shed_log = ShedLogSampler()
+        self.shed_log = shed_log
         self.identity_headers = [
             (b"x-model-name", (model.name or "").encode("latin-1", "replace")),
             (b"x-model-version", (model.version or "").encode("latin-1", "replace")),
@@ -189,11 +191,13 @@ def _leaf_routes(routes: list[BaseRoute]) -> list[BaseRoute]:
 
 
 def _request_id(scope: Scope) -> str:
-    """The caller's X-Request-ID when it is a sane token, else a fresh one."""
+    """The caller's X-Request-ID when it is a sane token, else a fresh one: 128 random bits
+    as 32 hex digits, as uuid4().hex, without its system call for each (ids need to be
+    unique, not secret; `random` reseeds itself in each forked worker)."""
     for name, value in scope["headers"]:
         if name == b"x-request-id":
             candidate = str(value.decode("latin-1"))
             if _VALID_REQUEST_ID.match(candidate):
                 return candidate
             break
-    return uuid.uuid4().hex
+    return f"{random.getrandbits(128):032x}"

@@ -10,6 +10,9 @@ Closing a connection whose request is still arriving resets it, and a client tha
 its whole request before reading (Python's urllib, with an early 413 or this 431) sees the
 reset instead of the answer. So such a close lingers, as nginx's does: the rest is read and
 dropped for a bounded time and size, then the connection is closed.
+
+A scoring request past the worker's admission bound is refused as soon as its head is
+parsed (app.admission.EarlyShed): its 503 skips every ASGI layer but the request context.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any, ClassVar, cast
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn_worker import UvicornWorker
 
+from app.admission import early_shed_of
 from app.errors import RequestHeadersTooLargeError
 from app.settings import Settings
 
@@ -55,6 +59,7 @@ class BoundedHeadersProtocol(HttpToolsProtocol):
         self._lingering = False  # answered: what still arrives is dropped until closed
         self._dropped = 0
         self._lost = False
+        self._early_shed = early_shed_of(self.config.app)
 
     def connection_made(self, transport: Any) -> None:
         self._raw_transport = transport
@@ -91,6 +96,15 @@ class BoundedHeadersProtocol(HttpToolsProtocol):
         if max(self._header_bytes, size) > self._limit:
             self._refuse()
             raise HeadersTooLargeError  # stops the parser; the app never sees the request
+        shed = self._early_shed
+        if shed is not None and shed.refuses(self.parser.get_method(), self.url):
+            # Uvicorn starts the request's cycle with self.app: the refusal, this once.
+            app, self.app = self.app, shed.refusal
+            try:
+                super().on_headers_complete()
+            finally:
+                self.app = app
+            return
         super().on_headers_complete()
 
     def send_400_response(self, msg: str) -> None:

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import math
+import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from starlette.types import Receive, Scope, Send
 
 from app.admission import FALLBACK_BOUND, AdmissionLimit
 from app.main import create_app
@@ -22,6 +27,7 @@ from app.model import ServedModel
 from app.ops_server import OpsServer
 from app.readiness import PodReadiness, Readiness
 from app.settings import Settings
+from app.worker import BoundedHeadersProtocol
 from tests.support.ports import free_port
 from tests.support.probes import assert_not_ready
 
@@ -118,6 +124,77 @@ async def _shed_while_one_is_held(served_model: ServedModel) -> None:
     assert first.status_code == 400
     assert 'http_requests_rejected_total{reason="shed"} 1.0' in metrics
     assert 'http_requests_total{method="POST",route="/invocations",status="503"} 1.0' in metrics
+
+
+def test_the_worker_refuses_past_the_bound_before_any_layer_but_the_request_context(
+    served_model: ServedModel,
+) -> None:
+    """Over a real socket, with the production worker's protocol: the 503 never enters the
+    app's middleware stack, yet is answered, identified and counted as any other."""
+    app = create_app(Settings(max_concurrent_requests=1), model=served_model)
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, http=BoundedHeadersProtocol, log_config=None
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert thread.is_alive(), "uvicorn stopped"
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.02)
+        entered = _count_stack_entries(app)
+        shed, metrics = asyncio.run(_shed_over_a_socket(f"http://127.0.0.1:{port}"))
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+    assert entered == ["/invocations", "/metrics"], "the refused request entered the stack"
+    assert shed.status_code == 503
+    assert shed.headers["retry-after"] == "1"
+    assert shed.headers["x-request-id"] == "shed-2"
+    assert shed.headers["x-model-version"] == served_model.description.version
+    assert shed.json()["error_code"] == "TEMPORARILY_UNAVAILABLE"
+    assert 'http_requests_rejected_total{reason="shed"} 1.0' in metrics
+    assert 'http_requests_total{method="POST",route="/invocations",status="503"} 1.0' in metrics
+
+
+def _count_stack_entries(app: FastAPI) -> list[str]:
+    """The paths of the requests that enter the app's middleware stack from now on."""
+    stack = app.middleware_stack  # built by the lifespan's start-up
+    assert stack is not None
+    entered: list[str] = []
+
+    async def counting(scope: Scope, receive: Receive, send: Send) -> None:
+        entered.append(scope["path"])
+        await stack(scope, receive, send)
+
+    app.middleware_stack = counting
+    return entered
+
+
+async def _shed_over_a_socket(base_url: str) -> tuple[httpx.Response, str]:
+    release = asyncio.Event()
+
+    async def held_body() -> AsyncIterator[bytes]:
+        yield b'{"dataframe_records": '
+        await release.wait()
+        yield b"nope"  # ends as a 400, without touching the model
+
+    headers = {"Content-Type": "application/json"}
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+        held = asyncio.create_task(
+            client.post("/invocations", content=held_body(), headers=headers)
+        )
+        await asyncio.sleep(0.3)
+        shed = await client.post(
+            "/invocations", content=b"{}", headers={**headers, "X-Request-ID": "shed-2"}
+        )
+        release.set()
+        assert (await held).status_code == 400
+        metrics = (await client.get("/metrics")).text
+    return shed, metrics
 
 
 def test_metrics_can_be_kept_off_the_main_port(served_model: ServedModel) -> None:

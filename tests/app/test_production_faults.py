@@ -106,6 +106,7 @@ def test_overload_is_503_with_retry_after_and_probes_still_answer(
     assert statuses.count(503) == 7
     shed = next(r for r in responses if r.status_code == 503)
     assert shed.headers["retry-after"] == "1"
+    assert len(shed.headers["x-request-id"]) == 32
     assert shed.json() == {
         "error_code": "TEMPORARILY_UNAVAILABLE",
         "message": "this worker holds its limit of 3 requests; retry shortly",
@@ -116,6 +117,7 @@ def test_overload_is_503_with_retry_after_and_probes_still_answer(
     assert probe_statuses == [200] * 20
     metrics = httpx.get(f"{server.ops_url}/metrics", timeout=10).text
     assert 'http_requests_rejected_total{reason="shed"} 8.0' in metrics
+    assert 'http_requests_total{method="POST",route="/invocations",status="503"} 8.0' in metrics
 
 
 def _ops_answer(server: RunningServer, path: str, seconds: float) -> httpx.Response:
