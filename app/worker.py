@@ -104,8 +104,16 @@ class BoundedHeadersProtocol(HttpToolsProtocol):
                 super().on_headers_complete()
             finally:
                 self.app = app
+            self.cycle.on_response = self._on_refusal_complete
             return
         super().on_headers_complete()
+
+    def _on_refusal_complete(self) -> None:
+        """A refusal does not count toward MAX_REQUESTS: it leaves nothing behind to recycle,
+        and under overload the refusals would recycle every worker within seconds, each
+        time resetting its connections and warming up a successor."""
+        self.on_response_complete()
+        self.server_state.total_requests -= 1
 
     def send_400_response(self, msg: str) -> None:
         if not self._lingering:  # the parser's error after a refusal: 431 was answered

@@ -130,7 +130,8 @@ def test_the_worker_refuses_past_the_bound_before_any_layer_but_the_request_cont
     served_model: ServedModel,
 ) -> None:
     """Over a real socket, with the production worker's protocol: the 503 never enters the
-    app's middleware stack, yet is answered, identified and counted as any other."""
+    app's middleware stack, yet is answered, identified and counted as any other; it does
+    not count toward MAX_REQUESTS (Uvicorn's total of answered requests)."""
     app = create_app(Settings(max_concurrent_requests=1), model=served_model)
     port = free_port()
     config = uvicorn.Config(
@@ -151,6 +152,7 @@ def test_the_worker_refuses_past_the_bound_before_any_layer_but_the_request_cont
         server.should_exit = True
         thread.join(timeout=15)
     assert entered == ["/invocations", "/metrics"], "the refused request entered the stack"
+    assert server.server_state.total_requests == len(entered)
     assert shed.status_code == 503
     assert shed.headers["retry-after"] == "1"
     assert shed.headers["x-request-id"] == "shed-2"
