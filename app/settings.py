@@ -51,8 +51,8 @@ class Settings(BaseSettings):
     max_requests: int = Field(
         100_000,
         ge=0,
-        description="Recycle a worker after this many requests (0: never); the new one forks "
-        "from the master, so it starts with the model already loaded.",
+        description="Recycle a worker after this many requests (0: never; shed 503s do not "
+        "count); the new one forks from the master, so it starts with the model already loaded.",
     )
     max_requests_jitter: int = Field(
         10_000, ge=0, description="Random extra requests before recycling, so workers differ."
