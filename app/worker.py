@@ -11,8 +11,11 @@ its whole request before reading (Python's urllib, with an early 413 or this 431
 reset instead of the answer. So such a close lingers, as nginx's does: the rest is read and
 dropped for a bounded time and size, then the connection is closed.
 
+It runs on asyncio's event loop rather than uvloop (see CONFIG_KWARGS).
+
 A scoring request past the worker's admission bound is refused as soon as its head is
-parsed (app.admission.EarlyShed): its 503 skips every ASGI layer but the request context.
+parsed (app.admission.EarlyShed): its 503 skips every ASGI layer but the request context,
+and does not count toward MAX_REQUESTS.
 """
 
 from __future__ import annotations
@@ -192,6 +195,11 @@ class ServingWorker(UvicornWorker):  # type: ignore[misc]
     CONFIG_KWARGS: ClassVar[dict[str, Any]] = {
         **UvicornWorker.CONFIG_KWARGS,
         "http": BoundedHeadersProtocol,
+        # Not uvloop: libuv accepts one connection per turn of the loop (libuv#3696), and
+        # a turn under overload takes tens of milliseconds, so new connections waited
+        # seconds in the listen queue (bench.overload: 30 s tails, socket errors, MLflow's
+        # /ping failing). asyncio's loop accepts the whole queue at once.
+        "loop": "asyncio",
     }
 
 
