@@ -4,9 +4,9 @@ The decision is made before routing, authentication, the body or any parsing: a 
 request costs an HTTP parse (Uvicorn's, in C) and one small answer, so shedding stays cheap
 when it is needed most. Any ASGI server gets it from raw ASGI middleware. The production
 worker decides it earlier still (`EarlyShed`, app.worker): as soon as the request's head is
-parsed, its 503 goes to the request-context middleware alone, skipping every other layer
-(Uvicorn's proxy headers, FastAPI's, the stage timer, tracing), since under overload the
-refusals outnumber the answers. The bound counts requests, and is sized in work: the
+parsed, it writes the 503 there and then, with no ASGI app, task or middleware layer
+(only the request-context middleware's accounting), since under overload the refusals
+outnumber the answers. The bound counts requests, and is sized in work: the
 number of requests one worker can finish within its budget predicting them one at a time.
 Micro-batching only finishes them sooner, so the bound is conservative.
 """
@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.errors import OverloadedError, answer_error
+from app.errors import OverloadedError, answer_error, http_error_response
+
+if TYPE_CHECKING:  # app.middleware imports the probes, which import this module
+    from app.middleware import RequestContextMiddleware
 
 logger = logging.getLogger(__name__)
 
@@ -55,28 +59,35 @@ class AdmissionLimit:
     def full(self) -> bool:
         return self.held >= self.bound
 
-    async def refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The ASGI answer to a scoring request past the bound: 503 with Retry-After."""
-        scope.setdefault("state", {})["route_template"] = SCORING_PATH
-        error = OverloadedError(
+    def refusal(self) -> OverloadedError:
+        """The 503 (with Retry-After) for a scoring request past the bound."""
+        return OverloadedError(
             f"this worker holds its limit of {self.bound} requests; retry shortly"
         )
-        await answer_error(scope, send, error)
 
 
 @dataclass(frozen=True)
 class EarlyShed:
     """What the production worker's HTTP protocol needs to refuse a scoring request once its
-    head is parsed: the worker's limit, and the app that answers the refusal (the limit's
-    `refuse` inside the request-context middleware, so the 503 gets its request id, metrics
-    and sampled log line as any other answer)."""
+    head is parsed, with no ASGI app at all: the worker's limit, and the request-context
+    middleware that accounts the refusal as any other answer (request id, metrics, sampled
+    log line)."""
 
     limit: AdmissionLimit
-    refusal: ASGIApp
+    context: RequestContextMiddleware
 
     def refuses(self, method: bytes, target: bytes) -> bool:
         """Anything but a plain POST /invocations is left to AdmissionMiddleware."""
         return self.limit.full() and target == SCORING_TARGET and method == b"POST"
+
+    def answer(self, scope: Scope, default_headers: list[tuple[bytes, bytes]]) -> bytes:
+        """The refusal's whole HTTP answer, accounted; `scope` holds the request's head."""
+        started = time.perf_counter()
+        scope["method"], scope["path"] = "POST", SCORING_PATH
+        scope.setdefault("state", {})["route_template"] = SCORING_PATH
+        error = self.limit.refusal()
+        headers = self.context.refused_before_the_app(scope, error, started)
+        return http_error_response(error, [*default_headers, *headers])
 
 
 _EARLY_SHED_STATE = "early_shed"
@@ -110,7 +121,7 @@ class AdmissionMiddleware:
         scope.setdefault("state", {})["route_template"] = SCORING_PATH
         limit = self.limit
         if limit.full():
-            await limit.refuse(scope, receive, send)
+            await answer_error(scope, send, limit.refusal())
             return
         limit.held += 1
         try:

@@ -10,6 +10,8 @@ document lists the scoring route's from them (app.openapi): a status or code liv
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -190,11 +192,7 @@ async def send_json(
         {
             "type": "http.response.start",
             "status": status_code,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *(headers or []),
-            ],
+            "headers": [*_body_headers(body), *(headers or [])],
         }
     )
     await send({"type": "http.response.body", "body": body})
@@ -203,12 +201,30 @@ async def send_json(
 async def answer_error(scope: Scope, send: Send, error: ServingError) -> None:
     """The error's answer from plain ASGI code, noted in the request's state for the
     request-context middleware to count and log (app.middleware)."""
-    _note(scope.setdefault("state", {}), error)
-    headers = [
+    note_error(scope.setdefault("state", {}), error)
+    await send_json(send, error.status_code, error.body, _header_pairs(error))
+
+
+def http_error_response(error: ServingError, headers: list[tuple[bytes, bytes]]) -> bytes:
+    """The whole HTTP/1.1 answer, for an error the worker writes itself before any ASGI app
+    runs (app.worker): the body and headers answer_error sends, then `headers`."""
+    body = error.body
+    reason = HTTPStatus(error.status_code).phrase.encode()
+    lines = [b"HTTP/1.1 %d %s" % (error.status_code, reason)]
+    lines += [b"%s: %s" % pair for pair in _body_headers(body)]
+    lines += [b"%s: %s" % pair for pair in (*_header_pairs(error), *headers)]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+def _body_headers(body: bytes) -> list[tuple[bytes, bytes]]:
+    return [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+
+
+def _header_pairs(error: ServingError) -> list[tuple[bytes, bytes]]:
+    return [
         (name.lower().encode("latin-1"), value.encode("latin-1"))
         for name, value in error.headers.items()
     ]
-    await send_json(send, error.status_code, error.body, headers)
 
 
 async def handle_http_exception(request: Request, exception: Exception) -> Response:
@@ -216,13 +232,14 @@ async def handle_http_exception(request: Request, exception: Exception) -> Respo
     assert isinstance(exception, HTTPException)
     error_class = _BY_HTTP_STATUS.get(exception.status_code, BadRequestError)
     error = error_class(str(exception.detail), headers=dict(exception.headers or {}))
-    _note(request.scope.setdefault("state", {}), error)
+    note_error(request.scope.setdefault("state", {}), error)
     response = error_response(error)
     response.status_code = exception.status_code
     return response
 
 
-def _note(state: dict[str, object], error: ServingError) -> None:
+def note_error(state: dict[str, object], error: ServingError) -> None:
+    """What the request-context middleware counts and logs of an error answer."""
     state["error_code"] = error.error_code
     if error.rejected_reason:
         state["rejected_reason"] = error.rejected_reason

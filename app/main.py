@@ -145,9 +145,7 @@ def create_app(
     }
     app.add_middleware(RequestContextMiddleware, **request_context)
     # The production worker refuses past the bound before any of the layers above.
-    offer_early_shed(
-        app, EarlyShed(admission, RequestContextMiddleware(admission.refuse, **request_context))
-    )
+    offer_early_shed(app, EarlyShed(admission, RequestContextMiddleware(app, **request_context)))
     # Outside the request line, so that line is written inside the request's span.
     if tracing is not None:
         app.add_middleware(TracingMiddleware, tracing=tracing)

@@ -15,7 +15,7 @@ from typing import Any
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import ServingError, answer_error
+from app.errors import ServingError, answer_error, note_error
 from app.metrics import ServingMetrics
 from app.model import ModelDescription
 from app.probes import PROBE_PATHS
@@ -86,7 +86,7 @@ class RequestContextMiddleware:
         counted = scope["path"] not in QUIET_PATHS
         status = 500
         started_response = False
-        extra_headers = [(b"x-request-id", request_id.encode()), *self.identity_headers]
+        extra_headers = self._answer_headers(request_id)
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status, started_response
@@ -114,6 +114,22 @@ class RequestContextMiddleware:
             if counted:
                 self.metrics.in_flight.dec()
             self._account(scope, state, status, started, counted)
+
+    def refused_before_the_app(
+        self, scope: Scope, error: ServingError, started: float
+    ) -> list[tuple[bytes, bytes]]:
+        """Account a request the worker refused itself (app.admission.EarlyShed) as this
+        middleware accounts any answer: request id, metrics, (sampled) log line. Returns
+        the headers every answer carries."""
+        request_id = _request_id(scope)
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        note_error(state, error)
+        self._account(scope, state, error.status_code, started, counted=True)
+        return self._answer_headers(request_id)
+
+    def _answer_headers(self, request_id: str) -> list[tuple[bytes, bytes]]:
+        return [(b"x-request-id", request_id.encode()), *self.identity_headers]
 
     def _account(
         self, scope: Scope, state: dict[str, Any], status: int, started: float, counted: bool

@@ -14,8 +14,8 @@ dropped for a bounded time and size, then the connection is closed.
 It runs on asyncio's event loop rather than uvloop (see CONFIG_KWARGS).
 
 A scoring request past the worker's admission bound is refused as soon as its head is
-parsed (app.admission.EarlyShed): its 503 skips every ASGI layer but the request context,
-and does not count toward MAX_REQUESTS.
+parsed (app.admission.EarlyShed): the protocol writes its 503 there and then, with no ASGI
+app or task, and it does not count toward MAX_REQUESTS.
 """
 
 from __future__ import annotations
@@ -27,11 +27,12 @@ import os
 import signal
 from typing import Any, ClassVar, cast
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from starlette.types import Scope
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn_worker import UvicornWorker
 
-from app.admission import early_shed_of
-from app.errors import RequestHeadersTooLargeError
+from app.admission import EarlyShed, early_shed_of
+from app.errors import RequestHeadersTooLargeError, http_error_response
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -100,21 +101,31 @@ class BoundedHeadersProtocol(HttpToolsProtocol):
             self._refuse()
             raise HeadersTooLargeError  # stops the parser; the app never sees the request
         shed = self._early_shed
-        if shed is not None and shed.refuses(self.parser.get_method(), self.url):
-            # Uvicorn starts the request's cycle with self.app: the refusal, this once.
-            app, self.app = self.app, shed.refusal
-            try:
-                super().on_headers_complete()
-            finally:
-                self.app = app
-            self.cycle.on_response = self._on_refusal_complete
+        if (
+            shed is not None
+            and (self.cycle is None or self.cycle.response_complete)  # none pipelined ahead
+            and shed.refuses(self.parser.get_method(), self.url)
+        ):
+            self._answer_refusal(shed)
             return
         super().on_headers_complete()
 
-    def _on_refusal_complete(self) -> None:
-        """A refusal does not count toward MAX_REQUESTS: it leaves nothing behind to recycle,
-        and under overload the refusals would recycle every worker within seconds, each
-        time resetting its connections and warming up a successor."""
+    def _answer_refusal(self, shed: EarlyShed) -> None:
+        """Write the 503 from the parser's callback: no cycle, task or app. Whatever of the
+        request's body still arrives is dropped (the placeholder cycle is answered)."""
+        keep_alive = self.parser.should_keep_alive() and self.parser.get_http_version() != "1.0"
+        self.cycle = cast(RequestResponseCycle, _Refused())
+        headers = self.server_state.default_headers
+        if not keep_alive:
+            headers = [*headers, (b"connection", b"close")]
+        self.transport.write(shed.answer(cast(Scope, self.scope), headers))
+        if not keep_alive:
+            self.transport.close()
+            return
+        # Uvicorn's bookkeeping for an answered request (reading resumed, keep-alive timer),
+        # without counting it toward MAX_REQUESTS: a refusal leaves nothing behind to
+        # recycle, and under overload the refusals would recycle every worker within
+        # seconds, each time resetting its connections and warming up a successor.
         self.on_response_complete()
         self.server_state.total_requests -= 1
 
@@ -127,12 +138,9 @@ class BoundedHeadersProtocol(HttpToolsProtocol):
         error = RequestHeadersTooLargeError(
             f"the request headers are larger than {self._limit} bytes (MAX_HEADER_BYTES)"
         )
-        body = error.body
+        close = (b"connection", b"close")
         self.transport.write(
-            b"HTTP/1.1 %d Request Header Fields Too Large\r\n"
-            b"content-type: application/json\r\n"
-            b"content-length: %d\r\n"
-            b"connection: close\r\n\r\n%s" % (error.status_code, len(body), body)
+            http_error_response(error, [*self.server_state.default_headers, close])
         )
         self._lingering = True
         self.transport.close()
@@ -146,6 +154,14 @@ class BoundedHeadersProtocol(HttpToolsProtocol):
         self._lingering = True
         transport.resume_reading()
         self.loop.call_later(LINGER_SECONDS, transport.close)
+
+
+class _Refused:
+    """The cycle of a request refused by the protocol: answered, so Uvicorn's parser
+    callbacks drop its body; a close lingers while the body may still be arriving."""
+
+    response_complete = True
+    more_body = True
 
 
 class _LingeringTransport:

@@ -151,15 +151,15 @@ def test_the_worker_refuses_past_the_bound_before_any_layer_but_the_request_cont
     finally:
         server.should_exit = True
         thread.join(timeout=15)
-    assert entered == ["/invocations", "/metrics"], "the refused request entered the stack"
+    assert entered == ["/invocations", "/livez", "/metrics"], "a refused request entered"
     assert server.server_state.total_requests == len(entered)
     assert shed.status_code == 503
     assert shed.headers["retry-after"] == "1"
     assert shed.headers["x-request-id"] == "shed-2"
     assert shed.headers["x-model-version"] == served_model.description.version
     assert shed.json()["error_code"] == "TEMPORARILY_UNAVAILABLE"
-    assert 'http_requests_rejected_total{reason="shed"} 1.0' in metrics
-    assert 'http_requests_total{method="POST",route="/invocations",status="503"} 1.0' in metrics
+    assert 'http_requests_rejected_total{reason="shed"} 2.0' in metrics
+    assert 'http_requests_total{method="POST",route="/invocations",status="503"} 2.0' in metrics
 
 
 def _count_stack_entries(app: FastAPI) -> list[str]:
@@ -193,10 +193,38 @@ async def _shed_over_a_socket(base_url: str) -> tuple[httpx.Response, str]:
         shed = await client.post(
             "/invocations", content=b"{}", headers={**headers, "X-Request-ID": "shed-2"}
         )
+        await _refused_then_served_on_one_connection(base_url)
         release.set()
         assert (await held).status_code == 400
         metrics = (await client.get("/metrics")).text
     return shed, metrics
+
+
+async def _refused_then_served_on_one_connection(base_url: str) -> None:
+    """The refused request's body is dropped, not read as a request; the connection stays."""
+    host, port = base_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    body = b'{"dataframe_records": []}'
+    writer.write(
+        b"POST /invocations HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    refused = await asyncio.wait_for(_read_answer(reader), timeout=10)
+    writer.write(b"GET /livez HTTP/1.1\r\nHost: test\r\n\r\n")
+    served = await asyncio.wait_for(_read_answer(reader), timeout=10)
+    writer.close()
+    assert refused.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+    assert served.startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+async def _read_answer(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    return head + await reader.readexactly(length)
 
 
 def test_metrics_can_be_kept_off_the_main_port(served_model: ServedModel) -> None:
