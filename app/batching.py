@@ -15,6 +15,9 @@ or being predicted (under concurrent load the thread lets the loop read the next
 during a predict, which batching needs). Known to be quick: the last predict took at most
 `inline_max_seconds` and had at least as many rows. A slow model never runs inline (its
 first predict is measured on the thread), and a quick one holds the loop about that long.
+A brief predict (the last one of at least as many rows took at most BRIEF_SECONDS, timed
+where it ran) runs on the loop under concurrent load too: there the hop cost as much CPU
+as the predict, and the loop is held no longer than one of its turns takes anyway.
 
 Requests with different params are predicted apart. If a combined call fails, each of
 its requests is predicted on its own, so one bad request cannot fail its neighbours.
@@ -43,6 +46,9 @@ logger = logging.getLogger(__name__)
 
 # A request is lone when none came in while another was pending for this long.
 _LONE_AFTER_SECONDS = 1.0
+# A predict this brief runs on the loop under concurrent load too: the hop to the thread
+# and back costs about as much, and the loop is held no longer than a turn takes anyway.
+BRIEF_SECONDS = 0.001
 
 
 @dataclass
@@ -76,6 +82,7 @@ class MicroBatcher:
         max_wait_seconds: float,
         inline_max_seconds: float,
         observe_batch: ObserveBatch,
+        brief_seconds: float = BRIEF_SECONDS,
     ) -> None:
         self._predict_rows = predict_rows
         self._to_frame = to_frame
@@ -83,7 +90,9 @@ class MicroBatcher:
         self._max_rows = max_batch_rows
         self._max_wait = max_wait_seconds
         self._inline_max = inline_max_seconds
+        self._brief = min(brief_seconds, inline_max_seconds)
         self._inline_rows = 0  # rows of the last predict, if it was quick enough to inline
+        self._brief_rows = 0  # rows of the last predict, if it took at most brief_seconds
         self._predicting = False
         self._last_overlap = -math.inf  # when a request last came in while another was pending
         self._observe_batch = observe_batch
@@ -137,23 +146,23 @@ class MicroBatcher:
             batch = self._take_batch()
             if not self._queue:
                 self._wake.clear()
-            inline = self._is_lone_and_quick(batch, loop.time())
+            inline = self._runs_inline(batch, loop.time())
             self._predicting = True
             for group in _group_by_params(batch):
                 _lap_each(group, BATCH_WAIT)
-                started = time.perf_counter()
                 try:
                     if inline:
-                        results = self._predict_group(group)
+                        results, elapsed = self._predict_timed(group)
                     else:
-                        results = await loop.run_in_executor(
-                            self._executor, self._predict_group, group
+                        results, elapsed = await loop.run_in_executor(
+                            self._executor, self._predict_timed, group
                         )
                 except Exception as error:  # never leave a caller waiting forever
                     logger.exception("the batch consumer failed")
-                    results = [error] * len(group)
-                quick = time.perf_counter() - started <= self._inline_max
-                self._inline_rows = sum(request.rows for request in group) if quick else 0
+                    results, elapsed = [error] * len(group), math.inf
+                rows = sum(request.rows for request in group)
+                self._inline_rows = rows if elapsed <= self._inline_max else 0
+                self._brief_rows = rows if elapsed <= self._brief else 0
                 for request, result in zip(group, results, strict=True):
                     if request.future.done():
                         continue
@@ -166,11 +175,14 @@ class MicroBatcher:
             self._predicting = False
             concurrent = bool(self._queue)
 
-    def _is_lone_and_quick(self, batch: list[PendingRequest], now: float) -> bool:
+    def _runs_inline(self, batch: list[PendingRequest], now: float) -> bool:
+        rows = sum(request.rows for request in batch)
+        if rows <= self._brief_rows:
+            return True
         return (
             len(batch) == 1
             and now - self._last_overlap > _LONE_AFTER_SECONDS
-            and batch[0].rows <= self._inline_rows
+            and rows <= self._inline_rows
         )
 
     def _queued_rows(self) -> int:
@@ -189,6 +201,13 @@ class MicroBatcher:
             batch.append(self._queue.popleft())
             rows += request.rows
         return batch
+
+    def _predict_timed(self, group: list[PendingRequest]) -> tuple[list[Any], float]:
+        """The group's results, and how long predicting them took where they ran (the hop
+        to the thread and back is not the model's time)."""
+        started = time.perf_counter()
+        results = self._predict_group(group)
+        return results, time.perf_counter() - started
 
     def _predict_group(self, group: list[PendingRequest]) -> list[Any]:
         """Runs in the predict thread: one call for the group, or one per request on failure."""

@@ -110,7 +110,8 @@ class Settings(BaseSettings):
         le=1000.0,
         description="A lone request is predicted on the event loop, without the hop to the "
         "predict thread, when the last predict took at most this long and had at least as "
-        "many rows; this bounds how long the loop is held. 0: always the predict thread.",
+        "many rows (any request, when it took under 1 ms); this bounds how long the loop is "
+        "held. 0: always the predict thread.",
     )
 
     # Limits

@@ -28,7 +28,8 @@ class ThreadRecordingModel:
 def _batcher(
     model: ThreadRecordingModel, enabled: bool, max_wait_seconds: float, inline_max_seconds: float
 ) -> MicroBatcher:
-    """A started batcher around the model (call inside the running loop)."""
+    """A started batcher around the model (call inside the running loop). Brief: within
+    20 ms, so that a predict sleeping 0 s is brief even on a loaded machine."""
     batcher = MicroBatcher(
         model.predict,
         pd.DataFrame,
@@ -37,6 +38,7 @@ def _batcher(
         max_wait_seconds=max_wait_seconds,
         inline_max_seconds=inline_max_seconds,
         observe_batch=lambda rows: None,
+        brief_seconds=0.02,
     )
     batcher.start()
     return batcher
@@ -105,12 +107,31 @@ def test_zero_bound_always_predicts_on_the_thread() -> None:
 
 def test_requests_after_concurrent_ones_keep_the_thread_for_a_while() -> None:
     model = ThreadRecordingModel()
-    answers = _score_one_at_a_time(model, [(1, 0.0)] * 3, 0.05, first_two_together=True)
+    model.seconds = 0.03  # quick enough for a lone request (within 0.2 s), not brief
+    answers = _score_one_at_a_time(model, [(1, 0.03)] * 3, 0.2, first_two_together=True)
     assert answers == [[0.0]] * 5
     # The two sent together came in while one was pending: for the next second every
     # request is predicted on the thread, which keeps the loop free to read new ones.
     assert all(name.startswith("predict") for name in model.threads)
     assert len(model.threads) >= 4  # the first two in one call or two, then three alone
+
+
+def test_brief_predicts_stay_on_the_loop_under_concurrent_load() -> None:
+    """A brief predict (app.batching.BRIEF_SECONDS) costs about what the hop costs."""
+    model = ThreadRecordingModel()
+    answers = _score_one_at_a_time(model, [(1, 0.0)] * 3, 0.05, first_two_together=True)
+    assert answers == [[0.0]] * 5
+    loop_thread = threading.main_thread().name
+    on_loop = [name == loop_thread for name in model.threads]
+    assert on_loop[0] is False  # nothing known yet: the thread
+    assert on_loop[-3:] == [True, True, True]  # after concurrent ones, yet on the loop
+
+
+def test_a_brief_bound_never_exceeds_the_inline_bound() -> None:
+    """INLINE_PREDICT_MAX_MS=0 keeps every predict on the thread, brief ones too."""
+    model = ThreadRecordingModel()
+    _score_one_at_a_time(model, [(1, 0.0)] * 3, 0.0, first_two_together=True)
+    assert all(name.startswith("predict") for name in model.threads)
 
 
 def test_with_batching_off_concurrent_requests_never_wait_for_a_batch() -> None:
