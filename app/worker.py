@@ -11,7 +11,10 @@ its whole request before reading (Python's urllib, with an early 413 or this 431
 reset instead of the answer. So such a close lingers, as nginx's does: the rest is read and
 dropped for a bounded time and size, then the connection is closed.
 
-It runs on asyncio's event loop rather than uvloop (see CONFIG_KWARGS).
+Each connection uvloop accepts takes the connections queued behind it as well: libuv
+accepts one per turn of the event loop (libuv#3696), and under overload a turn takes tens
+of milliseconds, so new connections (a client reconnecting, the load balancer's, MLflow's
+/ping) waited seconds in the listen queue, and past its length were refused.
 
 A scoring request past the worker's admission bound is refused as soon as its head is
 parsed (app.admission.EarlyShed): the protocol writes its 503 there and then, with no ASGI
@@ -25,6 +28,7 @@ import functools
 import logging
 import os
 import signal
+import socket
 from typing import Any, ClassVar, cast
 
 from starlette.types import Scope
@@ -36,6 +40,11 @@ from app.errors import RequestHeadersTooLargeError, http_error_response
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+# The worker's listening sockets (set when it runs), and how many connections queued on
+# each one connection's arrival takes with it (BoundedHeadersProtocol._accept_queued).
+_listeners: list[socket.socket] = []
+ACCEPT_BURST = 256
 
 # After an answer while the request is still arriving: what is read and dropped at most.
 LINGER_SECONDS = 5.0
@@ -55,8 +64,10 @@ class HeadersTooLargeError(Exception):
 class BoundedHeadersProtocol(HttpToolsProtocol):
     """Uvicorn's httptools protocol: 431 past MAX_HEADER_BYTES, and a lingering close."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, takes_queue: bool = True, **kwargs: Any) -> None:
+        """`takes_queue`: on connecting, accept the connections queued behind this one."""
         super().__init__(*args, **kwargs)
+        self._takes_queue = takes_queue
         self._limit = max_header_bytes()
         self._in_headers = False
         self._header_bytes = 0
@@ -68,6 +79,34 @@ class BoundedHeadersProtocol(HttpToolsProtocol):
     def connection_made(self, transport: Any) -> None:
         self._raw_transport = transport
         super().connection_made(cast(asyncio.Transport, _LingeringTransport(transport, self)))
+        if self._takes_queue:
+            self._accept_queued()
+
+    def _accept_queued(self) -> None:
+        """Accept what waits in the listen queues now (at most ACCEPT_BURST from each)."""
+        for listener in _listeners:
+            for _ in range(ACCEPT_BURST):
+                try:
+                    connection, _ = listener.accept()
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError as error:  # out of file descriptors, say
+                    logger.warning("accepting a queued connection failed: %s", error)
+                    break
+                connection.setblocking(False)
+                task = self.loop.create_task(
+                    self.loop.connect_accepted_socket(self._queued_protocol, connection)
+                )
+                task.add_done_callback(_report_failed_connection)
+
+    def _queued_protocol(self) -> BoundedHeadersProtocol:
+        return type(self)(
+            config=self.config,
+            server_state=self.server_state,
+            app_state=self.app_state,
+            _loop=self.loop,
+            takes_queue=False,
+        )
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
@@ -156,6 +195,11 @@ class BoundedHeadersProtocol(HttpToolsProtocol):
         self.loop.call_later(LINGER_SECONDS, transport.close)
 
 
+def _report_failed_connection(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.info("a queued connection was lost before it started: %s", task.exception())
+
+
 class _Refused:
     """The cycle of a request refused by the protocol: answered, so Uvicorn's parser
     callbacks drop its body; a close lingers while the body may still be arriving."""
@@ -208,14 +252,18 @@ class _LingeringTransport:
 class ServingWorker(UvicornWorker):  # type: ignore[misc]
     """What `worker_class` names in app.gunicorn_conf."""
 
+    def run(self) -> None:
+        # Non-blocking duplicates of Gunicorn's listening sockets, for _accept_queued.
+        _listeners[:] = [
+            socket.socket(fileno=os.dup(listener.fileno())) for listener in self.sockets
+        ]
+        for listener in _listeners:
+            listener.setblocking(False)
+        super().run()
+
     CONFIG_KWARGS: ClassVar[dict[str, Any]] = {
         **UvicornWorker.CONFIG_KWARGS,
         "http": BoundedHeadersProtocol,
-        # Not uvloop: libuv accepts one connection per turn of the loop (libuv#3696), and
-        # a turn under overload takes tens of milliseconds, so new connections waited
-        # seconds in the listen queue (bench.overload: 30 s tails, socket errors, MLflow's
-        # /ping failing). asyncio's loop accepts the whole queue at once.
-        "loop": "asyncio",
     }
 
 
