@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -30,6 +28,7 @@ from app.settings import Settings
 from app.worker import BoundedHeadersProtocol
 from tests.support.ports import free_port
 from tests.support.probes import assert_not_ready
+from tests.support.uvicorn_thread import uvicorn_in_a_thread
 
 
 @pytest.mark.parametrize(
@@ -137,20 +136,9 @@ def test_the_worker_refuses_past_the_bound_before_any_layer_but_the_request_cont
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, http=BoundedHeadersProtocol, log_config=None
     )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert thread.is_alive(), "uvicorn stopped"
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
+    with uvicorn_in_a_thread(config) as server:
         entered = _count_stack_entries(app)
         shed, metrics = asyncio.run(_shed_over_a_socket(f"http://127.0.0.1:{port}"))
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
     assert entered == ["/invocations", "/livez", "/metrics"], "a refused request entered"
     assert server.server_state.total_requests == len(entered)
     assert shed.status_code == 503

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -20,6 +19,7 @@ import uvicorn
 
 from app import worker
 from app.worker import BoundedHeadersProtocol
+from tests.support.uvicorn_thread import uvicorn_in_a_thread
 
 CLIENTS = 200
 TURN_SECONDS = 0.1
@@ -53,19 +53,10 @@ def busy_server() -> Iterator[tuple[uvicorn.Server, int]]:
     duplicate.setblocking(False)
     worker._listeners[:] = [duplicate]  # as ServingWorker.run sets them
     config = uvicorn.Config(_LoopHog(), http=BoundedHeadersProtocol, loop="uvloop", log_config=None)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
     try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert thread.is_alive(), "uvicorn stopped"
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
-        yield server, listener.getsockname()[1]
+        with uvicorn_in_a_thread(config, sockets=[listener]) as server:
+            yield server, listener.getsockname()[1]
     finally:
-        server.should_exit = True
-        thread.join(timeout=15)
         worker._listeners.clear()
         duplicate.close()
         listener.close()
