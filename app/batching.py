@@ -91,8 +91,8 @@ class MicroBatcher:
         self._max_wait = max_wait_seconds
         self._inline_max = inline_max_seconds
         self._brief = min(brief_seconds, inline_max_seconds)
-        self._inline_rows = 0  # rows of the last predict, if it was quick enough to inline
-        self._brief_rows = 0  # rows of the last predict, if it took at most brief_seconds
+        # The last predict's rows and seconds (timed where it ran); none yet: never inline.
+        self._last_rows, self._last_seconds = 0, math.inf
         self._predicting = False
         self._last_overlap = -math.inf  # when a request last came in while another was pending
         self._observe_batch = observe_batch
@@ -160,9 +160,8 @@ class MicroBatcher:
                 except Exception as error:  # never leave a caller waiting forever
                     logger.exception("the batch consumer failed")
                     results, elapsed = [error] * len(group), math.inf
-                rows = sum(request.rows for request in group)
-                self._inline_rows = rows if elapsed <= self._inline_max else 0
-                self._brief_rows = rows if elapsed <= self._brief else 0
+                self._last_rows = sum(request.rows for request in group)
+                self._last_seconds = elapsed
                 for request, result in zip(group, results, strict=True):
                     if request.future.done():
                         continue
@@ -176,13 +175,14 @@ class MicroBatcher:
             concurrent = bool(self._queue)
 
     def _runs_inline(self, batch: list[PendingRequest], now: float) -> bool:
-        rows = sum(request.rows for request in batch)
-        if rows <= self._brief_rows:
+        if sum(request.rows for request in batch) > self._last_rows:
+            return False  # not known to be quick at this size
+        if self._last_seconds <= self._brief:
             return True
         return (
             len(batch) == 1
             and now - self._last_overlap > _LONE_AFTER_SECONDS
-            and rows <= self._inline_rows
+            and self._last_seconds <= self._inline_max
         )
 
     def _queued_rows(self) -> int:
