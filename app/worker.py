@@ -206,6 +206,8 @@ class _Refused:
 
     response_complete = True
     more_body = True
+    # Uvicorn wakes a cycle's body reader when its connection is lost; this cycle has none.
+    message_event = asyncio.Event()
 
 
 class _LingeringTransport:

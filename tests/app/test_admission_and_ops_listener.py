@@ -8,6 +8,7 @@ test_production_faults.py.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from collections.abc import AsyncIterator, Iterator
 
@@ -126,19 +127,20 @@ async def _shed_while_one_is_held(served_model: ServedModel) -> None:
 
 
 def test_the_worker_refuses_past_the_bound_before_any_layer_but_the_request_context(
-    served_model: ServedModel,
+    served_model: ServedModel, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Over a real socket, with the production worker's protocol: the 503 never enters the
-    app's middleware stack, yet is answered, identified and counted as any other; it does
-    not count toward MAX_REQUESTS (Uvicorn's total of answered requests)."""
-    app = create_app(Settings(max_concurrent_requests=1), model=served_model)
+    app, yet is answered, identified and counted as any other; it does not count toward
+    MAX_REQUESTS (Uvicorn's total of answered requests). A connection closed after a
+    refusal closes quietly."""
+    app = _CountingApp(create_app(Settings(max_concurrent_requests=1), model=served_model))
     port = free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, http=BoundedHeadersProtocol, log_config=None
     )
-    with uvicorn_in_a_thread(config) as server:
-        entered = _count_stack_entries(app)
+    with caplog.at_level(logging.ERROR), uvicorn_in_a_thread(config) as server:
         shed, metrics = asyncio.run(_shed_over_a_socket(f"http://127.0.0.1:{port}"))
+    entered = app.entered
     assert entered == ["/invocations", "/livez", "/metrics"], "a refused request entered"
     assert server.server_state.total_requests == len(entered)
     assert shed.status_code == 503
@@ -148,20 +150,21 @@ def test_the_worker_refuses_past_the_bound_before_any_layer_but_the_request_cont
     assert shed.json()["error_code"] == "TEMPORARILY_UNAVAILABLE"
     assert 'http_requests_rejected_total{reason="shed"} 2.0' in metrics
     assert 'http_requests_total{method="POST",route="/invocations",status="503"} 2.0' in metrics
+    assert [record.getMessage() for record in caplog.records] == []
 
 
-def _count_stack_entries(app: FastAPI) -> list[str]:
-    """The paths of the requests that enter the app's middleware stack from now on."""
-    stack = app.middleware_stack  # built by the lifespan's start-up
-    assert stack is not None
-    entered: list[str] = []
+class _CountingApp:
+    """The app, noting the path of each request that reaches it; the worker's protocol
+    finds the app's early shed through `state`, as on the app itself."""
 
-    async def counting(scope: Scope, receive: Receive, send: Send) -> None:
-        entered.append(scope["path"])
-        await stack(scope, receive, send)
+    def __init__(self, app: FastAPI) -> None:
+        self.app, self.state = app, app.state
+        self.entered: list[str] = []
 
-    app.middleware_stack = counting
-    return entered
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            self.entered.append(scope["path"])
+        await self.app(scope, receive, send)
 
 
 async def _shed_over_a_socket(base_url: str) -> tuple[httpx.Response, str]:
