@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 
 from app import __version__
 from app.admission import AdmissionLimit, AdmissionMiddleware, EarlyShed, offer_early_shed
+from app.application import ServingApp
 from app.auth import ApiKeyMiddleware, ApiKeysError, load_api_keys
 from app.drift import DriftMonitor
 from app.errors import (
@@ -27,7 +28,7 @@ from app.model import ServedModel, load_served_model
 from app.openapi import document_invocations
 from app.probes import build_probe_router
 from app.readiness import Readiness, warm_up
-from app.routes import build_model_router
+from app.routes import InvocationsEndpoint, build_model_router
 from app.scoring import Scorer
 from app.settings import Settings
 from app.stages import StageTimingMiddleware
@@ -41,7 +42,7 @@ def create_app(
     settings: Settings | None = None,
     model: ServedModel | None = None,
     span_exporter: SpanExporter | None = None,
-) -> FastAPI:
+) -> ServingApp:
     """Load the model (unless given one) and build the app around it.
 
     Tracing is on when the OTEL_* settings ask for it (app.tracing) or a span exporter is
@@ -120,7 +121,9 @@ def create_app(
             tracing.stop()
         metrics.ready.set(0)
 
-    app = FastAPI(
+    scoring_endpoint = InvocationsEndpoint(scorer, settings)
+    app = ServingApp(
+        scoring_endpoint=scoring_endpoint,
         title="Model serving",
         version=__version__,
         description=f"Serving {description.name or description.resolved_uri} "
@@ -128,7 +131,7 @@ def create_app(
         lifespan=lifespan,
     )
     # The model's routes first: a scoring request is matched against its route first.
-    app.include_router(build_model_router(model, scorer, metrics, settings, drift))
+    app.include_router(build_model_router(model, scoring_endpoint, metrics, settings, drift))
     app.include_router(build_probe_router(readiness))
     document_invocations(app, model)
     app.add_exception_handler(HTTPException, handle_http_exception)

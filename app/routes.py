@@ -33,8 +33,9 @@ class InvocationsEndpoint:
 
     FastAPI's request handling (a Request object, dependency solving, a Response class and
     its exception middleware) costs more than everything else a small model's request
-    needs, so the scoring route, and only it, goes without; its OpenAPI entry is written in
-    app.openapi. Errors are answered here, in the one error body (app.errors).
+    needs, so the scoring route, and only it, goes without (app.application); its OpenAPI
+    entry is written in app.openapi. Errors are answered here, in the one error body
+    (app.errors).
     """
 
     def __init__(self, scorer: Scorer, settings: Settings) -> None:
@@ -78,17 +79,18 @@ class InvocationsEndpoint:
 
 def build_model_router(
     model: ServedModel,
-    scorer: Scorer,
+    scoring_endpoint: InvocationsEndpoint,
     metrics: ServingMetrics,
     settings: Settings,
     drift: DriftMonitor | None,
 ) -> APIRouter:
     router = APIRouter()
-    # First: the route every scoring request is matched against first (app.main).
+    # First: the route a scoring request is matched against first, when it takes FastAPI's
+    # way (app.application dispatches POST straight to the endpoint).
     router.routes.append(
         Route(
             SCORING_PATH,
-            endpoint=InvocationsEndpoint(scorer, settings),
+            endpoint=scoring_endpoint,
             methods=["POST"],
             name="invocations",
         )
