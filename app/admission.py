@@ -33,6 +33,8 @@ SCORING_PATH = "/invocations"
 SCORING_TARGET = SCORING_PATH.encode()
 # Until the warm-up has timed a prediction, and for models with no input example to time.
 FALLBACK_BOUND = 256
+# In a request's scope state: the worker's protocol admitted it, and its slot is held.
+_ADMITTED = "admitted_by_worker"
 
 
 class AdmissionLimit:
@@ -76,9 +78,20 @@ class EarlyShed:
     limit: AdmissionLimit
     context: RequestContextMiddleware
 
-    def refuses(self, method: bytes, target: bytes) -> bool:
-        """Anything but a plain POST /invocations is left to AdmissionMiddleware."""
-        return self.limit.full() and target == SCORING_TARGET and method == b"POST"
+    def refuses(self, method: bytes, target: bytes, state: dict[str, Any]) -> bool:
+        """True for a plain POST /invocations past the bound. Below it, the request takes
+        its slot now, noted in its scope `state` for AdmissionMiddleware, which releases
+        it: a turn of the event loop reads many requests before any of their apps runs,
+        and all would pass if only the middleware counted. Anything else is left to
+        AdmissionMiddleware."""
+        if target != SCORING_TARGET or method != b"POST":
+            return False
+        limit = self.limit
+        if limit.full():
+            return True
+        limit.held += 1
+        state[_ADMITTED] = True
+        return False
 
     def answer(self, scope: Scope, default_headers: list[tuple[bytes, bytes]]) -> bytes:
         """The refusal's whole HTTP answer, accounted; `scope` holds the request's head."""
@@ -118,12 +131,14 @@ class AdmissionMiddleware:
         if scope["type"] != "http" or scope["path"] != SCORING_PATH:
             await self.app(scope, receive, send)
             return
-        scope.setdefault("state", {})["route_template"] = SCORING_PATH
+        state = scope.setdefault("state", {})
+        state["route_template"] = SCORING_PATH
         limit = self.limit
-        if limit.full():
-            await answer_error(scope, send, limit.refusal())
-            return
-        limit.held += 1
+        if not state.pop(_ADMITTED, False):  # else its slot was taken by EarlyShed.refuses
+            if limit.full():
+                await answer_error(scope, send, limit.refusal())
+                return
+            limit.held += 1
         try:
             await self.app(scope, receive, send)
         finally:

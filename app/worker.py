@@ -143,7 +143,7 @@ class BoundedHeadersProtocol(HttpToolsProtocol):
         if (
             shed is not None
             and (self.cycle is None or self.cycle.response_complete)  # none pipelined ahead
-            and shed.refuses(self.parser.get_method(), self.url)
+            and shed.refuses(self.parser.get_method(), self.url, self.scope["state"])
         ):
             self._answer_refusal(shed)
             return

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -19,7 +21,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.types import Receive, Scope, Send
 
-from app.admission import FALLBACK_BOUND, AdmissionLimit
+from app.admission import FALLBACK_BOUND, AdmissionLimit, early_shed_of
 from app.main import create_app
 from app.middleware import ShedLogSampler
 from app.model import ServedModel
@@ -151,6 +153,56 @@ def test_the_worker_refuses_past_the_bound_before_any_layer_but_the_request_cont
     assert 'http_requests_rejected_total{reason="shed"} 2.0' in metrics
     assert 'http_requests_total{method="POST",route="/invocations",status="503"} 2.0' in metrics
     assert [record.getMessage() for record in caplog.records] == []
+
+
+def test_requests_read_in_one_turn_of_the_loop_take_the_slots_there_are_and_no_more(
+    served_model: ServedModel,
+) -> None:
+    """Eight scoring requests reach a worker with two slots while its loop is busy, so
+    one turn reads them all: two are admitted and six refused before entering the app, as
+    each takes its slot when its head is parsed, before any of their apps has run."""
+    inner = create_app(Settings(max_concurrent_requests=2), model=served_model)
+    loop_held = threading.Event()
+
+    @inner.get("/busy", include_in_schema=False)
+    async def busy() -> dict[str, str]:
+        loop_held.set()
+        time.sleep(0.5)  # holds the event loop, as a long turn does under load
+        return {}
+
+    app = _CountingApp(inner)
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, http=BoundedHeadersProtocol, log_config=None
+    )
+    with uvicorn_in_a_thread(config):
+        statuses = asyncio.run(_eight_in_one_turn(port, loop_held))
+    assert sorted(statuses) == [400, 400, 503, 503, 503, 503, 503, 503]
+    assert app.entered[9:] == ["/busy", "/invocations", "/invocations"]
+    shed = early_shed_of(inner)
+    assert shed is not None
+    assert shed.limit.held == 0  # every slot given back
+
+
+async def _eight_in_one_turn(port: int, loop_held: threading.Event) -> list[int]:
+    connections = [await asyncio.open_connection("127.0.0.1", port) for _ in range(9)]
+    for reader, writer in connections:  # each accepted and served before the loop is held
+        writer.write(b"GET /livez HTTP/1.1\r\nHost: test\r\n\r\n")
+        await asyncio.wait_for(_read_answer(reader), timeout=10)
+    busy_reader, busy_writer = connections[0]
+    busy_writer.write(b"GET /busy HTTP/1.1\r\nHost: test\r\n\r\n")
+    assert await asyncio.to_thread(loop_held.wait, 10)
+    body = b'{"dataframe_records": []}'
+    for _, writer in connections[1:]:
+        writer.write(
+            b"POST /invocations HTTP/1.1\r\nHost: test\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+    await asyncio.wait_for(_read_answer(busy_reader), timeout=10)
+    answers = [await asyncio.wait_for(_read_answer(r), timeout=10) for r, _ in connections[1:]]
+    for _, writer in connections:
+        writer.close()
+    return [int(answer.split(b" ", 2)[1]) for answer in answers]
 
 
 class _CountingApp:
