@@ -7,6 +7,7 @@ answers /metrics for all. Without it (tests, one process) a private registry is 
 
 from __future__ import annotations
 
+import functools
 import os
 
 from prometheus_client import (
@@ -160,6 +161,14 @@ class ServingMetrics:
             registry=registry,
             multiprocess_mode="livesum",
         )
+        # The children of the per-request metrics by label values, each made once:
+        # `labels()` checks its arguments and takes a lock on every call, and a server
+        # answers with few label sets (route templates, statuses, error codes).
+        self.requests_for = functools.lru_cache(maxsize=1024)(self.requests.labels)
+        self.request_seconds_for = functools.lru_cache(maxsize=256)(self.request_seconds.labels)
+        self.errors_for = functools.lru_cache(maxsize=256)(self.errors.labels)
+        self.rejected_for = functools.lru_cache(maxsize=64)(self.rejected.labels)
+        self.predictions_for = functools.lru_cache(maxsize=256)(self.predictions.labels)
 
     def render(self) -> bytes:
         """The exposition text, merged across live and dead workers in multiprocess mode."""

@@ -138,14 +138,14 @@ class RequestContextMiddleware:
         elapsed = time.perf_counter() - started
         route = route_template(scope)
         method = scope["method"] if scope["method"] in LABELLED_METHODS else OTHER_METHOD
-        self.metrics.requests.labels(route, method, str(status)).inc()
-        self.metrics.request_seconds.labels(route, method).observe(elapsed)
+        self.metrics.requests_for(route, method, str(status)).inc()
+        self.metrics.request_seconds_for(route, method).observe(elapsed)
         error_code = state.get("error_code")
         if error_code:
-            self.metrics.errors.labels(error_code).inc()
+            self.metrics.errors_for(error_code).inc()
         rejected = state.get("rejected_reason")
         if rejected:
-            self.metrics.rejected.labels(rejected).inc()
+            self.metrics.rejected_for(rejected).inc()
         if not (counted or status >= 400 or self.log_probes):
             return
         fields: dict[str, Any] = {}

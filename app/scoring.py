@@ -172,7 +172,7 @@ class Scorer:
     def _count_predictions(self, outputs: Any) -> None:
         field_name = self._count_field
         if field_name is None:
-            self.metrics.predictions.labels("", "").inc(_row_count(outputs))
+            self.metrics.predictions_for("", "").inc(_row_count(outputs))
             return
         counts: dict[str, int] = {}
         for row in outputs if isinstance(outputs, list) else [outputs]:
@@ -185,7 +185,7 @@ class Scorer:
                     self._counted_values.add(key)
             counts[key] = counts.get(key, 0) + 1
         for value, count in counts.items():
-            self.metrics.predictions.labels(field_name, value).inc(count)
+            self.metrics.predictions_for(field_name, value).inc(count)
 
 
 def _untimed() -> None:
