@@ -167,7 +167,7 @@ def test_requests_read_in_one_turn_of_the_loop_take_the_slots_there_are_and_no_m
     @inner.get("/busy", include_in_schema=False)
     async def busy() -> dict[str, str]:
         loop_held.set()
-        time.sleep(0.5)  # holds the event loop, as a long turn does under load
+        time.sleep(1.0)  # holds the event loop, as a long turn does under load
         return {}
 
     app = _CountingApp(inner)
