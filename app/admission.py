@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.errors import OverloadedError, answer_error, http_error_response
+from app.errors import OverloadedError, ServingError, answer_error, http_error_response
 
 if TYPE_CHECKING:  # app.middleware imports the probes, which import this module
     from app.middleware import RequestContextMiddleware
@@ -73,7 +73,7 @@ class EarlyShed:
     """What the production worker's HTTP protocol needs to refuse a scoring request once its
     head is parsed, with no ASGI app at all: the worker's limit, and the request-context
     middleware that accounts the refusal as any other answer (request id, metrics, sampled
-    log line)."""
+    log line). The protocol's other answer without the app, the 431, is accounted here too."""
 
     limit: AdmissionLimit
     context: RequestContextMiddleware
@@ -95,10 +95,16 @@ class EarlyShed:
 
     def answer(self, scope: Scope, default_headers: list[tuple[bytes, bytes]]) -> bytes:
         """The refusal's whole HTTP answer, accounted; `scope` holds the request's head."""
-        started = time.perf_counter()
         scope["method"], scope["path"] = "POST", SCORING_PATH
         scope.setdefault("state", {})["route_template"] = SCORING_PATH
-        error = self.limit.refusal()
+        return self.refused(scope, self.limit.refusal(), default_headers)
+
+    def refused(
+        self, scope: Scope, error: ServingError, default_headers: list[tuple[bytes, bytes]]
+    ) -> bytes:
+        """The whole HTTP answer to a request refused before the app, accounted as the
+        app's answers are; `scope` names its method and route template."""
+        started = time.perf_counter()
         headers = self.context.refused_before_the_app(scope, error, started)
         return http_error_response(error, [*default_headers, *headers])
 

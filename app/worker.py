@@ -37,6 +37,7 @@ from uvicorn_worker import UvicornWorker
 
 from app.admission import EarlyShed, early_shed_of
 from app.errors import RequestHeadersTooLargeError, http_error_response
+from app.middleware import UNMATCHED_ROUTE
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -177,10 +178,14 @@ class BoundedHeadersProtocol(HttpToolsProtocol):
         error = RequestHeadersTooLargeError(
             f"the request headers are larger than {self._limit} bytes (MAX_HEADER_BYTES)"
         )
-        close = (b"connection", b"close")
-        self.transport.write(
-            http_error_response(error, [*self.server_state.default_headers, close])
-        )
+        headers = [*self.server_state.default_headers, (b"connection", b"close")]
+        if self._early_shed is None:
+            self.transport.write(http_error_response(error, headers))
+        else:  # counted and logged as the app's answers are, with no route: the head is cut
+            scope = cast(Scope, self.scope)
+            scope["method"] = self.parser.get_method().decode("ascii", "replace")
+            scope["state"]["route_template"] = UNMATCHED_ROUTE
+            self.transport.write(self._early_shed.refused(scope, error, headers))
         self._lingering = True
         self.transport.close()
 

@@ -333,3 +333,41 @@ def test_the_pod_stays_ready_while_a_worker_is_replaced_but_not_before_all_warme
     assert [answer.ready for answer in answers] == [False, False, True, True, False, True]
     assert answers[1].reason == "1 of 2 workers warmed up"
     assert pod(shutting_down=True, ready_workers=2, workers=2).reason == "shutting down"
+
+
+def test_the_workers_431_is_counted_and_logged_as_any_answer(
+    served_model: ServedModel, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A head past MAX_HEADER_BYTES is refused by the worker's protocol, before any app:
+    it still gets its request id, a request metric with no route (the head was cut, its
+    path is not a label) and an access line."""
+    app = create_app(Settings(), model=served_model)
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, http=BoundedHeadersProtocol, log_config=None
+    )
+    with caplog.at_level(logging.INFO, logger="app.access"), uvicorn_in_a_thread(config):
+        answer = asyncio.run(_oversized_head(port))
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    assert answer.startswith(b"HTTP/1.1 431 ")
+    assert b"\r\nx-request-id: big-head-1\r\n" in answer
+    assert 'http_requests_total{method="POST",route="<unmatched>",status="431"} 1.0' in metrics
+    assert 'serving_errors_total{error_code="RESOURCE_LIMIT_EXCEEDED"} 1.0' in metrics
+    assert 'http_requests_rejected_total{reason="too_large"} 1.0' in metrics
+    lines = [r for r in caplog.records if r.name == "app.access" and r.__dict__["status"] == 431]
+    assert [(r.__dict__["request_id"], r.__dict__["route"]) for r in lines] == [
+        ("big-head-1", "<unmatched>")
+    ]
+
+
+async def _oversized_head(port: int) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        b"POST /invocations HTTP/1.1\r\nHost: test\r\nX-Request-ID: big-head-1\r\n"
+        + b"X-Padding: "
+        + b"a" * (70 * 1024)
+        + b"\r\n\r\n"
+    )
+    answer = await asyncio.wait_for(_read_answer(reader), timeout=10)
+    writer.close()
+    return answer
