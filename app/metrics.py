@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import functools
 import os
+import struct
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -26,6 +30,11 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 STAGE_BUCKETS = (0.0001, 0.00025, 0.0005, *LATENCY_BUCKETS)
 ROW_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000, 10000)
 EXPOSITION_CONTENT_TYPE = CONTENT_TYPE_LATEST
+# A worker creates each metric file empty and then sizes it (prometheus_client), and a dead
+# worker's live gauges are deleted (app.gunicorn_conf): a merge that reads a file at such
+# an instant fails. The next read, a moment later, finds it whole or gone.
+MERGE_RETRY_DELAYS_SECONDS = (0.001, 0.01, 0.1)
+_Read = TypeVar("_Read")
 
 
 def multiprocess_dir() -> str | None:
@@ -186,9 +195,18 @@ def _merged_registry() -> CollectorRegistry:
 def render_merged() -> bytes:
     """Every worker's samples merged, read from PROMETHEUS_MULTIPROC_DIR by any process
     (the ops listener in Gunicorn's master included)."""
-    return generate_latest(_merged_registry())
+    return _read_merged(generate_latest)
 
 
 def count_ready_workers() -> int:
     """Live workers whose warm-up passed: the merged `model_ready` gauge."""
-    return int(_merged_registry().get_sample_value("model_ready") or 0)
+    return _read_merged(lambda registry: int(registry.get_sample_value("model_ready") or 0))
+
+
+def _read_merged(read: Callable[[CollectorRegistry], _Read]) -> _Read:
+    for delay in MERGE_RETRY_DELAYS_SECONDS:
+        try:
+            return read(_merged_registry())
+        except (struct.error, FileNotFoundError):  # a file being created or deleted
+            time.sleep(delay)
+    return read(_merged_registry())
