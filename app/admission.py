@@ -58,8 +58,12 @@ class AdmissionLimit:
             predict_seconds * 1000,
         )
 
-    def full(self) -> bool:
-        return self.held >= self.bound
+    def take(self) -> bool:
+        """Take a slot if one is free (the caller gives it back: `held -= 1`)."""
+        if self.held >= self.bound:
+            return False
+        self.held += 1
+        return True
 
     def refusal(self) -> OverloadedError:
         """The 503 (with Retry-After) for a scoring request past the bound."""
@@ -86,10 +90,8 @@ class EarlyShed:
         AdmissionMiddleware."""
         if target != SCORING_TARGET or method != b"POST":
             return False
-        limit = self.limit
-        if limit.full():
+        if not self.limit.take():
             return True
-        limit.held += 1
         state[_ADMITTED] = True
         return False
 
@@ -140,11 +142,10 @@ class AdmissionMiddleware:
         state = scope.setdefault("state", {})
         state["route_template"] = SCORING_PATH
         limit = self.limit
-        if not state.pop(_ADMITTED, False):  # else its slot was taken by EarlyShed.refuses
-            if limit.full():
-                await answer_error(scope, send, limit.refusal())
-                return
-            limit.held += 1
+        # A request EarlyShed.refuses admitted holds its slot already.
+        if not state.pop(_ADMITTED, False) and not limit.take():
+            await answer_error(scope, send, limit.refusal())
+            return
         try:
             await self.app(scope, receive, send)
         finally:
