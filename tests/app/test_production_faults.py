@@ -23,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.loadgen import RESULT_PREFIX
 from tests.conftest import VALID_ROW
 from tests.support import PROJECT_ROOT
+from tests.support.clients import ClientPerThread
 from tests.support.probes import assert_not_ready
 from tests.support.production import RunningServer, StartServer, stop, wait_ready
 from tests.support.waiting import wait_until
@@ -44,8 +45,10 @@ def _invocations_total(base_url: str) -> float:
 
 
 def _post_many(base_url: str, count: int, connections: int = 16) -> list[int]:
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=0)
-    with httpx.Client(limits=limits, timeout=30) as client, ThreadPoolExecutor(connections) as pool:
+    with (
+        ClientPerThread(fresh_connections=True) as client,
+        ThreadPoolExecutor(connections) as pool,
+    ):
         return list(
             pool.map(
                 lambda _: client.post(f"{base_url}/invocations", json=BODY).status_code,
@@ -92,8 +95,7 @@ def test_overload_is_503_with_retry_after_and_probes_still_answer(
 
     prober = threading.Thread(target=probe_while_loaded)
     prober.start()
-    limits = httpx.Limits(max_connections=10, max_keepalive_connections=0)
-    with httpx.Client(limits=limits, timeout=30) as client, ThreadPoolExecutor(10) as pool:
+    with ClientPerThread(fresh_connections=True) as client, ThreadPoolExecutor(10) as pool:
         pending = pool.map(
             lambda _: client.post(f"{server.base_url}/invocations", json=BODY), range(10)
         )
@@ -156,8 +158,7 @@ def test_sigterm_lets_40_in_flight_requests_finish_then_exits_0(
         MAX_CONCURRENT_REQUESTS="40",  # a 1 s predict would derive a bound of 1
     )
     wait_ready(server)
-    limits = httpx.Limits(max_connections=40, max_keepalive_connections=0)
-    with httpx.Client(limits=limits, timeout=30) as client, ThreadPoolExecutor(40) as pool:
+    with ClientPerThread(fresh_connections=True) as client, ThreadPoolExecutor(40) as pool:
         futures = [
             pool.submit(client.post, f"{server.base_url}/invocations", json=BODY) for _ in range(40)
         ]

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import VALID_ROW, RegisteredDemo
+from tests.support.clients import ClientPerThread
 from tests.support.production import RunningServer, StartServer, stop, wait_ready
 
 pytestmark = pytest.mark.slow
@@ -25,7 +26,7 @@ def server(start: StartServer) -> RunningServer:
     return start(MAX_CONCURRENT_REQUESTS="64")
 
 
-def _post_one(client: httpx.Client, base_url: str, index: int) -> tuple[str, int, str]:
+def _post_one(client: ClientPerThread, base_url: str, index: int) -> tuple[str, int, str]:
     request_id = f"concurrency-{index}"
     response = client.post(
         f"{base_url}/invocations",
@@ -40,8 +41,10 @@ def test_preloaded_xgboost_model_serves_concurrent_requests_from_two_workers(
     server: RunningServer, registry: RegisteredDemo
 ) -> None:
     wait_ready(server)
-    limits = httpx.Limits(max_connections=50, max_keepalive_connections=0)
-    with httpx.Client(limits=limits) as client, ThreadPoolExecutor(max_workers=50) as pool:
+    with (
+        ClientPerThread(fresh_connections=True) as client,
+        ThreadPoolExecutor(max_workers=50) as pool,
+    ):
         results = list(pool.map(lambda i: _post_one(client, server.base_url, i), range(200)))
     assert [status for _, status, _ in results] == [200] * 200
     assert {level for _, _, level in results} <= {"low", "medium", "high"}

@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.stages import STAGES
 from tests.app.otlp_receiver import OtlpReceiver, ReceivedSpan, running_receiver
 from tests.conftest import VALID_ROW, RegisteredDemo
+from tests.support.clients import ClientPerThread
 from tests.support.production import RunningServer, start_server, stop, wait_ready
 
 pytestmark = pytest.mark.slow
@@ -151,9 +152,8 @@ def test_stage_times_add_up_to_no_more_than_the_request_latency_under_load(
     """A bounded burst (240 requests, 24 at a time): per request (its Server-Timing against
     the latency the client saw) and in /metrics (the stage sums against the latency sum)."""
     before = _stage_and_request_totals(traced_server.ops_url)
-    limits = httpx.Limits(max_connections=24)
 
-    def post(client: httpx.Client) -> tuple[httpx.Response, float]:
+    def post(client: ClientPerThread) -> tuple[httpx.Response, float]:
         started = time.perf_counter()
         response = client.post(
             f"{traced_server.base_url}/invocations",
@@ -162,7 +162,7 @@ def test_stage_times_add_up_to_no_more_than_the_request_latency_under_load(
         )
         return response, time.perf_counter() - started
 
-    with httpx.Client(limits=limits) as client, ThreadPoolExecutor(max_workers=24) as pool:
+    with ClientPerThread() as client, ThreadPoolExecutor(max_workers=24) as pool:
         results = list(pool.map(lambda _: post(client), range(240)))
     after = _stage_and_request_totals(traced_server.ops_url)
 

@@ -21,6 +21,7 @@ from tests.conformance.allowlist import difference_for
 from tests.conformance.results import RESULTS, Answer, ModelRun
 from tests.conformance.servers import server_pair
 from tests.conformance.zoo import JSON, ZooModel, build_zoo, save
+from tests.support.clients import ClientPerThread
 from tests.support.production import RunningServer
 
 pytestmark = pytest.mark.slow
@@ -31,7 +32,9 @@ PAIRS_AT_ONCE = 3
 CROSS_ROW_CLIENTS = 24
 
 
-def _post(client: httpx.Client, server: RunningServer, content_type: str, body: Any) -> Answer:
+def _post(
+    client: httpx.Client | ClientPerThread, server: RunningServer, content_type: str, body: Any
+) -> Answer:
     content = body if isinstance(body, str) else json.dumps(body)
     response = client.post(
         f"{server.base_url}/invocations",
@@ -67,8 +70,13 @@ def _run_model(model: ZooModel, root: Path) -> ModelRun:
             concurrent: list[tuple[Answer, Answer]] = []
             if model.name == "cross_row":
                 bodies = _cross_row_bodies()
-                with ThreadPoolExecutor(CROSS_ROW_CLIENTS) as pool:
-                    ours_answers = list(pool.map(lambda b: _post(client, ours, JSON, b), bodies))
+                with (
+                    ClientPerThread() as per_thread,
+                    ThreadPoolExecutor(CROSS_ROW_CLIENTS) as pool,
+                ):
+                    ours_answers = list(
+                        pool.map(lambda b: _post(per_thread, ours, JSON, b), bodies)
+                    )
                 concurrent = [
                     (answer, _post(client, reference, JSON, body))
                     for answer, body in zip(ours_answers, bodies, strict=True)
