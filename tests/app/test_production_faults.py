@@ -99,7 +99,7 @@ def test_overload_is_503_with_retry_after_and_probes_still_answer(
         pending = pool.map(
             lambda _: client.post(f"{server.base_url}/invocations", json=BODY), range(10)
         )
-        time.sleep(0.5)  # three hold the slots for 1.5 s
+        server.wait_in_flight(3, seconds=1.4)  # three hold the slots for 1.5 s
         headers_only = server.post_headers_only(1_000_000)
         responses = list(pending)
     prober.join(timeout=30)
@@ -158,11 +158,18 @@ def test_sigterm_lets_40_in_flight_requests_finish_then_exits_0(
         MAX_CONCURRENT_REQUESTS="40",  # a 1 s predict would derive a bound of 1
     )
     wait_ready(server)
+
+    def received() -> float:
+        """Scoring requests the workers hold or have answered."""
+        answered = server.metric("http_requests_total", route="/invocations")
+        return server.metric("http_requests_in_flight") + answered
+
+    before = received()
     with ClientPerThread(fresh_connections=True) as client, ThreadPoolExecutor(40) as pool:
         futures = [
             pool.submit(client.post, f"{server.base_url}/invocations", json=BODY) for _ in range(40)
         ]
-        time.sleep(0.5)  # all 40 sent and held by the workers
+        wait_until(lambda: received() >= before + 40, 10, "40 requests received", interval=0.05)
         terminated = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
         draining = _readyz_while_draining(server)

@@ -8,6 +8,7 @@ never share a pool here: each thread gets its own client.
 
 from __future__ import annotations
 
+import ssl
 import threading
 from types import TracebackType
 from typing import Any
@@ -26,6 +27,8 @@ class ClientPerThread:
         keepalive = 0 if fresh_connections else 1
         self._limits = httpx.Limits(max_connections=1, max_keepalive_connections=keepalive)
         self._timeout = timeout
+        # Building a client builds its TLS context, about 20 ms: made once, not per thread.
+        self._tls = ssl.create_default_context()
         self._local = threading.local()
         self._clients: list[httpx.Client] = []
         self._lock = threading.Lock()
@@ -36,7 +39,7 @@ class ClientPerThread:
     def _client(self) -> httpx.Client:
         client: httpx.Client | None = getattr(self._local, "client", None)
         if client is None:
-            client = httpx.Client(limits=self._limits, timeout=self._timeout)
+            client = httpx.Client(limits=self._limits, timeout=self._timeout, verify=self._tls)
             self._local.client = client
             with self._lock:
                 self._clients.append(client)

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
 from tests.conftest import RegisteredDemo
 from tests.support import processes
 from tests.support.ports import free_port
@@ -84,6 +87,29 @@ class RunningServer:
 
         wait_until(enough, seconds, f"{count} new workers", interval=0.1)
         return found
+
+    def metric(self, name: str, **labels: str) -> float:
+        """The sum of the samples of `name` whose labels include `labels`, as the ops
+        listener's /metrics (all workers merged) answers now."""
+        text = httpx.get(f"{self.ops_url}/metrics", timeout=5).text
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == name and labels.items() <= sample.labels.items()
+        )
+
+    def wait_in_flight(self, count: int, seconds: float) -> None:
+        """Until the workers hold at least `count` requests inside the app: the point a
+        test's concurrent requests have reached, rather than a guess at how long sending
+        them takes."""
+        wait_until(
+            lambda: self.metric("http_requests_in_flight") >= count,
+            seconds,
+            f"{count} requests in flight",
+            interval=0.05,
+            alive=self.alive,
+        )
 
 
 class StartServer(Protocol):
