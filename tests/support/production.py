@@ -88,10 +88,11 @@ class RunningServer:
         wait_until(enough, seconds, f"{count} new workers", interval=0.1)
         return found
 
-    def metric(self, name: str, **labels: str) -> float:
-        """The sum of the samples of `name` whose labels include `labels`, as the ops
-        listener's /metrics (all workers merged) answers now."""
-        text = httpx.get(f"{self.ops_url}/metrics", timeout=5).text
+    def metric(self, name: str, *, on_main_port: bool = False, **labels: str) -> float:
+        """The sum of the samples of `name` whose labels include `labels`, as /metrics (all
+        workers merged) answers now: the ops listener's, or a worker's on the main port."""
+        url = self.base_url if on_main_port else self.ops_url
+        text = httpx.get(f"{url}/metrics", timeout=10).text
         return sum(
             sample.value
             for family in text_string_to_metric_families(text)
