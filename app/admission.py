@@ -95,6 +95,13 @@ class EarlyShed:
         state[_ADMITTED] = True
         return False
 
+    def release_unserved(self, state: dict[str, Any]) -> None:
+        """Give back the slot `refuses` took for a head that did not become an HTTP request
+        for the app (Uvicorn handed its connection to the WebSocket protocol): there is no
+        AdmissionMiddleware call to release it."""
+        if state.pop(_ADMITTED, False):
+            self.limit.held -= 1
+
     def answer(self, scope: Scope, default_headers: list[tuple[bytes, bytes]]) -> bytes:
         """The refusal's whole HTTP answer, accounted; `scope` holds the request's head."""
         scope["method"], scope["path"] = "POST", SCORING_PATH

@@ -141,14 +141,18 @@ class BoundedHeadersProtocol(HttpToolsProtocol):
             self._refuse()
             raise HeadersTooLargeError  # stops the parser; the app never sees the request
         shed = self._early_shed
+        if shed is None:
+            super().on_headers_complete()
+            return
+        state, previous = self.scope["state"], self.cycle
         if (
-            shed is not None
-            and (self.cycle is None or self.cycle.response_complete)  # none pipelined ahead
-            and shed.refuses(self.parser.get_method(), self.url, self.scope["state"])
-        ):
+            previous is None or previous.response_complete  # none pipelined ahead
+        ) and shed.refuses(self.parser.get_method(), self.url, state):
             self._answer_refusal(shed)
             return
         super().on_headers_complete()
+        if self.cycle is previous:  # no request cycle: the connection upgrades
+            shed.release_unserved(state)
 
     def _answer_refusal(self, shed: EarlyShed) -> None:
         """Write the 503 from the parser's callback: no cycle, task or app. Whatever of the

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -29,6 +30,7 @@ from app.ops_server import OpsServer
 from app.readiness import PodReadiness, Readiness
 from app.settings import Settings
 from app.worker import BoundedHeadersProtocol
+from tests.conftest import VALID_ROW
 from tests.support.ports import free_port
 from tests.support.probes import assert_not_ready
 from tests.support.uvicorn_thread import uvicorn_in_a_thread
@@ -182,6 +184,45 @@ def test_requests_read_in_one_turn_of_the_loop_take_the_slots_there_are_and_no_m
     shed = early_shed_of(inner)
     assert shed is not None
     assert shed.limit.held == 0  # every slot given back
+
+
+def test_a_scoring_head_that_upgrades_to_a_websocket_gives_its_slot_back(
+    served_model: ServedModel,
+) -> None:
+    """A POST /invocations asking for a WebSocket passes the bound as its head is parsed,
+    then never becomes an HTTP request for the app: Uvicorn hands the connection to its
+    WebSocket protocol. Its slot is given back, or a few such requests would leave a
+    worker refusing every scoring request from then on."""
+    inner = create_app(Settings(max_concurrent_requests=2), model=served_model)
+    port = free_port()
+    config = uvicorn.Config(
+        inner, host="127.0.0.1", port=port, http=BoundedHeadersProtocol, log_config=None
+    )
+    upgrade = (
+        b"POST /invocations HTTP/1.1\r\nHost: test\r\nConnection: Upgrade\r\n"
+        b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    with uvicorn_in_a_thread(config):
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+                connection.sendall(upgrade)
+                assert connection.recv(65536).startswith(b"HTTP/1.1 ")
+        # And after a request answered on the same connection, the keep-alive case.
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+            connection.sendall(b"GET /livez HTTP/1.1\r\nHost: test\r\n\r\n")
+            assert connection.recv(65536).startswith(b"HTTP/1.1 200 ")
+            connection.sendall(upgrade)
+            assert connection.recv(65536).startswith(b"HTTP/1.1 ")
+        shed = early_shed_of(inner)
+        assert shed is not None
+        assert shed.limit.held == 0
+        scored = httpx.post(
+            f"http://127.0.0.1:{port}/invocations",
+            json={"dataframe_records": [VALID_ROW]},
+            timeout=10,
+        )
+    assert scored.status_code == 200
 
 
 async def _eight_in_one_turn(port: int, loop_held: threading.Event) -> list[int]:
