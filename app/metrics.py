@@ -37,6 +37,11 @@ MERGE_RETRY_DELAYS_SECONDS = (0.001, 0.01, 0.1)
 _Read = TypeVar("_Read")
 
 
+def status_class(status: int) -> str:
+    """The `status_class` label of a response status: "2xx", "4xx", "5xx"..."""
+    return f"{status // 100}xx"
+
+
 def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
@@ -78,8 +83,9 @@ class ServingMetrics:
         )
         self.request_seconds = Histogram(
             "http_request_duration_seconds",
-            "Time from request received to response sent, by route template and method.",
-            ["route", "method"],
+            "Time from request received to response sent, by route template, method and "
+            "status class (2xx: answered; a fast refusal must not hide a slow answer).",
+            ["route", "method", "status_class"],
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )

@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import ServingError, answer_error, note_error
-from app.metrics import ServingMetrics
+from app.metrics import ServingMetrics, status_class
 from app.model import ModelDescription
 from app.probes import PROBE_PATHS
 
@@ -139,7 +139,7 @@ class RequestContextMiddleware:
         route = route_template(scope)
         method = scope["method"] if scope["method"] in LABELLED_METHODS else OTHER_METHOD
         self.metrics.requests_for(route, method, str(status)).inc()
-        self.metrics.request_seconds_for(route, method).observe(elapsed)
+        self.metrics.request_seconds_for(route, method, status_class(status)).observe(elapsed)
         error_code = state.get("error_code")
         if error_code:
             self.metrics.errors_for(error_code).inc()
