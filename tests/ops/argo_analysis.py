@@ -15,9 +15,15 @@ after the Argo Rollouts source named beside it (argoproj/argo-rollouts).
 - Validation: the checks Argo makes on each resolved metric before it runs (count against
   failureLimit and inconclusiveLimit, an interval when count > 1, a Go duration, exactly one
   provider; utils/analysis ValidateMetric).
-- Metric phase: Failed once failed measurements exceed failureLimit (default 0), Error once
+- Metric phase: Failed once failed measurements exceed failureLimit (default 0),
+  Inconclusive once inconclusive ones exceed inconclusiveLimit (default 0), Error once
   consecutive errors exceed consecutiveErrorLimit (default 4), else Successful after `count`
-  measurements (controller/analysis assessMetricStatus).
+  measurements, Errors not counted (analysis/analysis.go assessMetricStatus).
+- Run phase: every metric measured each interval; once a metric ends Failed, Error or
+  Inconclusive the run terminates and the metrics still measuring end Successful; the run's
+  phase is the worst of its metrics' (Successful < Inconclusive < Error < Failed;
+  asssessRunStatus, utils/analysis IsTerminating and analysisStatusOrder). A Failed or Error
+  run aborts the Rollout, an Inconclusive one pauses it.
 """
 
 from __future__ import annotations
@@ -278,35 +284,76 @@ class MetricRun:
     phase: str = ""
 
 
-def run_metric(metric: dict[str, Any], query: Query, pause_seconds: float = 1.0) -> MetricRun:
-    """Measure until `count` measurements without error, `pause_seconds` apart (the
-    template's interval, compressed); an Error measurement does not count, as in Argo."""
-    prometheus = metric["provider"]["prometheus"]
-    run = MetricRun(metric["name"], prometheus["query"])
-    count = int(metric.get("count") or 1)
-    failure_limit = int(metric.get("failureLimit", 0))
-    inconclusive_limit = int(metric.get("inconclusiveLimit", 0))
-    error_limit = int(metric.get("consecutiveErrorLimit", 4))
-    consecutive_errors = 0
-    while len(run.phases) - run.phases.count(ERROR) < count:
-        if run.phases:
+@dataclass
+class AnalysisRun:
+    """Every metric of one analysis run, and the run's phase."""
+
+    metrics: dict[str, MetricRun]
+    phase: str
+
+
+# Completed phases from best to worst (utils/analysis analysisStatusOrder, completed ones).
+_BEST_TO_WORST = (SUCCESSFUL, INCONCLUSIVE, ERROR, FAILED)
+
+
+def run_analysis(
+    metrics: list[dict[str, Any]], query: Query, pause_seconds: float = 1.0
+) -> AnalysisRun:
+    """Measure every metric once per round, `pause_seconds` apart (the template's interval
+    and initial delay, compressed), until each has ended or one ended badly."""
+    runs = {metric["name"]: MetricRun(metric["name"], _query_of(metric)) for metric in metrics}
+    measuring = list(metrics)
+    for metric in metrics:
+        if int(metric.get("count") or 0) < 1:
+            raise ValueError(f"{metric['name']}: an unbounded count would measure forever here")
+    while measuring:
+        if any(run.phases for run in runs.values()):
             time.sleep(pause_seconds)
-        try:
-            result: list[float] | float | None = query(prometheus["query"])
-        except ConditionError:
-            result, phase = None, ERROR
-        else:
-            phase = measurement_phase(metric, result)
-        run.values.append(result)
-        run.phases.append(phase)
-        consecutive_errors = consecutive_errors + 1 if phase == ERROR else 0
-        if run.phases.count(FAILED) > failure_limit:
-            run.phase = FAILED
-        elif run.phases.count(INCONCLUSIVE) > inconclusive_limit:
-            run.phase = INCONCLUSIVE
-        elif consecutive_errors > error_limit:
-            run.phase = ERROR
-        if run.phase:
-            return run
-    run.phase = SUCCESSFUL
-    return run
+        for metric in measuring:
+            _measure(metric, runs[metric["name"]], query)
+        measuring = [metric for metric in measuring if not runs[metric["name"]].phase]
+        if any(run.phase in (FAILED, ERROR, INCONCLUSIVE) for run in runs.values()):
+            for metric in measuring:  # the run terminates: what still measures is Successful
+                runs[metric["name"]].phase = SUCCESSFUL
+            measuring = []
+    worst = max((run.phase for run in runs.values()), key=_BEST_TO_WORST.index)
+    return AnalysisRun(runs, worst)
+
+
+def run_metric(metric: dict[str, Any], query: Query, pause_seconds: float = 1.0) -> MetricRun:
+    """One metric alone, as a run of one metric."""
+    return run_analysis([metric], query, pause_seconds).metrics[metric["name"]]
+
+
+def _query_of(metric: dict[str, Any]) -> str:
+    query: str = metric["provider"]["prometheus"]["query"]
+    return query
+
+
+def _measure(metric: dict[str, Any], run: MetricRun, query: Query) -> None:
+    """One measurement, then the metric's phase if that ended it."""
+    try:
+        result: list[float] | float | None = query(run.query)
+    except ConditionError:
+        result, phase = None, ERROR
+    else:
+        phase = measurement_phase(metric, result)
+    run.values.append(result)
+    run.phases.append(phase)
+    if run.phases.count(FAILED) > int(metric.get("failureLimit", 0)):
+        run.phase = FAILED
+    elif run.phases.count(INCONCLUSIVE) > int(metric.get("inconclusiveLimit", 0)):
+        run.phase = INCONCLUSIVE
+    elif _trailing_errors(run.phases) > int(metric.get("consecutiveErrorLimit", 4)):
+        run.phase = ERROR
+    elif len(run.phases) - run.phases.count(ERROR) >= int(metric["count"]):
+        run.phase = SUCCESSFUL
+
+
+def _trailing_errors(phases: list[str]) -> int:
+    count = 0
+    for phase in reversed(phases):
+        if phase != ERROR:
+            break
+        count += 1
+    return count

@@ -1,19 +1,23 @@
-"""The canary AnalysisTemplate, run on real components: it passes a sound canary and fails a
-canary that answers 5xx and one whose predictions shift while it answers 200.
+"""The canary AnalysisTemplate, run on real components with the shipped overlay's arguments:
+it passes a sound canary of any model and fails the canaries clients would suffer from.
 
-One real Prometheus (Debian's binary, 127.0.0.1, 1 s scrapes) scrapes four real servers, each
-the production command with 1 worker: the stable on model version N and three canaries on
-N+1..N+3 (tests/ops/canary_models.py). Every server gets the same applicants, as stable and
-canary pods get the same live traffic behind one Service. Then every metric of the template
-rendered by `kubectl kustomize k8s/overlays/production-canary` is run for each canary the way
-Argo Rollouts runs it (tests/ops/argo_analysis.py), with the arguments the Rollout's analysis
-step passes plus the ones this set-up needs (where Prometheus is, the stable's version, a
-1 m window, latency bounds for a shared machine). Traffic and every wait are bounded.
+One real Prometheus (Debian's binary, 127.0.0.1, 1 s scrapes) scrapes nine real servers, each
+the production command with 1 worker, every one a version of one registered model
+(tests/ops/canary_models.py): the demo's stable and six canaries of it, and a model that is
+not the demo (it counts its `label` output, not `risk_level`) as a stable and a canary. The
+stable and canaries of each model get the same requests, as stable and canary pods get the
+same live traffic behind one Service; the slow canary also gets a burst it must shed, the
+idle one nothing. Then the template rendered by `kubectl kustomize
+k8s/overlays/production-canary` is run for each canary the way Argo Rollouts runs an
+analysis (tests/ops/argo_analysis.py), with the arguments the Rollout's analysis step passes;
+the only others given say where things are (Prometheus, the canary's and the stable's
+versions), never a threshold or a field name. Traffic and every wait are bounded.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -27,30 +31,61 @@ from tests.deploy.manifests import find, render_overlay
 from tests.ops.argo_analysis import (
     ERROR,
     FAILED,
+    INCONCLUSIVE,
     SUCCESSFUL,
+    AnalysisRun,
     ConditionError,
-    MetricRun,
     evaluate_condition,
     measurement_phase,
     metric_problems,
     prometheus_result,
     resolve_args,
+    run_analysis,
     run_metric,
 )
-from tests.ops.canary_models import ROLES
+from tests.ops.canary_models import (
+    CHANNEL_COLUMN,
+    CHANNEL_VALUE,
+    MEASUREMENTS,
+    ROLES,
+    make_flowers,
+)
 from tests.ops.prometheus import JOB, Prometheus, running_prometheus
 from tests.ops.promql import DASHBOARD_PATH, expand_grafana_variables, query_problems
 from tests.support.processes import run_module
 from tests.support.production import RunningServer, start_server, wait_ready
 from tests.support.waiting import wait_until
 
-CANARIES = ("good", "failing", "skewed")
-REQUESTS_PER_SERVER = 120
+# Canary -> the stable it is compared with.
+STABLE_OF = {
+    "good": "stable",
+    "failing": "stable",
+    "skewed": "stable",
+    "refusing": "stable",
+    "slow": "stable",
+    "idle": "stable",
+    "other-good": "other-stable",
+}
+DEMO_TRAFFIC = ("stable", "good", "failing", "skewed", "refusing")
+OTHER_TRAFFIC = ("other-stable", "other-good")
+REQUESTS_PER_SERVER = 150
 ROWS_PER_REQUEST = 4
-TRAFFIC_SECONDS = 12.0  # spread the requests over this long at least, so rates have samples
+# Every this many requests, a client that does not send the column the refusing canary needs.
+WITHOUT_CHANNEL_EVERY = 5
+TRAFFIC_SECONDS = 15.0  # spread the requests over this long at least, so rates have samples
+SLOW_BURST_THREADS = 8
+SLOW_BURST_SECONDS = 10.0
+SLOW_BURST_REQUESTS_PER_THREAD = 1000
+SLOW_BURST_PAUSE_SECONDS = 0.01  # after each answer, so the burst does not take every core
+
 ERROR_METRICS = {"canary-error-ratio", "canary-error-ratio-vs-stable"}
+CLIENT_ERROR_METRIC = "canary-client-error-ratio-vs-stable"
+SHED_METRIC = "canary-shed-ratio"
 LATENCY_METRICS = {"canary-latency-p99", "canary-latency-p99-vs-stable"}
 SHIFT_METRIC = "canary-prediction-shift"
+ALL_METRICS = ERROR_METRICS | LATENCY_METRICS | {CLIENT_ERROR_METRIC, SHED_METRIC, SHIFT_METRIC}
+
+Statuses = dict[str, list[int]]
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +114,7 @@ def servers(
                 MODEL_URI=f"models:/credit-risk-scoring/{version}",
             )
         for server in running.values():
-            wait_ready(server, seconds=120)
+            wait_ready(server, seconds=180)
         yield running
     finally:
         for server in running.values():
@@ -95,20 +130,31 @@ def prometheus_server(
         yield running
 
 
-def _send_the_same_traffic_to_every_server(
-    servers: dict[str, RunningServer],
-) -> dict[str, list[int]]:
-    """The same applicants, request by request, to every server; statuses by role."""
+def _split_body(rows: Any) -> dict[str, Any]:
+    return {"dataframe_split": json.loads(rows.to_json(orient="split", index=False))}
+
+
+def _send_the_same_traffic_to_every_server(servers: dict[str, RunningServer]) -> Statuses:
+    """The same applicants, request by request, to the demo's versions, and the same flowers
+    to the other model's; statuses by role. A fifth of the applicant requests come from
+    clients that do not send the `channel` column."""
     applicants = make_credit_dataset(n_rows=REQUESTS_PER_SERVER * ROWS_PER_REQUEST, seed=11)
     applicants = applicants.drop(columns=[LABEL])
-    statuses: dict[str, list[int]] = {role: [] for role in servers}
+    flowers = make_flowers(REQUESTS_PER_SERVER * ROWS_PER_REQUEST, seed=12)[list(MEASUREMENTS)]
+    statuses: Statuses = {role: [] for role in (*DEMO_TRAFFIC, *OTHER_TRAFFIC)}
     started = time.monotonic()
     with httpx.Client(timeout=30) as client:
         for index in range(REQUESTS_PER_SERVER):
-            rows = applicants.iloc[index * ROWS_PER_REQUEST : (index + 1) * ROWS_PER_REQUEST]
-            body = {"dataframe_split": json.loads(rows.to_json(orient="split", index=False))}
-            for role, server in servers.items():
-                response = client.post(f"{server.base_url}/invocations", json=body)
+            rows = slice(index * ROWS_PER_REQUEST, (index + 1) * ROWS_PER_REQUEST)
+            some_applicants = applicants.iloc[rows]
+            if index % WITHOUT_CHANNEL_EVERY:
+                some_applicants = some_applicants.assign(**{CHANNEL_COLUMN: CHANNEL_VALUE})
+            bodies = {
+                **dict.fromkeys(DEMO_TRAFFIC, _split_body(some_applicants)),
+                **dict.fromkeys(OTHER_TRAFFIC, _split_body(flowers.iloc[rows])),
+            }
+            for role, body in bodies.items():
+                response = client.post(f"{servers[role].base_url}/invocations", json=body)
                 statuses[role].append(response.status_code)
             # Paced, so the counters grow over several scrapes; bounded by the request count.
             behind = (
@@ -116,6 +162,30 @@ def _send_the_same_traffic_to_every_server(
             )
             if behind > 0:
                 time.sleep(behind)
+    return statuses
+
+
+def _send_a_burst_to_the_slow_canary(server: RunningServer) -> list[int]:
+    """More concurrent requests than its one admission slot: most are shed with 503."""
+    body = _split_body(make_credit_dataset(n_rows=1, seed=13).drop(columns=[LABEL]))
+    statuses: list[int] = []
+    deadline = time.monotonic() + SLOW_BURST_SECONDS
+
+    def client_loop() -> None:
+        with httpx.Client(timeout=30) as client:
+            for _ in range(SLOW_BURST_REQUESTS_PER_THREAD):
+                if time.monotonic() > deadline:
+                    return
+                statuses.append(
+                    client.post(f"{server.base_url}/invocations", json=body).status_code
+                )
+                time.sleep(SLOW_BURST_PAUSE_SECONDS)
+
+    threads = [threading.Thread(target=client_loop) for _ in range(SLOW_BURST_THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=SLOW_BURST_SECONDS + 60)
     return statuses
 
 
@@ -130,15 +200,31 @@ def _query(prom: Prometheus) -> Any:
     return query
 
 
+def _rollout_step_args(rendered: list[dict[str, Any]]) -> dict[str, str]:
+    step = next(
+        s["analysis"]
+        for s in find(rendered, "Rollout")["spec"]["strategy"]["canary"]["steps"]
+        if "analysis" in s
+    )
+    return {arg["name"]: arg["value"] for arg in step["args"]}
+
+
+def _report(run: AnalysisRun) -> str:
+    lines = [f"run: {run.phase}"]
+    lines += [f"  {m.name}: {m.phase} {m.phases} {m.values}" for m in run.metrics.values()]
+    return "\n".join(lines)
+
+
 @pytest.fixture(scope="module")
 def analysis(
     canary_registry: dict[str, str],
     servers: dict[str, RunningServer],
     prometheus_server: Prometheus,
-) -> tuple[dict[str, list[int]], dict[str, dict[str, MetricRun]]]:
-    """Traffic, then every metric of the template run for each canary."""
+) -> tuple[Statuses, dict[str, AnalysisRun]]:
+    """Traffic, then the template's analysis run for each canary."""
     statuses = _send_the_same_traffic_to_every_server(servers)
-    sent = REQUESTS_PER_SERVER * len(servers)
+    statuses["slow"] = _send_a_burst_to_the_slow_canary(servers["slow"])
+    sent = sum(len(answered) for answered in statuses.values())
 
     def all_scraped() -> bool:
         total = prometheus_server.query(
@@ -150,84 +236,151 @@ def analysis(
 
     rendered = render_overlay("production-canary")
     template = find(rendered, "AnalysisTemplate")["spec"]
-    step = next(
-        s["analysis"]
-        for s in find(rendered, "Rollout")["spec"]["strategy"]["canary"]["steps"]
-        if "analysis" in s
-    )
-    step_args = {arg["name"]: arg["value"] for arg in step["args"]}
+    step_args = _rollout_step_args(rendered)
     query = _query(prometheus_server)
-    runs: dict[str, dict[str, MetricRun]] = {}
-    for role in CANARIES:
+    runs: dict[str, AnalysisRun] = {}
+    for canary, stable in STABLE_OF.items():
         given = {
             **step_args,
-            "canary-version": canary_registry[role],
-            "stable-version": canary_registry["stable"],
+            "canary-version": canary_registry[canary],
+            "stable-version": canary_registry[stable],
             "prometheus-address": prometheus_server.url,
-            "window": "1m",
-            # Four servers, Prometheus and the load generator share this machine's 2 cores
-            # (with other work): its tail latency is not a pod's. Looser latency bounds keep
-            # a scheduling hiccup from failing a sound canary; errors and predictions keep
-            # the template's defaults.
-            "max-p99-seconds": "2",
-            "p99-floor-seconds": "0.25",
         }
-        runs[role] = {}
-        for metric in template["metrics"]:
-            resolved = resolve_args(metric, template["args"], given)
-            assert "{{" not in json.dumps(resolved)
-            assert resolved["provider"]["prometheus"]["address"] == prometheus_server.url
-            runs[role][metric["name"]] = run_metric(resolved, query, pause_seconds=0.2)
+        metrics = [resolve_args(metric, template["args"], given) for metric in template["metrics"]]
+        for metric in metrics:
+            assert "{{" not in json.dumps(metric)
+            assert metric["provider"]["prometheus"]["address"] == prometheus_server.url
+        runs[canary] = run_analysis(metrics, query, pause_seconds=0.2)
+        print(f"\n{canary} (against {stable}):\n{_report(runs[canary])}")
     return statuses, runs
 
 
-def _phases(runs: dict[str, MetricRun]) -> dict[str, str]:
-    return {name: run.phase for name, run in runs.items()}
-
-
-def _report(runs: dict[str, MetricRun]) -> str:
-    return "\n".join(f"{r.name}: {r.phase} {r.phases} {r.values}" for r in runs.values())
+def _phases(run: AnalysisRun, names: set[str] | None = None) -> dict[str, str]:
+    return {n: m.phase for n, m in run.metrics.items() if names is None or n in names}
 
 
 @pytest.mark.slow
-def test_a_sound_canary_passes_every_metric(
-    analysis: tuple[dict[str, list[int]], dict[str, dict[str, MetricRun]]],
+def test_a_sound_canary_of_the_demo_passes_every_metric(
+    analysis: tuple[Statuses, dict[str, AnalysisRun]],
 ) -> None:
     statuses, runs = analysis
-    assert set(statuses["stable"]) == set(statuses["good"]) == {200}
+    assert {s for s in statuses["stable"]} == {s for s in statuses["good"]} == {200}
     good = runs["good"]
+    assert good.phase == SUCCESSFUL, _report(good)
     assert set(_phases(good).values()) == {SUCCESSFUL}, _report(good)
     # Every measurement was a single number: each query selected what it meant to.
-    for run in good.values():
-        assert all(isinstance(v, list) and len(v) == 1 for v in run.values), _report(good)
+    for metric in good.metrics.values():
+        assert all(isinstance(v, list) and len(v) == 1 for v in metric.values), _report(good)
+
+
+@pytest.mark.slow
+def test_a_sound_canary_of_a_model_counting_another_field_passes_every_metric(
+    analysis: tuple[Statuses, dict[str, AnalysisRun]],
+    canary_registry: dict[str, str],
+    prometheus_server: Prometheus,
+) -> None:
+    """No argument names the field: the shift is measured over `label`, the field it counts."""
+    statuses, runs = analysis
+    assert set(statuses["other-stable"]) == set(statuses["other-good"]) == {200}
+    other = runs["other-good"]
+    assert other.phase == SUCCESSFUL, _report(other)
+    assert set(_phases(other).values()) == {SUCCESSFUL}, _report(other)
+    # The shift compared the versions' `label` shares: without the template's fallback for a
+    # model counting nothing, the comparison itself has a value.
+    comparison = other.metrics[SHIFT_METRIC].query.split("\nor on()\n")[0]
+    fields = prometheus_server.query(
+        f'count by (field) (model_predictions_total{{job="{JOB}", field!=""}}'
+        f' * on(instance) group_left() model_info{{version="{canary_registry["other-good"]}"}})'
+    )
+    assert [series["metric"]["field"] for series in fields] == ["label"]
+    measured = prometheus_server.query(comparison)
+    assert len(measured) == 1, comparison
+    assert 0 <= float(measured[0]["value"][1]) <= 0.1
 
 
 @pytest.mark.slow
 def test_a_canary_answering_5xx_fails_on_its_error_ratio_alone_and_against_stable(
-    analysis: tuple[dict[str, list[int]], dict[str, dict[str, MetricRun]]],
+    analysis: tuple[Statuses, dict[str, AnalysisRun]],
 ) -> None:
     statuses, runs = analysis
     assert 500 in statuses["failing"]
     assert 200 in statuses["failing"]
     failing = runs["failing"]
-    assert {name: failing[name].phase for name in ERROR_METRICS} == dict.fromkeys(
-        ERROR_METRICS, FAILED
-    ), _report(failing)
+    assert failing.phase == FAILED, _report(failing)
+    assert _phases(failing, ERROR_METRICS) == dict.fromkeys(ERROR_METRICS, FAILED)
+
+
+@pytest.mark.slow
+def test_a_canary_refusing_a_fifth_of_the_requests_with_422_fails_against_stable(
+    analysis: tuple[Statuses, dict[str, AnalysisRun]],
+) -> None:
+    """The stable answers the same requests 200: the refusals are the canary's own."""
+    statuses, runs = analysis
+    assert set(statuses["stable"]) == {200}
+    refused = statuses["refusing"].count(422)
+    assert refused == REQUESTS_PER_SERVER // WITHOUT_CHANNEL_EVERY
+    assert set(statuses["refusing"]) == {200, 422}
+    refusing = runs["refusing"]
+    assert refusing.phase == FAILED, _report(refusing)
+    assert refusing.metrics[CLIENT_ERROR_METRIC].phase == FAILED, _report(refusing)
+    measured = [v[0] for v in refusing.metrics[CLIENT_ERROR_METRIC].values if isinstance(v, list)]
+    assert min(measured) > 0.15, _report(refusing)
+    # 5xx, latency and the answers it does give are sound: only the refusals stop it.
+    others = ALL_METRICS - {CLIENT_ERROR_METRIC}
+    assert _phases(refusing, others) == dict.fromkeys(others, SUCCESSFUL), _report(refusing)
+
+
+@pytest.mark.slow
+def test_a_slow_canary_being_shed_fails_on_the_latency_of_its_answers(
+    analysis: tuple[Statuses, dict[str, AnalysisRun]],
+    canary_registry: dict[str, str],
+    prometheus_server: Prometheus,
+) -> None:
+    statuses, runs = analysis
+    assert statuses["slow"].count(503) > statuses["slow"].count(200) > 0
+    slow = runs["slow"]
+    assert slow.phase == FAILED, _report(slow)
+    assert _phases(slow, LATENCY_METRICS | {SHED_METRIC}) == dict.fromkeys(
+        LATENCY_METRICS | {SHED_METRIC}, FAILED
+    ), _report(slow)
+    answered_p99 = [v[0] for v in slow.metrics["canary-latency-p99"].values if isinstance(v, list)]
+    assert min(answered_p99) > 0.5, _report(slow)
+    # What the refusals did to a p99 over every request (as the template measured it before
+    # answered requests were told apart), for the record: the answered p99 does not move.
+    every = prometheus_server.query(
+        "histogram_quantile(0.99, sum by (le) ("
+        f'rate(http_request_duration_seconds_bucket{{job="{JOB}", route="/invocations"}}[2m])'
+        f' * on(instance) group_left() model_info{{version="{canary_registry["slow"]}"}}))'
+    )
+    print(f"slow canary: p99 over every request {every[0]['value'][1]}, answered {answered_p99}")
+
+
+@pytest.mark.slow
+def test_a_canary_with_no_traffic_is_inconclusive_and_pauses_the_rollout(
+    analysis: tuple[Statuses, dict[str, AnalysisRun]],
+) -> None:
+    """No traffic proves nothing either way: neither promoted nor aborted, but paused."""
+    _, runs = analysis
+    idle = runs["idle"]
+    assert idle.phase == INCONCLUSIVE, _report(idle)
+    assert set(_phases(idle).values()) == {INCONCLUSIVE}, _report(idle)
+    assert all(metric.values == [[]] for metric in idle.metrics.values()), _report(idle)
 
 
 @pytest.mark.slow
 def test_a_canary_shifting_its_predictions_fails_while_answering_fast_200s(
-    analysis: tuple[dict[str, list[int]], dict[str, dict[str, MetricRun]]],
+    analysis: tuple[Statuses, dict[str, AnalysisRun]],
 ) -> None:
     statuses, runs = analysis
     assert set(statuses["skewed"]) == {200}
     skewed = runs["skewed"]
-    assert skewed[SHIFT_METRIC].phase == FAILED, _report(skewed)
+    assert skewed.phase == FAILED, _report(skewed)
+    assert skewed.metrics[SHIFT_METRIC].phase == FAILED, _report(skewed)
     # Errors and latency cannot catch it: only the prediction comparison does.
-    healthy = ERROR_METRICS | LATENCY_METRICS
-    assert {name: skewed[name].phase for name in healthy} == dict.fromkeys(healthy, SUCCESSFUL)
+    healthy = ALL_METRICS - {SHIFT_METRIC}
+    assert _phases(skewed, healthy) == dict.fromkeys(healthy, SUCCESSFUL), _report(skewed)
     # Nearly every prediction changed class: far beyond the threshold, not at its edge.
-    shifts = [v[0] for v in skewed[SHIFT_METRIC].values if isinstance(v, list)]
+    shifts = [v[0] for v in skewed.metrics[SHIFT_METRIC].values if isinstance(v, list)]
     assert shifts
     assert min(shifts) > 0.5, _report(skewed)
 
@@ -278,6 +431,65 @@ def test_an_empty_result_is_an_error_until_the_consecutive_error_limit() -> None
     assert run.phases == [ERROR] * 5
 
 
+def _judged(name: str, query: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "count": "3",
+        "failureLimit": 1,
+        "successCondition": "len(result) > 0 && result[0] <= 1",
+        "failureCondition": "len(result) > 0 && result[0] > 1",
+        "provider": {"prometheus": {"query": query}},
+    }
+
+
+def test_a_run_ends_with_its_first_metric_to_end_badly_and_takes_the_worst_phase() -> None:
+    """As Argo's controller does: an Inconclusive metric terminates the run before another
+    metric's second failure, which then counts Successful; Failed is worse than Error."""
+    results: dict[str, list[float]] = {"quiet": [], "failing": [2.0], "fine": [0.5]}
+    run = run_analysis(
+        [_judged(name, name) for name in ("quiet", "failing", "fine")],
+        lambda query: results[query],
+        pause_seconds=0,
+    )
+    assert run.phase == INCONCLUSIVE
+    assert {name: m.phase for name, m in run.metrics.items()} == {
+        "quiet": INCONCLUSIVE,
+        "failing": SUCCESSFUL,
+        "fine": SUCCESSFUL,
+    }
+    assert run.metrics["failing"].phases == [FAILED]
+
+    def failing_or_broken(query: str) -> list[float]:
+        if query == "broken":
+            raise ConditionError("Prometheus did not answer")
+        return [2.0]
+
+    run = run_analysis(
+        [_judged("failing", "failing"), _judged("broken", "broken")],
+        failing_or_broken,
+        pause_seconds=0,
+    )
+    assert run.phase == FAILED
+    assert run.metrics["failing"].phases == [FAILED, FAILED]
+    assert run.metrics["broken"].phase == SUCCESSFUL  # terminated before its 5th error
+
+
+@pytest.mark.parametrize(
+    ("result", "phase"),
+    [([], INCONCLUSIVE), ([float("nan")], INCONCLUSIVE), ([0.0], SUCCESSFUL), ([1e9], FAILED)],
+)
+def test_every_template_metric_is_inconclusive_without_canary_traffic(
+    result: list[float], phase: str
+) -> None:
+    """An empty result (the canary answered nothing in the window) or a NaN pauses the
+    rollout; a number is judged."""
+    rendered = render_overlay("production-canary")
+    template = find(rendered, "AnalysisTemplate")["spec"]
+    for metric in template["metrics"]:
+        resolved = resolve_args(metric, template["args"], {"canary-version": "2"})
+        assert measurement_phase(resolved, result) == phase, metric["name"]
+
+
 def test_arguments_resolve_like_argo_and_a_missing_one_is_an_error() -> None:
     metric = {"name": "m", "successCondition": "result[0] <= {{args.max}}", "q": '{v="{{args.v}}"}'}
     declared = [{"name": "max", "value": "0.5"}, {"name": "v"}]
@@ -305,17 +517,18 @@ def _canary_row_queries() -> list[tuple[str, str]]:
 @pytest.mark.slow
 def test_the_dashboard_shows_every_version_side_by_side(
     canary_registry: dict[str, str],
-    analysis: tuple[dict[str, list[int]], dict[str, dict[str, MetricRun]]],
+    analysis: tuple[Statuses, dict[str, AnalysisRun]],
     prometheus_server: Prometheus,
 ) -> None:
-    versions = {canary_registry[role] for role in ROLES}
+    """Every version that was sent traffic, side by side; 5xx only where there were some."""
+    versions = {canary_registry[role] for role in ROLES if role != "idle"}
     queries = _canary_row_queries()
     assert len(queries) == 4
     for title, expr in queries:
-        series = prometheus_server.query(expand_grafana_variables(expr, duration="1m", value=JOB))
+        series = prometheus_server.query(expand_grafana_variables(expr, duration="2m", value=JOB))
         shown = {sample["metric"]["version"] for sample in series}
         if "5xx" in title:
-            assert shown == {canary_registry["failing"]}, title
+            assert shown == {canary_registry["failing"], canary_registry["slow"]}, title
         else:
             assert shown == versions, title
 

@@ -28,7 +28,7 @@ REQUIRED_SIGNALS = {
     "requests in flight": "http_requests_in_flight",
     "predict latency": "model_predict_duration_seconds_bucket",
     "rows per request": "model_request_rows_bucket",
-    "predictions by risk level": "model_predictions_total",
+    "predictions by counted field": "model_predictions_total",
     "model name and version": "model_info",
     "ready workers": "model_ready",
     "drift per feature": "model_feature_drift_psi",
