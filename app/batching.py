@@ -61,7 +61,8 @@ class PendingRequest:
 
     @property
     def params_key(self) -> bytes:
-        return orjson.dumps(self.params, option=orjson.OPT_SORT_KEYS) if self.params else b""
+        """Equal for equal params; None and {} differ (a model may tell them apart)."""
+        return orjson.dumps(self.params, option=orjson.OPT_SORT_KEYS)
 
 
 # predict(frame, params) -> the JSON-able output (a list, one entry per row, for tabular

@@ -1,19 +1,22 @@
 """What one request may ask the server to build, checked before it is built.
 
 The body limit bounds bytes; this bounds the table those bytes describe: rows, columns and
-cells (rows times columns), read from the parsed JSON's outline, a CSV's header line or a
-Parquet file's footer, before any DataFrame exists. A 2 MB JSON row of a million zeros or
-a 231 KB Parquet file of six million rows is refused here in milliseconds.
+cells (rows times columns), read from a JSON body's bytes before it is parsed (rows and
+cells) and from the parsed outline, a CSV's header line or a Parquet file's footer, before
+any DataFrame exists. A 4 MB JSON body of a million one-cell rows, a 2 MB JSON row of a
+million zeros or a 231 KB Parquet file of six million rows is refused here in milliseconds.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from mlflow.types import Schema
 
 from app.errors import RequestTooLargeError
+from app.json_outline import Member, object_members
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,22 @@ class RequestBudget:
                 f"the request holds {cells} values; the limit is {self.max_cells} "
                 "(MAX_REQUEST_CELLS)"
             )
+
+    def check_json_bytes(
+        self, body: bytes, field_of: Callable[[dict[str, Member]], str | None]
+    ) -> None:
+        """Bound rows and cells of the member `field_of` picks (None: not bounded) from the
+        body's bytes, before anything is built. The bytes' counts never exceed the parsed
+        outline's (check_json, which still runs), so no body it admits is refused here."""
+        if body.count(b",") < min(self.max_rows, self.max_cells):
+            return  # too few commas to outline more rows or cells than either bound
+        members = object_members(body)
+        field = None if members is None else field_of(members)
+        if members is None or field is None:
+            return
+        rows, cells = _bytes_outline(body, members[field])
+        self.check_rows(rows)
+        self.check_cells(cells)
 
     def check_json(self, value: Any, *, tensor: bool) -> None:
         """Bound an input field's value by its outline: the top list or object and the
@@ -105,6 +124,23 @@ def _json_outline(value: Any) -> tuple[int, Any, int]:
 
         return len(value), columns, sum(map(_width, value))
     return 1, lambda: 1, 1
+
+
+def _bytes_outline(body: bytes, value: Member) -> tuple[int, int]:
+    """_json_outline's rows and cells, read from the bytes: never more than it counts."""
+    if value.kind == "array":
+        return value.elements, value.element_widths
+    members = object_members(body, value.start) if value.kind == "object" else None
+    if members is None:
+        return 0, 0
+    columns, data = members.get("columns"), members.get("data")
+    named = columns.elements if columns is not None and columns.kind == "array" else None
+    table = data if data is not None and data.kind == "array" else None
+    if named is not None or table is not None:  # dataframe_split
+        rows, widths = (table.elements, table.element_widths) if table else (0, 0)
+        return rows, max(named or 0, widths)
+    lengths = [member.elements if member.kind != "scalar" else 1 for member in members.values()]
+    return max(lengths, default=0), sum(lengths)
 
 
 def _width(item: Any) -> int:

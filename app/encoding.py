@@ -10,6 +10,7 @@ not JSON).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -36,4 +37,15 @@ def encode_predictions(outputs: Any, *, unwrapped: bool = False) -> bytes:
 
 def encode_json(value: Any) -> bytes:
     """Raises TypeError (orjson.JSONEncodeError) for what MLflow's encoder refuses too."""
-    return orjson.dumps(value, default=_DEFAULT, option=_OPTIONS)
+    try:
+        return orjson.dumps(value, default=_DEFAULT, option=_OPTIONS)
+    except orjson.JSONEncodeError as error:
+        if "surrogates" not in str(error):
+            raise
+    # A lone surrogate (a string the client sent as "\ud800" and the model returned):
+    # orjson refuses it, MLflow's json.dumps writes it back as its escape. Done the same
+    # way here; a NaN beside it is refused (ValueError) rather than written as `NaN`.
+    try:
+        return json.dumps(value, default=_DEFAULT, allow_nan=False, separators=(",", ":")).encode()
+    except ValueError as error:
+        raise TypeError("the answer holds a lone surrogate and a NaN") from error

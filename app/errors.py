@@ -57,7 +57,8 @@ class BadRequestError(ServingError):
 
 
 class MalformedRequestError(BadRequestError):
-    """The body cannot be decoded: not JSON, CSV, Parquet or UTF-8 (BAD_REQUEST, as MLflow)."""
+    """The body cannot be decoded: not JSON, CSV or Parquet in an encoding MLflow reads
+    (BAD_REQUEST, as MLflow)."""
 
 
 class UnauthenticatedError(ServingError):

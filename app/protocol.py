@@ -1,9 +1,10 @@
 """MLflow's scoring protocol: request bodies in, model input out.
 
-Accepts what `mlflow models serve` accepts, decided the way it decides: unwrapped LLM
-requests (`messages`, `prompt`, `input`) first; for models whose signature comes from
-type hints, `inputs` handed over as sent; otherwise JSON with exactly one of
-`dataframe_split`, `dataframe_records`, `instances`, `inputs` (plus optional `params`),
+Accepts what `mlflow models serve` accepts, decided the way it decides: JSON in UTF-8,
+UTF-16 or UTF-32 (as `json.loads` reads bytes); unwrapped LLM requests (`messages`,
+`prompt`, `input`) first; for models whose signature comes from type hints, `inputs`
+handed over as sent (and a CSV or Parquet table as read); otherwise JSON with exactly one
+of `dataframe_split`, `dataframe_records`, `instances`, `inputs` (plus optional `params`),
 `text/csv` or Parquet. `{"data": [records]}` is accepted too. Tabular JSON for a signature
 of plain columns takes a lean path: records become column lists, checked value by value,
 and the DataFrame is built once per batch with the signature's dtypes. Every other shape
@@ -20,7 +21,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any, NoReturn, cast
@@ -52,6 +53,7 @@ from app.frames import (
     has_columns,
     simple_dtypes,
 )
+from app.json_outline import Member
 from app.mlflow_compat import is_unified_llm_input, split_llm_input
 from app.validation import (
     check_columns,
@@ -127,6 +129,11 @@ def parse_request(
     parse = _parse_csv if mime_type == CSV else _parse_parquet
     frame = parse(body, schema, budget)
     decoded()
+    if contract.from_type_hints:
+        # MLflow hands such a model the table as read (its predict converts and validates
+        # it): only a table without rows is refused, as that predict fails on it.
+        check_input(frame, None)
+        return ScoringRequest(frame, len(frame), None, batchable=False)
     check_input(frame, schema)
     return ScoringRequest(frame, len(frame), None, batchable=True)
 
@@ -156,19 +163,30 @@ def _media_type(content_type: str | None) -> str:
     return mime_type
 
 
+def _as_utf8(body: bytes) -> bytes:
+    """The JSON body in UTF-8. MLflow's server reads bytes with `json.loads`, which takes
+    UTF-16 and UTF-32 (told apart by a byte order mark or by where the zero bytes are) and
+    a UTF-8 byte order mark: so do we, through the same detection."""
+    encoding = json.detect_encoding(body)
+    if encoding == "utf-8":
+        return body
+    try:
+        return body.decode(encoding, "surrogatepass").encode("utf-8", "surrogatepass")
+    except UnicodeError:
+        raise MalformedRequestError(f"request body is not valid {encoding} text") from None
+
+
 def _load_json(body: bytes) -> tuple[Any, bool]:
     """The payload, and whether it needed Python's parser: orjson first, then Python's for
-    what only it takes, the NaN and Infinity literals that Python clients (MLflow's own
-    among them) send for missing and infinite floats, and MLflow's server accepts. Numbers
-    that do not fit a double or a 64-bit integer are refused rather than rounded."""
+    what only it takes, as MLflow's server reads it: the NaN and Infinity literals that
+    Python clients (MLflow's own among them) send for missing and infinite floats, and
+    surrogates. Numbers that do not fit a double or a 64-bit integer are refused rather
+    than rounded."""
     try:
         return orjson.loads(body), False
     except orjson.JSONDecodeError as error:
         try:
-            return (
-                json.loads(body.decode("utf-8"), parse_float=_finite_float, parse_int=_int64),
-                True,
-            )
+            return json.loads(body, parse_float=_finite_float, parse_int=_int64), True
         except (ValueError, RecursionError):
             raise MalformedRequestError(f"request body is not valid JSON: {error}") from None
 
@@ -189,12 +207,16 @@ def _int64(text: str) -> int:
 def _parse_json(
     body: bytes, contract: InputContract, budget: RequestBudget | None, decoded: Callable[[], None]
 ) -> ScoringRequest:
+    body = _as_utf8(body)
+    if budget is not None:
+        budget.check_json_bytes(body, _bounded_field)
     payload, has_literals = _load_json(body)
     if not isinstance(payload, dict):
         raise BadRequestError(f"the JSON body is {_json_type(payload)}; {_SHAPE_HELP}")
     if is_unified_llm_input(payload):
+        # MLflow's params here are a dict, empty when no declared param was sent.
         data, llm_params = split_llm_input(payload, contract.params_schema)
-        return ScoringRequest(data, 1, llm_params or None, batchable=False, unwrapped=True)
+        return ScoringRequest(data, 1, llm_params, batchable=False, unwrapped=True)
 
     params = payload.get(PARAMS_FIELD)
     if params is not None and not isinstance(params, dict):
@@ -233,21 +255,41 @@ def _parse_json(
     return ScoringRequest(data, rows, params, batchable=isinstance(data, pd.DataFrame))
 
 
-def _input_field(payload: dict[str, Any]) -> tuple[str, Any]:
-    """The one input field of a wrapped request, with `data` read as `dataframe_records`."""
+def _bounded_field(members: dict[str, Member]) -> str | None:
+    """The member the budget bounds before the parse: the input field, picked as the
+    parse picks it; None where the parse answers otherwise (unwrapped LLM input is no
+    table, a request without exactly one input field is a 400)."""
+    if is_unified_llm_input(members):
+        return None
+    try:
+        return _field_name(members)
+    except BadRequestError:
+        return None
+
+
+def _field_name(payload: Mapping[str, Any]) -> str:
+    """The one input field of a wrapped request: one of INPUT_FIELDS, or else `data`."""
     fields = [field for field in INPUT_FIELDS if field in payload]
     if not fields and RECORDS_ALIAS in payload:
-        records = payload[RECORDS_ALIAS]
-        if isinstance(records, list) and all(isinstance(row, dict) for row in records):
-            return "dataframe_records", records
-        raise BadRequestError(
-            "'data' must be a list of records (JSON objects); send a table with columns "
-            "as 'dataframe_split'"
-        )
+        return RECORDS_ALIAS
     if len(fields) != 1:
         found = ", ".join(f"'{field}'" for field in fields) or "none"
         raise BadRequestError(f"found {len(fields)} input fields ({found}); {_SHAPE_HELP}")
-    return fields[0], payload[fields[0]]
+    return fields[0]
+
+
+def _input_field(payload: dict[str, Any]) -> tuple[str, Any]:
+    """The one input field of a wrapped request, with `data` read as `dataframe_records`."""
+    field = _field_name(payload)
+    if field != RECORDS_ALIAS:
+        return field, payload[field]
+    records = payload[RECORDS_ALIAS]
+    if isinstance(records, list) and all(isinstance(row, dict) for row in records):
+        return "dataframe_records", records
+    raise BadRequestError(
+        "'data' must be a list of records (JSON objects); send a table with columns "
+        "as 'dataframe_split'"
+    )
 
 
 def _number_table(field: str, value: Any, contract: InputContract) -> pd.DataFrame | None:
@@ -380,7 +422,8 @@ def _parse_csv(body: bytes, schema: Schema | None, budget: RequestBudget | None)
     if schema is None:
         return _read_csv(text, None)
     try:
-        dtypes = dict(zip(map(str, schema.input_names()), schema.pandas_types(), strict=True))
+        # MLflow's own dtypes: an unnamed column's is keyed by position, as pandas reads it.
+        dtypes = dict(zip(schema.input_names(), schema.pandas_types(), strict=True))
     except MlflowException:
         raise BadRequestError("CSV cannot be read for this model's input (tensors)") from None
     try:
@@ -392,7 +435,7 @@ def _parse_csv(body: bytes, schema: Schema | None, budget: RequestBudget | None)
         raise SchemaMismatchError("CSV values do not match the model's input types") from None
 
 
-def _read_csv(text: str, dtypes: dict[str, Any] | None) -> pd.DataFrame:
+def _read_csv(text: str, dtypes: dict[str | int, Any] | None) -> pd.DataFrame:
     try:
         return pd.read_csv(io.StringIO(text), dtype=dtypes)
     except pd.errors.ParserError as error:

@@ -105,14 +105,15 @@ class Scorer:
         )
         if times is not None and times.last_stage != PARSE:
             times.lap(PARSE)  # a shape handed to the model as parsed: no value checks here
-        if request.unwrapped:
+        if request.unwrapped or request.params is None:
             return request  # MLflow passes these params on as they came
         check_params(request.params, self.model.params_schema)
         # Params the model does not declare are dropped, as MLflow drops them, but here:
-        # MLflow would log their names, which are the caller's text, verbatim.
+        # MLflow would log their names, which are the caller's text, verbatim. A params
+        # object stays an object, even empty: MLflow hands the model {} for it, not None.
         declared = self._declared_params
-        params = {k: v for k, v in (request.params or {}).items() if k in declared}
-        return dataclasses.replace(request, params=params or None)
+        params = {k: v for k, v in request.params.items() if k in declared}
+        return dataclasses.replace(request, params=params)
 
     async def score(self, request: ScoringRequest) -> bytes:
         times = current_stage_times()

@@ -22,6 +22,7 @@ PARQUET = "application/vnd.apache.parquet"
 
 VALID_ROW = EXAMPLE_APPLICANT
 WIDE_COLUMNS = 1_000_000  # 2 MB of `0,`: a quarter of the body limit
+ONE_CELL_ROWS = 1_000_000  # 4 MB of `[0],`: half the body limit
 INFLATING_ROWS = 6_000_000  # the 231 KB zstd Parquet the issue measured
 
 
@@ -60,9 +61,26 @@ def _wide_json_split() -> bytes:
     return _json({"dataframe_split": {"columns": columns, "data": [[0] * len(columns)]}})
 
 
+def _one_cell_rows() -> bytes:
+    return b",".join([b"[0]"] * ONE_CELL_ROWS)
+
+
 def _many_narrow_rows() -> bytes:
-    """Many one-cell rows: cheap per row, refused by the row count."""
-    return b'{"instances":[' + b",".join([b"[0]"] * 1_000_000) + b"]}"
+    """Many one-cell rows: cheap per row, refused by the row count (from the bytes)."""
+    return b'{"instances":[' + _one_cell_rows() + b"]}"
+
+
+def _many_narrow_split_rows() -> bytes:
+    return b'{"dataframe_split":{"columns":["c"],"data":[' + _one_cell_rows() + b"]}}"
+
+
+def _many_narrow_rows_by_name() -> bytes:
+    return b'{"inputs":{"c":[' + _one_cell_rows() + b"]}}"
+
+
+def _many_narrow_rows_utf16() -> bytes:
+    """The same body in UTF-16, which MLflow's server (json.loads) reads too."""
+    return _many_narrow_rows().decode().encode("utf-16")
 
 
 def _deep_json() -> bytes:
@@ -129,6 +147,9 @@ _BUILDERS: list[tuple[str, str, Callable[[], bytes]]] = [
     ("json-wide-records", JSON, _wide_json_records),
     ("json-wide-split", JSON, _wide_json_split),
     ("json-many-rows", JSON, _many_narrow_rows),
+    ("json-many-rows-split", JSON, _many_narrow_split_rows),
+    ("json-many-rows-by-name", JSON, _many_narrow_rows_by_name),
+    ("json-many-rows-utf16", JSON, _many_narrow_rows_utf16),
     ("json-deep", JSON, _deep_json),
     ("csv-wide", CSV, _wide_csv),
     ("csv-integer-overflow", CSV, _csv_integer_overflow),

@@ -98,7 +98,12 @@ MEDIA_TYPE_BODY = Difference(
     (415, "UNSUPPORTED_MEDIA_TYPE"),
     415,
     "MLflow answers these 415s in plain text; every error of ours has the JSON error body.",
-    ("*/unsupported_content_type", "*/unknown_content_parameter", "*/latin1_charset"),
+    (
+        "*/unsupported_content_type",
+        "*/unknown_content_parameter",
+        "*/latin1_charset",
+        "*/utf16_charset",
+    ),
 )
 MODEL_FAULT = Difference(
     "a model that raises on valid input is a 500",
@@ -117,6 +122,15 @@ DATA_ALIAS = Difference(
     "`dataframe_records`. Anything else under `data` is a 400 naming `dataframe_split`.",
     ("*/records_in_data_alias",),
 )
+ROWS_PAST_THE_LIMIT = Difference(
+    "rows past MAX_REQUEST_ROWS are refused",
+    (413, "RESOURCE_LIMIT_EXCEEDED"),
+    200,
+    "MLflow builds and predicts whatever arrives: 4 MB of JSON can ask for a million rows "
+    "and hundreds of MB of memory. We refuse a table past MAX_REQUEST_ROWS (10000 by "
+    "default) or MAX_REQUEST_CELLS, from the body's bytes, before any of it is built.",
+    ("*/rows_past_the_limit*",),
+)
 
 DIFFERENCES = (
     SCHEMA_MISMATCH,
@@ -126,6 +140,7 @@ DIFFERENCES = (
     MEDIA_TYPE_BODY,
     MODEL_FAULT,
     DATA_ALIAS,
+    ROWS_PAST_THE_LIMIT,
 )
 
 

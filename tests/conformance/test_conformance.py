@@ -35,10 +35,13 @@ CROSS_ROW_CLIENTS = 24
 def _post(
     client: httpx.Client | ClientPerThread, server: RunningServer, content_type: str, body: Any
 ) -> Answer:
-    content = body if isinstance(body, str) else json.dumps(body)
+    if isinstance(body, bytes):
+        content = body
+    else:
+        content = (body if isinstance(body, str) else json.dumps(body)).encode()
     response = client.post(
         f"{server.base_url}/invocations",
-        content=content.encode(),
+        content=content,
         headers={"Content-Type": content_type},
         timeout=30,
     )

@@ -8,6 +8,7 @@ value (cloudpickle), so neither server needs this module on its path.
 from __future__ import annotations
 
 import datetime
+import json
 import math
 import sys
 import warnings
@@ -112,6 +113,17 @@ class EchoesParams(PythonModel):  # type: ignore[misc]
         return [shown for _ in range(len(model_input))]
 
 
+class EchoesWhatItGets(PythonModel):  # type: ignore[misc]
+    """No signature: answers what it was handed, the input and the params, as it got them."""
+
+    def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
+        if isinstance(model_input, pd.DataFrame):
+            shown = model_input.to_dict(orient="split")
+        else:
+            shown = model_input
+        return {"type": type(model_input).__name__, "input": shown, "params": repr(params)}
+
+
 class TensorSum(PythonModel):  # type: ignore[misc]
     def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
         if isinstance(model_input, dict):
@@ -183,19 +195,23 @@ class Failing(PythonModel):  # type: ignore[misc]
 class ZooModel:
     name: str
     build: Callable[[Path], None]
-    cases: dict[str, tuple[str, Any]]  # case name -> (content type, body: JSON value or str)
+    # case name -> (content type, body: a JSON value, or str or bytes sent as they are)
+    cases: dict[str, tuple[str, Any]]
     # False for a model whose warm-up must fail: ours then serves but reports not ready.
     ready: bool = True
 
 
 JSON = "application/json"
 CSV = "text/csv"
+PARQUET = "application/vnd.apache.parquet"
 AB_FRAME = pd.DataFrame({"a": [1, 2, 3], "b": [0.5, 1.5, 2.5]})
 AB_SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec(DataType.long, "a"), ColSpec(DataType.double, "b")])
 )
 
 
+# The server's default MAX_REQUEST_ROWS: one past it is refused (a deliberate difference).
+ROWS_LIMIT = 10_000
 # Naming the requirements skips MLflow's inference of them (a predict in a subprocess).
 REQUIREMENTS = [f"mlflow=={mlflow.__version__}"]
 
@@ -264,6 +280,7 @@ def _ab_cases() -> dict[str, tuple[str, Any]]:
         "params_ignored": (JSON, {"dataframe_records": records, "params": {"unknown": 1}}),
         "records_in_data_alias": (JSON, {"data": records}),
         "nan_literal_for_double": (JSON, '{"dataframe_records": [{"a": 1, "b": NaN}]}'),
+        **_encoding_cases({"dataframe_records": records}),
         **_protocol_error_cases(records),
     }
 
@@ -289,6 +306,22 @@ def _protocol_error_cases(records: list[dict[str, Any]]) -> dict[str, tuple[str,
             JSON,
             {"columns": ["a", "b"], "index": [0], "data": [[1, 0.5]]},
         ),
+    }
+
+
+def _encoding_cases(payload: dict[str, Any]) -> dict[str, tuple[str, Any]]:
+    """JSON in UTF-16 and UTF-32, with and without a byte order mark, and with a UTF-8
+    one: MLflow's server reads bytes with json.loads, which detects them; a charset
+    parameter other than UTF-8 it refuses."""
+    text = json.dumps(payload)
+    return {
+        "json_utf16": (JSON, text.encode("utf-16")),
+        "json_utf16_le_without_bom": (JSON, text.encode("utf-16-le")),
+        "json_utf32": (JSON, text.encode("utf-32")),
+        "json_utf32_be_without_bom": (JSON, text.encode("utf-32-be")),
+        "json_utf8_bom": (JSON, text.encode("utf-8-sig")),
+        "json_utf16_cut_mid_character": (JSON, text.encode("utf-16")[:-1]),
+        "utf16_charset": (JSON + "; charset=utf-16", text.encode("utf-16")),
     }
 
 
@@ -511,12 +544,19 @@ def _chat_cases() -> dict[str, tuple[str, Any]]:
 
 
 def _hinted_cases() -> dict[str, tuple[str, Any]]:
+    """A table (CSV, Parquet) reaches such a model as read; its predict converts it."""
     return {
         "inputs": (JSON, {"inputs": ["a", "bc"]}),
         "inputs_wrong_type": (JSON, {"inputs": [1, 2]}),
         "records": (JSON, {"dataframe_records": [{"text": "a"}]}),
         "instances": (JSON, {"instances": ["a", "bc"]}),
         "unwrapped_prompt": (JSON, {"prompt": "hello"}),
+        "csv": (CSV, "text\na\nbc\n"),
+        "csv_two_columns": (CSV, "a,b\nx,y\n"),
+        "csv_numbers": (CSV, "n\n1\n2\n"),
+        "csv_header_only": (CSV, "text\n"),
+        "parquet": (PARQUET, pd.DataFrame({"text": ["a", "bc"]}).to_parquet(index=False)),
+        **_encoding_cases({"inputs": ["a", "bc"]}),
     }
 
 
@@ -525,6 +565,32 @@ def _pydantic_cases() -> dict[str, tuple[str, Any]]:
         "inputs": (JSON, {"inputs": [{"role": "user", "content": "hello"}]}),
         "inputs_missing_field": (JSON, {"inputs": [{"role": "user"}]}),
         "inputs_not_list": (JSON, {"inputs": {"role": "user", "content": "x"}}),
+        "csv": (CSV, "role,content\nuser,hello\nassistant,hi\n"),
+    }
+
+
+def _echo_cases() -> dict[str, tuple[str, Any]]:
+    """MLflow hands a model without signature params=None for a JSON body without
+    `params` (or with null) and for CSV, the object for one with it ({} once MLflow has
+    dropped undeclared names), and {} for an unwrapped LLM body."""
+    records = [{"x": 1.5, "y": "a"}]
+    one_cell_rows = {"instances": [[0]] * (ROWS_LIMIT + 1)}
+    return {
+        "unwrapped_messages": (JSON, {"messages": [{"role": "user", "content": "hi"}]}),
+        "unwrapped_prompt": (JSON, {"prompt": "hello"}),
+        "unwrapped_input": (JSON, {"input": ["a", "bc"]}),
+        "unwrapped_with_other_keys": (JSON, {"prompt": "hello", "temperature": 0.5}),
+        "records": (JSON, {"dataframe_records": records}),
+        "records_params_null": (JSON, {"dataframe_records": records, "params": None}),
+        "records_params_empty": (JSON, {"dataframe_records": records, "params": {}}),
+        "records_params_undeclared": (JSON, {"dataframe_records": records, "params": {"k": 1}}),
+        "params_not_object": (JSON, {"dataframe_records": records, "params": [1]}),
+        "instances_list": (JSON, {"instances": [1, 2, 3]}),
+        "csv": (CSV, "x,y\n1.5,a\n"),
+        "rows_past_the_limit": (JSON, one_cell_rows),
+        "rows_past_the_limit_utf16": (JSON, json.dumps(one_cell_rows).encode("utf-16")),
+        **_encoding_cases({"dataframe_records": records}),
+        "unwrapped_utf16": (JSON, json.dumps({"prompt": "h\u00e9llo"}).encode("utf-16")),
     }
 
 
@@ -647,6 +713,7 @@ def build_zoo() -> list[ZooModel]:
             _text_cases(),
         ),
         ZooModel("no_signature", _python_model(DescribesInput()), _no_signature_cases()),
+        ZooModel("echo_no_signature", _python_model(EchoesWhatItGets()), _echo_cases()),
         ZooModel(
             "cross_row",
             _python_model(

@@ -66,7 +66,9 @@ def _case(
     """Build the body around the case's sentinel; the sentinels are whatever it holds."""
     mark = sentinel(name)
     body = build(mark)
-    held = tuple(s for s in (mark, *_SENTINEL_NUMBERS) if s.encode() in body)
+    # As JSON bytes are read: UTF-16 and UTF-32 bodies hold their sentinels encoded.
+    text = body.decode(json.detect_encoding(body), "replace")
+    held = tuple(s for s in (mark, *_SENTINEL_NUMBERS) if s.encode() in body or s in text)
     return HostileCase(name, body, content_type, allowed, held)
 
 
@@ -247,6 +249,11 @@ def _encoding_cases() -> list[HostileCase]:
     def valid(mark: str) -> bytes:
         return _records(_row(employment_status=mark))
 
+    def encoded(encoding: str) -> Callable[[str], bytes]:
+        return lambda mark: valid(mark).decode().encode(encoding)
+
+    # JSON in UTF-16 or UTF-32 (byte order mark or not) is read as MLflow's server reads
+    # it (json.loads on bytes); a charset parameter other than UTF-8 is refused as there.
     return [
         _case(
             "invalid-utf8-json",
@@ -254,7 +261,14 @@ def _encoding_cases() -> list[HostileCase]:
             BAD_REQUEST,
             lambda mark: valid(mark).replace(mark.encode(), mark.encode() + b"\xff\xfe\xc3\x28"),
         ),
-        _case("utf16-json", JSON, BAD_REQUEST, lambda mark: valid(mark).decode().encode("utf-16")),
+        _case("utf16-json", JSON, OK, encoded("utf-16")),
+        _case("utf16-le-json-without-bom", JSON, OK, encoded("utf-16-le")),
+        _case("utf32-json", JSON, OK, encoded("utf-32")),
+        _case("utf8-bom-json", JSON, OK, encoded("utf-8-sig")),
+        _case(
+            "utf16-json-cut-mid-character", JSON, BAD_REQUEST, lambda m: encoded("utf-16")(m)[:-1]
+        ),
+        _case("utf16-charset", JSON + "; charset=utf-16", UNSUPPORTED, encoded("utf-16")),
         _case(
             "nul-byte-json", JSON, BAD_REQUEST, lambda mark: valid(mark).replace(b"{", b"{\0", 1)
         ),
@@ -427,6 +441,11 @@ def _budget_cases() -> list[HostileCase]:
     def wide_instances(mark: str) -> bytes:
         return b'{"instances":[[' + b",".join([b"0"] * width) + b']],"x":"' + mark.encode() + b'"}'
 
+    def one_cell_rows(head: bytes, tail: bytes) -> Callable[[str], bytes]:
+        """A million one-cell rows: refused from the bytes, before any row is built."""
+        rows = b",".join([b"[0]"] * 1_000_000)
+        return lambda mark: b'{"x":"' + mark.encode() + b'",' + head + rows + tail
+
     def parquet(frame: pd.DataFrame) -> bytes:
         return frame.to_parquet(compression="zstd", index=False)
 
@@ -436,6 +455,25 @@ def _budget_cases() -> list[HostileCase]:
 
     return [
         _case("budget-wide-instances", JSON, TOO_LARGE, wide_instances),
+        _case("budget-million-rows", JSON, TOO_LARGE, one_cell_rows(b'"instances":[', b"]}")),
+        _case(
+            "budget-million-rows-split",
+            JSON,
+            TOO_LARGE,
+            one_cell_rows(b'"dataframe_split":{"columns":["age"],"data":[', b"]}}"),
+        ),
+        _case(
+            "budget-million-rows-by-name",
+            JSON,
+            TOO_LARGE,
+            one_cell_rows(b'"inputs":{"age":[', b"]}}"),
+        ),
+        _case(
+            "budget-million-rows-utf16",
+            JSON,
+            TOO_LARGE,
+            lambda mark: one_cell_rows(b'"instances":[', b"]}")(mark).decode().encode("utf-16"),
+        ),
         _case(
             "budget-wide-records",
             JSON,

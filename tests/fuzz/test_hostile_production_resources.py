@@ -2,9 +2,10 @@
 
 For each shape of bench.hostile_bodies (wide JSON, CSV and Parquet, many rows, deep JSON,
 inflating Parquet, gzip tricks, oversized heads): a 4xx, every worker's peak RSS growth
-under 256 MiB, /livez answering while a worker holds the body, no worker lost or timed
-out, and a valid request scoring afterwards. Time bounds are generous (a shared machine);
-the figures are printed, and `python -m bench.hostile` is where they are measured.
+under 256 MiB (32 MiB for a million JSON rows, refused from the bytes), /livez answering
+while a worker holds the body, no worker lost or timed out, and a valid request scoring
+afterwards. Time bounds are generous (a shared machine); the figures are printed, and
+`python -m bench.hostile` is where they are measured.
 """
 
 from __future__ import annotations
@@ -24,6 +25,15 @@ from tests.support.production import start_server, stop, wait_ready
 pytestmark = pytest.mark.slow
 
 MAX_RSS_GROWTH_MIB = 256
+# Refused from the body's bytes before the parse (app.json_outline): about what the body
+# itself takes, where building it first took about 100 MiB.
+MAX_RSS_GROWTH_MIB_FROM_BYTES = 32
+REFUSED_FROM_BYTES = {
+    "json-many-rows",
+    "json-many-rows-split",
+    "json-many-rows-by-name",
+    "json-many-rows-utf16",
+}
 MAX_ANSWER_SECONDS = 10.0
 MAX_LIVEZ_SECONDS = 5.0
 # Refusals where the client sent a valid but refused request; 422 where MLflow's own
@@ -66,7 +76,12 @@ def test_hostile_bodies_cost_a_bounded_amount_and_never_a_worker(
                 problems.append(f"{body.name}: {result.status}, expected 413 or 431")
             if result.seconds > MAX_ANSWER_SECONDS:
                 problems.append(f"{body.name}: answered after {result.seconds:.1f} s")
-            if result.rss_growth_mib > MAX_RSS_GROWTH_MIB:
+            bound = (
+                MAX_RSS_GROWTH_MIB_FROM_BYTES
+                if body.name in REFUSED_FROM_BYTES
+                else MAX_RSS_GROWTH_MIB
+            )
+            if result.rss_growth_mib > bound:
                 problems.append(f"{body.name}: a worker grew {result.rss_growth_mib:.0f} MiB")
             if result.livez_max_s > MAX_LIVEZ_SECONDS:
                 problems.append(f"{body.name}: /livez took {result.livez_max_s:.1f} s")

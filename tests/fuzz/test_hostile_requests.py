@@ -95,5 +95,8 @@ def test_the_corpus_covers_what_the_issue_lists() -> None:
         "budget-wide-csv-header",
         "budget-parquet-many-rows",
         "budget-parquet-category-columns",
+        "budget-million-rows",
+        "utf16-json",
+        "utf32-json",
     ]:
         assert expected in names, expected
