@@ -21,7 +21,8 @@ GITLAB_CI_LOCAL := $(PIPELINE_TOOLS)/node_modules/.bin/gitlab-ci-local
 # both ignored by git. Point MLFLOW_TRACKING_URI at an `mlflow server` to use that instead.
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 
-.PHONY: serve test lint format typecheck bench bench-profile bench-overload lock audit clean
+.PHONY: help serve test test-fast lint format typecheck bench bench-profile bench-overload lock \
+	audit clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-deploy.txt requirements-fuzz.txt
 	$(PYTHON) -m venv $(VENV)
@@ -44,9 +45,16 @@ $(GITLAB_CI_LOCAL): $(PIPELINE_TOOLS)/package.json $(PIPELINE_TOOLS)/package-loc
 	npm ci --prefix $(PIPELINE_TOOLS) --no-audit --no-fund --loglevel=error
 	touch $@
 
-## Train and promote the demo model if the registry has no Production version, then serve it
-## on 127.0.0.1:8000 with the production command (2 workers, preloaded model); probes and
-## /metrics also on the ops listener, 127.0.0.1:8001.
+# `make help` prints each target's `##` line, the one right above it; `#` lines say more.
+## List the targets, each with what it does.
+help:
+	@awk '/^## /{desc = substr($$0, 4); next} /^$$/{desc = ""} \
+		/^[a-zA-Z_-]+:([^=]|$$)/ && desc != "" {split($$0, t, ":"); printf "  %-15s %s\n", t[1], desc; desc = ""}' \
+		$(firstword $(MAKEFILE_LIST))
+
+# Trains and promotes the demo model first if the registry has no Production version; probes
+# and /metrics are also on the ops listener, 127.0.0.1:8001.
+## Serve the demo model on 127.0.0.1:8000 with the production command (2 workers, preloaded).
 # What `make serve` serves: the demo model's Production version (any MLflow URI works).
 serve: export MODEL_URI ?= models:/credit-risk-scoring/Production
 serve: $(STAMP)
@@ -54,52 +62,70 @@ serve: $(STAMP)
 	OPS_PORT=$${OPS_PORT:-8001} PATH="$(CURDIR)/$(BIN):$$PATH" \
 		gunicorn --config python:app.gunicorn_conf "app.main:create_app()"
 
-## Lint, type-check and run every test (real registry, real Gunicorn, real mlflow server,
-## the GitLab pipeline through gitlab-ci-local).
+# Real registry, real Gunicorn, real `mlflow server`, Prometheus, the image under podman, the
+# GitLab pipeline through gitlab-ci-local: what CI runs (.ci/run).
+## Lint, type-check and run every test.
 test: lint typecheck $(CHECKOV_STAMP) $(GITLAB_CI_LOCAL)
 	$(BIN)/pytest
 
-lint: $(STAMP)
+# Deselects the tests marked `slow`: those that start a process, a server or a tool (Gunicorn,
+# `mlflow server`, Prometheus, podman, gitlab-ci-local, a CLI). tests/conftest.py marks every
+# test using a fixture that starts one, and fails an unmarked test that starts one anyway.
+## Run the tests that start no process (no server, no tool).
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not slow"
+
+## Check formatting and lint (ruff), and build the docs strictly.
+lint: $(STAMP) docs
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 
+# Strict (mkdocs.yml): a broken link or anchor, or a page missing from the nav, fails it.
+## Build the docs (MkDocs) into site/, failing on any warning.
+.PHONY: docs
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --site-dir site
+
+## Type-check the packages, bench/ and tests/ (mypy, strict).
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+## Format the code and apply ruff's safe fixes.
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-## Our server against `mlflow models serve` on the demo model, then the serving stack's own
-## cost (HTTP floor, column and row sweeps on identity models); every target MET or NOT MET,
-## JSON and charts in bench/results/. `make bench BENCH_FLAGS=--quick` for a smoke run.
+# Every target MET or NOT MET, JSON and charts in bench/results/. `make bench
+# BENCH_FLAGS=--quick` for a smoke run.
+## Benchmark ours against `mlflow models serve`, then the serving stack's own cost.
 bench: $(STAMP)
 	$(BIN)/python -m bench.compare $(BENCH_FLAGS)
 	$(BIN)/python -m bench.overhead $(BENCH_FLAGS)
 
-## py-spy on one worker of the production command serving the identity model, 1 connection:
-## where a request's time goes (PROFILE_FLAGS: e.g. --model demo --connections 64).
+# PROFILE_FLAGS: e.g. --model demo --connections 64.
+## Profile (py-spy) one worker serving the identity model: where a request's time goes.
 bench-profile: $(STAMP)
 	$(BIN)/python -m bench.hotspots --model identity --connections 1 $(PROFILE_FLAGS)
 
-## Lock every runtime package of requirements.txt, with hashes, into requirements.lock (the
-## image installs only that). From PyPI alone, whatever the machine's pip configuration;
-## pins already in the lock are kept unless requirements.txt moves them
-## (`make lock LOCK_FLAGS=--upgrade` refreshes all).
+# The image installs only the lock. From PyPI alone, whatever the machine's pip configuration;
+# pins already in the lock are kept unless requirements.txt moves them
+# (`make lock LOCK_FLAGS=--upgrade` refreshes all).
+## Lock requirements.txt, with hashes, into requirements.lock.
 lock: $(TOOLS_STAMP)
 	env -u PIP_FIND_LINKS -u PIP_CONSTRAINT -u PIP_EXTRA_INDEX_URL PIP_CONFIG_FILE=/dev/null \
 	    $(TOOLS_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
 	    --no-emit-index-url --no-emit-find-links --index-url https://pypi.org/simple \
 	    $(LOCK_FLAGS) --output-file requirements.lock requirements.txt
 
-## pip-audit requirements.lock (waivers, with reasons: requirements-audit-waivers.txt). Where
-## the advisory service does not answer, it says so and that nothing was checked.
+# Where the advisory service does not answer, it says so and that nothing was checked.
+## Audit requirements.lock (pip-audit; waivers, with reasons: requirements-audit-waivers.txt).
 audit: $(TOOLS_STAMP)
 	PIP_AUDIT=$(TOOLS_VENV)/bin/pip-audit PYTHON=$(TOOLS_VENV)/bin/python bash .ci/audit
 
-## The production command offered 4x its measured capacity for 60 s: sheds, probes, memory.
+## Offer the production command 4x its measured capacity for 60 s: sheds, probes, memory.
 bench-overload: $(STAMP)
 	$(BIN)/python -m bench.overload
 
+## Remove the virtual environments, the npm tools and the caches.
 clean:
 	rm -rf $(VENV) .venv-checkov $(TOOLS_VENV) $(PIPELINE_TOOLS)/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -1,25 +1,34 @@
 """Start, probe and stop the servers under test, each as its own process group: ours, MLflow's,
-and the HTTP floor."""
+and the HTTP floor.
+
+Ours is the production command as the tests start it, and every server is started, awaited
+and stopped by the tests' harness (tests/support: production, processes, ports, waiting):
+one harness, so what a benchmark measures is what the tests check. What stays here is the
+benchmarks' own: the other two servers, start-ups that overlap, readiness of every worker,
+and an idle machine before measuring.
+"""
 
 from __future__ import annotations
 
 import os
 import shlex
-import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.proctree import wait_idle
+from tests.support import PROJECT_ROOT as PROJECT_ROOT  # bench's modules take it from here
+from tests.support.ports import free_port as free_port  # and this
+from tests.support.processes import start_process, stop_group
+from tests.support.production import NOT_INHERITED, PRODUCTION_COMMAND
+from tests.support.waiting import wait_until
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
 OURS = "ours"
@@ -29,10 +38,6 @@ FLOOR = "floor"
 PRODUCTION_WORKER_CLASS = "app.worker.ServingWorker"
 # Environment variables shown with the command lines in the report.
 _SHOWN_ENV = ("MODEL_URI", "MLFLOW_TRACKING_URI", "HOST", "PORT", "WORKERS")
-
-
-class ServerStartError(RuntimeError):
-    """A server exited or did not become ready in time."""
 
 
 @dataclass(frozen=True)
@@ -70,17 +75,11 @@ class Server:
         return self.process.pid
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _base_env(tracking_uri: str, scratch: Path) -> dict[str, str]:
-    # Each server runs with its own OMP_NUM_THREADS default: ours sets 1 in gunicorn_conf,
-    # MLflow's leaves native thread pools at one thread per core.
-    env = {key: value for key, value in os.environ.items() if key != "OMP_NUM_THREADS"}
+    # What the tests keep from their environment, ours keeps here. So each server runs with
+    # its own OMP_NUM_THREADS default: ours sets 1 in gunicorn_conf, MLflow's leaves native
+    # thread pools at one thread per core.
+    env = {key: value for key, value in os.environ.items() if key not in NOT_INHERITED}
     env["MLFLOW_TRACKING_URI"] = tracking_uri
     env["TMPDIR"] = str(scratch)  # model downloads land in the bench's temporary directory
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
@@ -100,13 +99,9 @@ def ours_spec(
         "WORKERS": str(workers),
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
     }
-    command = [
-        str(VENV_BIN / "gunicorn"),
-        "--config",
-        "python:app.gunicorn_conf",
-        "app.main:create_app()",
-    ]
-    return ServerSpec(OURS, workers, port, command, env, "/readyz", ready_gauge="model_ready")
+    return ServerSpec(
+        OURS, workers, port, list(PRODUCTION_COMMAND), env, "/readyz", ready_gauge="model_ready"
+    )
 
 
 def theirs_spec(
@@ -181,58 +176,31 @@ def _tail(path: Path, lines: int = 15) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def _signal_group(pgid: int, signum: int) -> None:
-    with suppress(ProcessLookupError):
-        os.killpg(pgid, signum)
-
-
-def _wait_group_gone(server: Server, limit_s: float) -> bool:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        server.process.poll()  # reap the leader so it does not linger as a zombie
-        try:
-            os.killpg(server.pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def stop(server: Server, grace_s: float = 20.0) -> None:
     """SIGTERM the whole group, SIGKILL what is left after `grace_s`; bounded throughout."""
-    # Started with a new session, so the leader's pid is the group id.
-    _signal_group(server.pid, signal.SIGTERM)
-    if not _wait_group_gone(server, grace_s):
-        _signal_group(server.pid, signal.SIGKILL)
-        _wait_group_gone(server, 5.0)
+    stop_group(server.process, grace_s)
 
 
 def _start(spec: ServerSpec, log_dir: Path) -> Server:
     log_path = log_dir / f"{spec.name}-{spec.workers}w-{spec.port}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            spec.command,
-            cwd=spec.cwd,
-            env=spec.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    # spec.env is the whole environment (see _base_env): nothing more is inherited.
+    process = start_process(
+        spec.command, log_path, spec.env, cwd=spec.cwd, inherit=lambda key: False
+    )
     return Server(spec, process, log_path)
 
 
 def _wait_ready(server: Server, deadline: float, start_limit_s: float) -> None:
-    spec, process = server.spec, server.process
-    while not _is_ready(spec):
-        if process.poll() is not None:
-            raise ServerStartError(
-                f"{spec.name} exited with {process.returncode}:\n{_tail(server.log_path)}"
-            )
-        if time.monotonic() > deadline:
-            raise ServerStartError(
-                f"{spec.name} not ready after {start_limit_s:.0f} s:\n{_tail(server.log_path)}"
-            )
-        time.sleep(0.25)
+    """Until every worker of the server is ready; fails at once if it exits, and at
+    `deadline` (the end of the `start_limit_s` all the servers share) if it is not ready."""
+    wait_until(
+        lambda: _is_ready(server.spec),
+        max(0.0, deadline - time.monotonic()),
+        f"{server.spec.name} ready (the servers share {start_limit_s:.0f} s to start)",
+        interval=0.25,
+        alive=lambda: server.process.poll() is None,
+        detail=lambda: _tail(server.log_path),
+    )
 
 
 def _report_dead(servers: list[Server]) -> None:

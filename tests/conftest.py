@@ -7,8 +7,7 @@ the same pipeline (scikit-learn preprocessing + XGBoost) wrapped the same way.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Iterator
 
 import mlflow
 import pytest
@@ -19,32 +18,39 @@ from app.model import ServedModel, load_served_model
 from app.settings import Settings
 from registry_scripts._promotion import promote_version
 from registry_scripts._registration import register_model_version
-from registry_scripts.demo_data import EXAMPLE_APPLICANT
 from registry_scripts.train import EXPERIMENT, MODEL_NAME, train_demo_model
+from tests.support import tiers
+from tests.support.demo import PRODUCTION_URI
+
+# Re-exported ("as") for the modules that still import them from here (tests/ops,
+# tests/fuzz) until they import tests.support; no other module may.
+from tests.support.demo import RISKY_ROW as RISKY_ROW
+from tests.support.demo import VALID_ROW as VALID_ROW
+from tests.support.demo import RegisteredDemo as RegisteredDemo
+from tests.support.waiting import READY_SECONDS as READY_SECONDS
 from tests.support.waiting import wait_ready
 
-PRODUCTION_URI = f"models:/{MODEL_NAME}/Production"
-# How long an in-process app may take to warm up (its first prediction) on a busy machine.
-READY_SECONDS = 30.0
 
-VALID_ROW = EXAMPLE_APPLICANT
-RISKY_ROW = {
-    **VALID_ROW,
-    "income": 14000.0,
-    "employment_status": "unemployed",
-    "debt_to_income": 1.1,
-    "num_late_payments": 6,
-    "loan_amount": 40000.0,
-    "credit_history_years": 0.5,
-}
+def pytest_configure(config: pytest.Config) -> None:
+    tiers.install()
 
 
-@dataclass(frozen=True)
-class RegisteredDemo:
-    tracking_uri: str
-    name: str
-    version: str
-    run_id: str
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tiers.mark_slow(items)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
+    """Tests not marked slow run with the process check armed (tests/support/tiers.py)."""
+    with tiers.PROCESS_CHECK.armed(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport() -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    tiers.PROCESS_CHECK.fail_report(report)
+    return report
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +68,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegisteredDem
     version = register_model_version(client, result.model_uri, MODEL_NAME, run_id=result.run_id)
     promote_version(client, MODEL_NAME, version.version)
     yield RegisteredDemo(tracking_uri, MODEL_NAME, str(version.version), result.run_id)
-    mlflow.set_tracking_uri(None)
+    # None restores MLflow's default; its annotation leaves None out.
+    mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
     if saved is None:
         os.environ.pop("MLFLOW_TRACKING_URI", None)
     else:

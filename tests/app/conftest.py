@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.app.slow_model import save_slow_model
-from tests.conftest import RegisteredDemo
+from tests.support.demo import RegisteredDemo
 from tests.support.production import RunningServer, StartServer, start_server
 
 

@@ -10,7 +10,7 @@ import mlflow
 import pandas as pd
 from mlflow.pyfunc.model import PythonModel, PythonModelContext
 
-from tests.conftest import VALID_ROW
+from tests.support.demo import VALID_ROW
 
 
 class SlowModel(PythonModel):
@@ -32,5 +32,7 @@ def save_slow_model(path: Path, seconds: float) -> Path:
         model_config={"sleep_seconds": seconds},
         # Each row is scored alone, so concurrent requests may share one (slow) predict.
         metadata={"serving": {"rows_are_independent": True}},
+        # Named, so MLflow does not start a process to infer them (the fast tier starts none).
+        pip_requirements=["mlflow"],
     )
     return path

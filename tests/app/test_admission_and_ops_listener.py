@@ -30,7 +30,7 @@ from app.ops_server import OpsServer
 from app.readiness import PodReadiness, Readiness
 from app.settings import Settings
 from app.worker import BoundedHeadersProtocol
-from tests.conftest import VALID_ROW
+from tests.support.demo import VALID_ROW
 from tests.support.ports import free_port
 from tests.support.probes import assert_not_ready
 from tests.support.uvicorn_thread import uvicorn_in_a_thread
@@ -337,6 +337,7 @@ def test_the_ops_listener_answers_probes_metrics_and_the_pods_readiness(
 ) -> None:
     server, readiness = ops_listener
     host, port = server.server_address[:2]
+    assert isinstance(host, str)
     with httpx.Client(base_url=f"http://{host}:{port}", timeout=5) as client:
         assert_not_ready(client.get("/readyz"), "1 of 2 workers warmed up")
         readiness.ready = True

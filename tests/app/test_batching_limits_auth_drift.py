@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,12 +14,12 @@ from app.main import create_app
 from app.model import ServedModel
 from app.settings import Settings
 from registry_scripts.demo_data import LABEL, make_credit_dataset
-from tests.conftest import READY_SECONDS, VALID_ROW
 from tests.support.asgi import score_concurrently
-from tests.support.waiting import wait_ready
+from tests.support.demo import VALID_ROW
+from tests.support.waiting import READY_SECONDS, wait_ready
 
 
-def _records(n_rows: int, seed: int) -> list[dict[str, object]]:
+def _records(n_rows: int, seed: int) -> list[dict[str, Any]]:
     frame = make_credit_dataset(n_rows=n_rows, seed=seed).drop(columns=[LABEL])
     return frame.to_dict(orient="records")  # type: ignore[return-value]
 
@@ -171,7 +172,7 @@ def test_drift_stays_low_on_training_like_rows_and_rises_on_shifted_ones(
         {
             **row,
             "income": float(row["income"]) * 0.2,
-            "debt_to_income": 1.2,  # type: ignore[arg-type]
+            "debt_to_income": 1.2,
             "employment_status": "unemployed",
         }
         for row in _records(1000, seed=202)

@@ -12,6 +12,7 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.models.utils import _enforce_schema
+from mlflow.pyfunc.model import PythonModel
 from mlflow.types import ColSpec, Schema, TensorSpec
 
 from app.direct_predict import build_direct_predict
@@ -29,7 +30,8 @@ def _demo_frame(rows: int) -> pd.DataFrame:
 
 def _as_served(frame: pd.DataFrame, served_model: ServedModel) -> pd.DataFrame:
     """The frame the server builds for these rows: parsed from JSON, built once."""
-    body = pd.io.json.ujson_dumps({"dataframe_records": frame.to_dict(orient="records")})
+    records = frame.to_dict(orient="records")
+    body = pd.io.json.ujson_dumps({"dataframe_records": records})  # type: ignore[attr-defined]  # pandas' JSON writer; pandas-stubs leaves it out
     request = parse_request(body.encode(), "application/json", served_model.contract)
     built: pd.DataFrame = FrameBuilder(served_model.input_schema)(request.data)
     return built
@@ -74,6 +76,7 @@ def test_predictions_equal_pyfunc_predict_on_either_path(
 ) -> None:
     frame = variant(_as_served(_demo_frame(rows), served_model))
     expected = served_model.pyfunc_model.predict(frame)
+    assert isinstance(expected, pd.DataFrame)
     pd.testing.assert_frame_equal(served_model.predict(frame), expected, check_exact=True)
 
 
@@ -96,14 +99,16 @@ def test_params_still_pass_mlflows_params_enforcement(served_model: ServedModel)
     frame = _as_served(_demo_frame(50), served_model)
     strict = {"low_threshold": 0.05, "high_threshold": 0.1}
     expected = served_model.pyfunc_model.predict(frame, params=strict)
+    assert isinstance(expected, pd.DataFrame)
     pd.testing.assert_frame_equal(served_model.predict(frame, strict), expected, check_exact=True)
     # Only one declared param given: MLflow fills the other with its default.
     partial = {"low_threshold": 0.05}
     expected = served_model.pyfunc_model.predict(frame, params=partial)
+    assert isinstance(expected, pd.DataFrame)
     pd.testing.assert_frame_equal(served_model.predict(frame, partial), expected, check_exact=True)
 
 
-class _EchoModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+class _EchoModel(PythonModel):
     def predict(self, context: object, model_input: object, params: object = None) -> object:
         return model_input
 
@@ -122,6 +127,9 @@ def test_models_it_cannot_vouch_for_keep_pyfunc_predict(
     tmp_path: Path, signature: ModelSignature | None
 ) -> None:
     path = tmp_path / "echo"
-    mlflow.pyfunc.save_model(path, python_model=_EchoModel(), signature=signature)
+    # Requirements named, so MLflow does not start a process to infer them.
+    mlflow.pyfunc.save_model(
+        path, python_model=_EchoModel(), signature=signature, pip_requirements=["mlflow"]
+    )
     model = load_served_model(str(path))
     assert build_direct_predict(model.pyfunc_model) is None

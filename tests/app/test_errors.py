@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import VALID_ROW
+from tests.support.demo import VALID_ROW
 
 SENTINEL = "sentinel-applicant-value"
 

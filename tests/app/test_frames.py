@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -34,7 +35,7 @@ def _arrays(rows: int) -> dict[str, Any]:
     }
 
 
-def _typed(records: list[dict[str, Any]]) -> list[list[tuple[str, str, str]]]:
+def _typed(records: Sequence[Mapping[Any, Any]]) -> list[list[tuple[str, str, str]]]:
     """Records compared by key, value type and repr: NaN and NA compare equal to themselves."""
     return [
         [(key, type(value).__name__, repr(value)) for key, value in row.items()] for row in records
@@ -100,7 +101,7 @@ def test_built_frame_is_what_mlflows_parser_gives_the_model(
 ) -> None:
     frame = make_credit_dataset(n_rows=rows, seed=5).drop(columns=[LABEL])
     records = frame.to_dict(orient="records")
-    body = pd.io.json.ujson_dumps({"dataframe_records": records}).encode()
+    body = pd.io.json.ujson_dumps({"dataframe_records": records}).encode()  # type: ignore[attr-defined]  # pandas' JSON writer; pandas-stubs leaves it out
     schema = served_model.input_schema
     assert schema is not None
     request = parse_request(body, "application/json", served_model.contract)
@@ -119,7 +120,11 @@ def test_a_frame_of_one_type_built_as_one_array_is_what_mlflows_parser_gives(
     """Every column of one numeric type takes the one-array path (wide models)."""
     names = [f"c{index}" for index in range(40)]
     schema = Schema([ColSpec(dtype, name) for name in names])
-    cells = {"double": [2.5, 1, "3.5"], "float": [0.1, 3], "long": [2**40, 0, -5]}
+    cells: dict[str, list[object]] = {
+        "double": [2.5, 1, "3.5"],
+        "float": [0.1, 3],
+        "long": [2**40, 0, -5],
+    }
     cells |= {"integer": [7, -1], "boolean": [True, False]}
     values = cells[dtype]
     table = [[values[(row + col) % len(values)] for col in range(40)] for row in range(rows)]

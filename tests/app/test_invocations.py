@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import RISKY_ROW, VALID_ROW, RegisteredDemo
+from tests.support.demo import RISKY_ROW, VALID_ROW, RegisteredDemo
 
 ROWS = [VALID_ROW, RISKY_ROW]
 COLUMNS = list(VALID_ROW)

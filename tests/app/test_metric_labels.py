@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import VALID_ROW
+from tests.support.demo import VALID_ROW
 from tests.support.metrics import metric_samples
 
 

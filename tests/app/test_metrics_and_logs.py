@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import VALID_ROW
+from tests.support.demo import VALID_ROW
 from tests.support.metrics import metric_samples
 
 SECRET_INCOME = 987654.321
@@ -39,6 +39,7 @@ def test_requests_are_counted_by_route_template_method_and_status(
     assert samples[("serving_errors_total", (("error_code", "BAD_REQUEST"),))] == 1
     assert samples[("model_request_rows_count", ())] == 3
     assert samples[("model_request_rows_sum", ())] == 6
+
     def latency(status_class: str) -> tuple[str, tuple[tuple[str, str], ...]]:
         labels = (("method", "POST"), ("route", "/invocations"), ("status_class", status_class))
         return ("http_request_duration_seconds_count", labels)
@@ -66,10 +67,16 @@ def test_one_log_line_per_request_with_identity_and_no_input_values(
     )
     lines = [r for r in caplog.records if r.name == "app.access"]
     assert [getattr(r, "request_id", None) for r in lines] == ["log-test-1", "log-test-2"]
-    first, second = lines
-    assert (first.route, first.status, first.rows, first.method) == ("/invocations", 200, 1, "POST")
-    assert first.duration_ms > 0
-    assert (second.status, second.error_code) == (422, "INVALID_PARAMETER_VALUE")
+    # The access fields are the records' `extra` attributes.
+    first, second = (vars(line) for line in lines)
+    assert (first["route"], first["status"], first["rows"], first["method"]) == (
+        "/invocations",
+        200,
+        1,
+        "POST",
+    )
+    assert first["duration_ms"] > 0
+    assert (second["status"], second["error_code"]) == (422, "INVALID_PARAMETER_VALUE")
     everything = "\n".join(r.getMessage() + repr(r.__dict__) for r in caplog.records)
     assert str(SECRET_INCOME) not in everything
     assert not re.search(r"987654", everything)
@@ -82,7 +89,7 @@ def test_probes_are_logged_only_when_asked(
     client = make_client(log_probes=True)
     caplog.clear()
     client.get("/livez")
-    assert [r.route for r in caplog.records if r.name == "app.access"] == ["/livez"]
+    assert [vars(r)["route"] for r in caplog.records if r.name == "app.access"] == ["/livez"]
 
 
 def test_probes_are_not_logged_when_healthy(

@@ -7,7 +7,7 @@ MLflow's server is driven in-process through its own app factory
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import mlflow
 import numpy as np
@@ -22,7 +22,7 @@ from sklearn.preprocessing import OneHotEncoder
 
 from app.model import load_served_model
 from registry_scripts.demo_data import LABEL, make_credit_dataset
-from tests.conftest import RISKY_ROW, VALID_ROW, RegisteredDemo
+from tests.support.demo import RISKY_ROW, VALID_ROW, RegisteredDemo
 
 ROWS = [VALID_ROW, RISKY_ROW, {**VALID_ROW, "age": 61, "home_ownership": "own"}]
 COLUMNS = list(VALID_ROW)
@@ -68,11 +68,13 @@ def sklearn_model_uri(registry: RegisteredDemo) -> str:
             name="plain",
             input_example=features.head(2),
             pyfunc_predict_fn="predict_proba",
+            # Named, so MLflow does not start a process to infer them (the fast tier starts none).
+            pip_requirements=["scikit-learn"],
         )
     return str(info.model_uri)
 
 
-def _post(client: TestClient, kind: str, body: bytes | dict[str, object]) -> object:
+def _post(client: TestClient, kind: str, body: bytes | Mapping[str, object]) -> object:
     if kind == "csv":
         assert isinstance(body, bytes)
         response = client.post("/invocations", content=body, headers={"Content-Type": "text/csv"})

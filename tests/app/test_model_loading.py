@@ -12,7 +12,7 @@ from app.main import create_app
 from app.model import load_served_model
 from app.settings import Settings
 from registry_scripts.export import export_model
-from tests.conftest import RegisteredDemo
+from tests.support.demo import RegisteredDemo
 
 
 @pytest.mark.parametrize(

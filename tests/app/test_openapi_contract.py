@@ -17,8 +17,8 @@ from mlflow.pyfunc.model import PythonModel, PythonModelContext
 from app.model import load_served_model
 from app.protocol import CSV, JSON, PARQUET, SUPPORTED_CONTENT_TYPES
 from tests.app.slow_model import save_slow_model
-from tests.conftest import VALID_ROW
 from tests.support.asgi import score_concurrently
+from tests.support.demo import VALID_ROW
 
 BODY = {"dataframe_records": [VALID_ROW]}
 # Answered by the worker before the app sees the request: provoked through the real
@@ -84,6 +84,8 @@ def test_every_documented_error_status_is_answered_and_none_other(
         python_model=FailingModel(),
         signature=infer_signature(example),
         input_example=example,
+        # Named, so MLflow does not start a process to infer them (the fast tier starts none).
+        pip_requirements=["mlflow"],
     )
     failing = load_served_model(str(tmp_path / "failing"))
     negative = {"dataframe_records": [{**VALID_ROW, "income": -1.0}]}

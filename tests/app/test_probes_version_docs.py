@@ -10,13 +10,14 @@ import pandas as pd
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from mlflow.pyfunc.model import PythonModel
 
 from app.main import create_app
 from app.model import ServedModel, load_served_model
 from app.openapi import synthetic_records
 from app.probes import build_probe_router
 from app.readiness import Readiness
-from tests.conftest import VALID_ROW, RegisteredDemo
+from tests.support.demo import VALID_ROW, RegisteredDemo
 from tests.support.probes import assert_not_ready
 
 
@@ -43,7 +44,7 @@ def test_readyz_is_503_with_error_body_until_ready() -> None:
         assert probe_client.get("/readyz").status_code == 200
 
 
-class _FailingModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+class _FailingModel(PythonModel):
     def predict(self, context: object, model_input: pd.DataFrame, params: object = None) -> None:
         raise RuntimeError("broken on purpose")
 
@@ -51,7 +52,11 @@ class _FailingModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
 def test_a_worker_whose_warm_up_fails_stays_not_ready(tmp_path: Path) -> None:
     path = tmp_path / "failing"
     mlflow.pyfunc.save_model(
-        path, python_model=_FailingModel(), input_example=pd.DataFrame([VALID_ROW])
+        path,
+        python_model=_FailingModel(),
+        input_example=pd.DataFrame([VALID_ROW]),
+        # Named, so MLflow does not start a process to infer them (the fast tier starts none).
+        pip_requirements=["mlflow"],
     )
     with TestClient(create_app(model=load_served_model(str(path)))) as app_client:
         deadline = time.monotonic() + 10

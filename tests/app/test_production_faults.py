@@ -20,9 +20,9 @@ import httpx
 import pytest
 
 from bench.loadgen import RESULT_PREFIX
-from tests.conftest import VALID_ROW
 from tests.support import PROJECT_ROOT
 from tests.support.clients import ClientPerThread
+from tests.support.demo import VALID_ROW
 from tests.support.probes import assert_not_ready
 from tests.support.production import RunningServer, StartServer, stop, wait_ready
 from tests.support.waiting import wait_until

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import VALID_ROW, RegisteredDemo
 from tests.support.clients import ClientPerThread
+from tests.support.demo import VALID_ROW, RegisteredDemo
 from tests.support.production import RunningServer, StartServer, stop, wait_ready
 
 pytestmark = pytest.mark.slow

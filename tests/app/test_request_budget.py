@@ -6,19 +6,22 @@ from __future__ import annotations
 import gzip
 import io
 from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
 from bench.hostile_bodies import CSV, JSON, PARQUET, VALID_ROW, gzip_members_body
-from tests.conftest import VALID_ROW as CONFTEST_ROW
+from tests.support.demo import VALID_ROW as TESTS_ROW
 
 CSV_HEADER = ",".join(VALID_ROW)
 CSV_LINE = ",".join(str(value) for value in VALID_ROW.values())
 
 
-def post(client: TestClient, body: bytes, content_type: str, **headers: str) -> tuple[int, dict]:
+def post(
+    client: TestClient, body: bytes, content_type: str, **headers: str
+) -> tuple[int, dict[str, Any]]:
     response = client.post(
         "/invocations", content=body, headers={"Content-Type": content_type, **headers}
     )
@@ -32,7 +35,7 @@ def parquet(frame: pd.DataFrame) -> bytes:
 
 
 def test_bench_rows_are_the_test_rows() -> None:
-    assert VALID_ROW == CONFTEST_ROW
+    assert VALID_ROW == TESTS_ROW
 
 
 @pytest.fixture(scope="module")

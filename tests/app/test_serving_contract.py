@@ -10,6 +10,7 @@ import mlflow
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from mlflow.pyfunc.model import PythonModel
 
 from app import mlflow_compat
 from app.main import create_app
@@ -19,10 +20,10 @@ from app.model import ServedModel, ServingHints, load_served_model
 from app.scoring import Scorer
 from app.settings import Settings
 from registry_scripts.demo_data import LABEL, make_credit_dataset
-from tests.conftest import PRODUCTION_URI, VALID_ROW
+from tests.support.demo import PRODUCTION_URI, VALID_ROW
 
 
-class _Doubles(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+class _Doubles(PythonModel):
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
         return pd.DataFrame({"twice": model_input["x"] * 2})
 
@@ -31,7 +32,11 @@ class _Doubles(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
 def undeclared_model(tmp_path_factory: pytest.TempPathFactory) -> ServedModel:
     path = tmp_path_factory.mktemp("undeclared") / "model"
     mlflow.pyfunc.save_model(
-        path, python_model=_Doubles(), input_example=pd.DataFrame({"x": [1.0]})
+        path,
+        python_model=_Doubles(),
+        input_example=pd.DataFrame({"x": [1.0]}),
+        # Named, so MLflow does not start a process to infer them (the fast tier starts none).
+        pip_requirements=["mlflow"],
     )
     return load_served_model(str(path))
 
@@ -114,7 +119,7 @@ def test_frames_and_records_match_pandas_public_results(monkeypatch: pytest.Monk
     from app.frames import frame_from_arrays, frame_records
 
     frame = make_credit_dataset(n_rows=7, seed=2).drop(columns=[LABEL])
-    columns: dict[str, Callable[..., Any] | Any] = {n: frame[n].to_numpy() for n in frame}
+    columns: dict[str, Callable[..., Any] | Any] = {str(n): frame[n].to_numpy() for n in frame}
     fast_frame, fast_records = frame_from_arrays(columns), frame_records(frame)
     monkeypatch.setattr(mlflow_compat, "COMPATIBILITY", Compatibility(False, False))
     pd.testing.assert_frame_equal(frame_from_arrays(columns), fast_frame)

@@ -14,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from model_fetch.retries import HTTP_DEFAULTS
-from tests.conftest import RISKY_ROW, VALID_ROW
+from tests.support.demo import RISKY_ROW, VALID_ROW
 from tests.support.ports import free_port
 from tests.support.production import RunningServer, StartServer, stop, wait_ready
 from tests.support.waiting import wait_until
@@ -106,7 +106,12 @@ def test_instances_keep_their_own_metrics_and_a_dead_workers_drift_goes_with_it(
         (workdir / "tmp").mkdir(parents=True)
         home.mkdir(exist_ok=True)
         runtime.mkdir(exist_ok=True)
-        server = start(workdir=workdir, TMPDIR=str(workdir / "tmp"), **drift_settings)
+        server = start(
+            workdir=workdir,
+            TMPDIR=str(workdir / "tmp"),
+            # mypy cannot tell that no key of drift_settings is `workers` or `predict_seconds`.
+            **drift_settings,  # type: ignore[arg-type]
+        )
         wait_ready(server)
         instances.append(server)
         if name == "first":

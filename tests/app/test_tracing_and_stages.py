@@ -25,9 +25,9 @@ from app.routes import INLINE_PARSE_MAX_BYTES
 from app.settings import Settings
 from app.stages import STAGES
 from app.tracing import TracingMiddleware, tracing_configured
-from tests.conftest import READY_SECONDS, VALID_ROW, RegisteredDemo
 from tests.support.asgi import score_concurrently
-from tests.support.waiting import wait_ready
+from tests.support.demo import VALID_ROW, RegisteredDemo
+from tests.support.waiting import READY_SECONDS, wait_ready
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"

@@ -18,8 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.stages import STAGES
 from tests.app.otlp_receiver import OtlpReceiver, ReceivedSpan, running_receiver
-from tests.conftest import VALID_ROW, RegisteredDemo
 from tests.support.clients import ClientPerThread
+from tests.support.demo import VALID_ROW, RegisteredDemo
 from tests.support.production import RunningServer, start_server, stop, wait_ready
 
 pytestmark = pytest.mark.slow
@@ -117,7 +117,7 @@ def test_spans_of_both_workers_reach_a_real_otlp_receiver_continuing_traceparent
 
     # The request's log line carries the ids of its server span.
     logged = {
-        line["request_id"]: line
+        str(line["request_id"]): line
         for line in traced_server.log_lines()
         if line.get("message") == "request" and line.get("request_id") in sent
     }

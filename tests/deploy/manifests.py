@@ -68,5 +68,6 @@ def pod_template(docs: list[Manifest]) -> Manifest:
 
 
 def server_container(docs: list[Manifest]) -> Manifest:
+    container: Manifest
     (container,) = pod_template(docs)["spec"]["containers"]
     return container

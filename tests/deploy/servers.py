@@ -24,7 +24,7 @@ def pod_environment(docs: list[Manifest]) -> dict[str, str]:
 
 def check_serves(base_url: str, version: str) -> dict[str, Any]:
     """The server reports `version` of the demo model and scores one applicant with it."""
-    described = httpx.get(f"{base_url}/version", timeout=10).json()
+    described: dict[str, Any] = httpx.get(f"{base_url}/version", timeout=10).json()
     assert described["name"] == "credit-risk-scoring"
     assert described["version"] == version
     row = make_credit_dataset(n_rows=1, seed=3).drop(columns=[LABEL])

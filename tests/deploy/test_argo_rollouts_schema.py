@@ -20,6 +20,9 @@ from .argo_rollouts_schemas import KINDS, OBJECT_META_REF, schema_path
 from .manifests import CANARY_OVERLAYS, Manifest, find, pod_template, render_overlay
 from .validators import KUBERNETES_VERSIONS, checkov_findings, validate_strict
 
+# Every test starts `kubectl kustomize` or a validator.
+pytestmark = pytest.mark.slow
+
 _STRICT_K8S = (
     Path(kubernetes_validate.__file__).parent
     / "kubernetes-json-schema"

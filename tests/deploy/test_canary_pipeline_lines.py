@@ -51,6 +51,7 @@ def _render(tmp_path: Path, strategy: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow  # starts the job's lines in bash, and kubectl
 @pytest.mark.parametrize(("strategy", "has_rollout"), [("rolling", False), ("canary", True)])
 def test_the_strategy_picks_the_overlay(tmp_path: Path, strategy: str, has_rollout: bool) -> None:
     done = _render(tmp_path, strategy)
@@ -62,6 +63,7 @@ def test_the_strategy_picks_the_overlay(tmp_path: Path, strategy: str, has_rollo
     assert "Deployment" in kinds
 
 
+@pytest.mark.slow  # starts the job's lines in bash
 def test_an_unknown_strategy_stops_the_job(tmp_path: Path) -> None:
     done = _render(tmp_path, "blue-green")
     assert done.returncode == 2

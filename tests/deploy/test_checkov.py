@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.support import PROJECT_ROOT
 
 from .manifests import Manifest
 from .validators import checkov_findings
+
+# Every test starts checkov.
+pytestmark = pytest.mark.slow
 
 
 def test_rendered_overlay_passes_checkov(rendered: list[Manifest], tmp_path: Path) -> None:

@@ -40,6 +40,7 @@ def stages() -> dict[str, list[tuple[str, str]]]:
     return named
 
 
+@pytest.mark.slow  # starts hadolint
 def test_hadolint_is_clean() -> None:
     result = subprocess.run(
         [venv_tool("hadolint"), "--no-color", str(DOCKERFILE)],

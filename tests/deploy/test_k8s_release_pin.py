@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ IMAGE = "registry.example.com/ml/credit-risk-serving:{sha}-model-{version}"
 
 def leaves(node: Any, path: str = "") -> dict[str, Any]:
     """Flatten nested manifests to {path: value}; list items are keyed by their name."""
+    items: Iterable[tuple[Any, Any]]
     if isinstance(node, dict):
         items = node.items()
     elif isinstance(node, list):

@@ -10,6 +10,9 @@ import yaml
 from .manifests import Manifest
 from .validators import KUBERNETES_VERSIONS, validate_strict
 
+# Every test starts kubernetes-validate.
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 def test_overlay_is_valid_in_strict_mode(

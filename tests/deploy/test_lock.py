@@ -81,6 +81,7 @@ def _audit(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow  # starts .ci/audit
 def test_a_local_audit_without_its_service_says_it_was_skipped(tmp_path: Path) -> None:
     result = _audit(tmp_path)
     assert result.returncode == 0, result.stderr
@@ -88,12 +89,14 @@ def test_a_local_audit_without_its_service_says_it_was_skipped(tmp_path: Path) -
     assert "Nothing was checked" in result.stderr
 
 
+@pytest.mark.slow  # starts .ci/audit
 def test_the_pipeline_audit_without_its_service_fails(tmp_path: Path) -> None:
     result = _audit(tmp_path, AUDIT_REQUIRED="1")
     assert result.returncode == 1
     assert result.stderr.startswith("audit FAILED: the advisory service is unreachable")
 
 
+@pytest.mark.slow  # starts .ci/audit
 @pytest.mark.parametrize("line", ["GHSA-aaaa-bbbb-cccc", "GHSA-aaaa-bbbb-cccc  #  "])
 def test_a_waiver_without_a_reason_is_refused(tmp_path: Path, line: str) -> None:
     (tmp_path / "waivers.txt").write_text(f"# waivers\n{line}\n")

@@ -14,6 +14,9 @@ from tests.support.stand_ins import install_stand_in
 
 from .manifests import K8S
 
+# Every test starts k8s/wait-rollout.sh.
+pytestmark = pytest.mark.slow
+
 OLD = ["registry.example.com/ml/credit-risk-serving:aaaaaaa-model-1", "1"]
 NEW = ["registry.example.com/ml/credit-risk-serving:bbbbbbb-model-2", "2"]
 REPLICASETS = {"oldhash": OLD, "newhash": NEW}

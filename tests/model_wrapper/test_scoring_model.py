@@ -13,8 +13,8 @@ from mlflow.models import Model
 from app.model import ServedModel
 from model_wrapper.packaging import MODEL_REQUIREMENTS
 from model_wrapper.scoring_model import OUTPUT_COLUMNS
-from tests.conftest import RISKY_ROW, VALID_ROW, RegisteredDemo
 from tests.support import PROJECT_ROOT
+from tests.support.demo import RISKY_ROW, VALID_ROW, RegisteredDemo
 
 
 @pytest.fixture(scope="module")

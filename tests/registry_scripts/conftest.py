@@ -18,7 +18,11 @@ from mlflow import MlflowClient
 from sklearn.linear_model import LogisticRegression
 
 from model_fetch.retries import HTTP_DEFAULTS
-from tests.registry_scripts.support import register_demo_version, running_mlflow_server
+from tests.registry_scripts.support import (
+    CommandRunner,
+    register_demo_version,
+    running_mlflow_server,
+)
 from tests.support import PROJECT_ROOT
 
 CI_IDENTITY_VARIABLES = ("GITLAB_USER_LOGIN", "CI_PIPELINE_URL", "CI_PIPELINE_ID")
@@ -45,7 +49,8 @@ def _use_registry(uri: str, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> I
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment("registry-tests")
     yield uri
-    mlflow.set_tracking_uri(None)
+    # None restores MLflow's default; its annotation leaves None out.
+    mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")
@@ -135,9 +140,6 @@ def register_demo(client: MlflowClient) -> Callable[..., str]:
         return register_demo_version(client, bad=bad)
 
     return register
-
-
-CommandRunner = Callable[[Callable[[Sequence[str] | None], int], Sequence[str]], tuple[int, Any]]
 
 
 @pytest.fixture

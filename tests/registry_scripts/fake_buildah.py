@@ -36,5 +36,5 @@ def answer(argv: list[str], state: State) -> int:
 
 
 if __name__ == "__main__":
-    initial = {"logged_in": None, "built": {}, "pushed": [], "calls": []}
+    initial: State = {"logged_in": None, "built": {}, "pushed": [], "calls": []}
     sys.exit(run_stand_in("FAKE_IMAGE_STATE", answer, initial))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypedDict
 
 from mlflow import MlflowClient
 
@@ -16,9 +17,17 @@ from tests.support.ports import free_port
 from tests.support.processes import start_process, stop_process
 from tests.support.waiting import wait_ready
 
+
+class DemoTraining(TypedDict):
+    """Arguments of train_demo_model."""
+
+    n_rows: int
+    n_estimators: int
+
+
 # Small enough to train in about a second, good enough to clear TEST_FLOOR (AUC ~0.71),
 # while the deliberately bad model (shuffled labels) scores ~0.5.
-DEMO_TRAINING: dict[str, int] = {"n_rows": 3000, "n_estimators": 60}
+DEMO_TRAINING: DemoTraining = {"n_rows": 3000, "n_estimators": 60}
 TEST_FLOOR = "0.65"
 # Seen taking 10-45 s on two busy cores.
 MLFLOW_SERVER_START_SECONDS = 120.0
@@ -33,6 +42,10 @@ FIRST_CALL_ARGS = {
     "train": ["--if-missing"],
     "export": ["--model-uri", f"models:/{MODEL_NAME}/Production", "--output", "model"],
 }
+
+
+# The `run_command` fixture: (a command's main, its argv) -> (exit code, its JSON line).
+CommandRunner = Callable[[Callable[[Sequence[str] | None], int], Sequence[str]], tuple[int, Any]]
 
 
 def production(client: MlflowClient) -> tuple[str | None, list[str]]:

@@ -8,9 +8,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from model_fetch.retries import HTTP_DEFAULTS, apply_http_defaults
 from tests.registry_scripts.support import FIRST_CALL_ARGS, start_command
 from tests.support.ports import free_port
+
+# Every test starts the commands as processes.
+pytestmark = pytest.mark.slow
 
 # Python and MLflow take 3-10 s to import on a busy machine; the retries add ~3 s.
 # MLflow's own defaults (7 retries, backoff factor 2) would take minutes.

@@ -166,6 +166,7 @@ def test_model_rollback_without_a_revision_of_the_previous_version_changes_nothi
     assert production(client) == ("2", ["2"])
 
 
+@pytest.mark.slow  # starts the script and `kubectl kustomize`
 @pytest.mark.parametrize("overlay", ["production", "staging"])
 def test_namespace_script_names_the_namespace_the_overlay_renders_into(overlay: str) -> None:
     printed = subprocess.run(
@@ -187,6 +188,7 @@ def test_namespace_script_names_the_namespace_the_overlay_renders_into(overlay: 
     assert namespaces == {printed}
 
 
+@pytest.mark.slow  # starts k8s/rollback.sh
 @pytest.mark.parametrize(
     ("args", "error"),
     [

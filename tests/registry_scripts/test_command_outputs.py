@@ -31,6 +31,7 @@ def only_json_line(out: str) -> dict[str, Any]:
     return result
 
 
+@pytest.mark.slow  # starts the commands as processes
 def test_unreachable_registry_with_credentials_is_4_from_every_command_and_never_leaks(
     command_env: Callable[..., dict[str, str]], tmp_path: Path
 ) -> None:
@@ -87,6 +88,7 @@ def test_train_and_export_against_a_real_mlflow_server_print_one_line_and_no_sec
     assert SECRET not in out + err
 
 
+@pytest.mark.slow  # starts the command as a process
 def test_export_of_a_missing_model_is_5_with_a_json_line(
     sqlite_registry: str, command_env: Callable[..., dict[str, str]], tmp_path: Path
 ) -> None:

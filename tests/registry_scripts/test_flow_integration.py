@@ -7,8 +7,6 @@ resolve to v1 and a fresh app serves v1.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import mlflow
 import pytest
 from fastapi.testclient import TestClient
@@ -17,9 +15,13 @@ from mlflow import MlflowClient
 from registry_scripts import promote, register, resolve, rollback, status, validate
 from registry_scripts.demo_data import LABEL, make_credit_dataset
 from registry_scripts.train import MODEL_NAME, train_demo_model
-from tests.conftest import READY_SECONDS
-from tests.registry_scripts.support import DEMO_TRAINING, TEST_FLOOR, register_demo_version
-from tests.support.waiting import wait_ready
+from tests.registry_scripts.support import (
+    DEMO_TRAINING,
+    TEST_FLOOR,
+    CommandRunner,
+    register_demo_version,
+)
+from tests.support.waiting import READY_SECONDS, wait_ready
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +62,7 @@ def served_version(model_uri: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 def test_register_gate_promote_resolve_serve_and_roll_back(
     registry_uri: str,
-    run_command: Callable[..., tuple[int, dict[str, object]]],
+    run_command: CommandRunner,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     client = MlflowClient(registry_uri)
@@ -110,7 +112,7 @@ def test_register_gate_promote_resolve_serve_and_roll_back(
     assert code == 0
     assert described["production"] == {"alias": "1", "stage": "1"}
     assert described["consistent"] is True
-    stages = {v["version"]: v["stage"] for v in described["versions"]}  # type: ignore[union-attr]
+    stages = {v["version"]: v["stage"] for v in described["versions"]}
     assert stages == {"1": "Production", "2": "Archived", "3": "None"}
 
 

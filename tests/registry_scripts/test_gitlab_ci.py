@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.support import PROJECT_ROOT
@@ -48,6 +49,7 @@ def registry_lines(ci: dict[str, Any]) -> set[str]:
     }
 
 
+@pytest.mark.slow  # starts check-jsonschema
 def test_ci_file_validates_against_gitlabs_schema() -> None:
     command = [
         str(Path(sys.executable).parent / "check-jsonschema"),
@@ -77,7 +79,7 @@ def test_needs_and_extends_name_real_jobs_and_stages() -> None:
 
 def expanded(ci: dict[str, Any], name: str) -> dict[str, Any]:
     """A job with its `extends` templates merged in (top-level keys, later wins)."""
-    job = ci[name]
+    job: dict[str, Any] = ci[name]
     extends = job.get("extends", [])
     merged: dict[str, Any] = {}
     for template in [extends] if isinstance(extends, str) else extends:

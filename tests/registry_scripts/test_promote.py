@@ -11,6 +11,7 @@ from mlflow.exceptions import MlflowException
 from registry_scripts import promote
 from registry_scripts._errors import UsageError
 from registry_scripts._promotion import promote_version
+from tests.registry_scripts.support import CommandRunner
 
 NAME = "credit-risk-scoring"
 
@@ -32,7 +33,9 @@ def test_first_promotion_sets_alias_stage_and_audit_tags(
 
     assert result["changed"] is True
     assert result["previous_version"] is None
-    assert client.get_model_version_by_alias(NAME, "production").version == int(v1)
+    # MLflow annotates a version's number as str; its SQLite store answers an int.
+    production = client.get_model_version_by_alias(NAME, "production").version
+    assert production == int(v1)  # type: ignore[comparison-overlap]
     assert stage_of(client, v1) == "Production"
     tags = client.get_model_version(NAME, v1).tags
     assert tags["audit.promoted_by"] == "alice"
@@ -130,7 +133,7 @@ def test_non_numeric_version_is_a_usage_error(client: MlflowClient, version: str
 
 
 def test_cli_prints_one_json_line_and_exits_zero(
-    register_versions: Callable[[int], list[str]], run_command
+    register_versions: Callable[[int], list[str]], run_command: CommandRunner
 ) -> None:
     (v1,) = register_versions(1)
     code, result = run_command(promote.main, ["--name", NAME, "--version", v1])
@@ -150,7 +153,10 @@ def test_cli_prints_one_json_line_and_exits_zero(
     ],
 )
 def test_cli_error_exit_codes(
-    register_versions: Callable[[int], list[str]], run_command, argv: list[str], exit_code: int
+    register_versions: Callable[[int], list[str]],
+    run_command: CommandRunner,
+    argv: list[str],
+    exit_code: int,
 ) -> None:
     register_versions(1)
     code, result = run_command(promote.main, argv)
@@ -159,7 +165,7 @@ def test_cli_error_exit_codes(
 
 
 def test_require_gate_refuses_an_unvalidated_version(
-    client: MlflowClient, register_versions: Callable[[int], list[str]], run_command
+    client: MlflowClient, register_versions: Callable[[int], list[str]], run_command: CommandRunner
 ) -> None:
     (v1,) = register_versions(1)
     code, result = run_command(promote.main, ["--version", v1, "--require-gate"])
@@ -179,7 +185,7 @@ def test_require_gate_refuses_an_unvalidated_version(
 def test_require_gate_refuses_a_pass_recorded_with_parameters_that_cannot_fail(
     client: MlflowClient,
     register_versions: Callable[[int], list[str]],
-    run_command,
+    run_command: CommandRunner,
     floor: str,
     margin: str,
 ) -> None:

@@ -11,6 +11,7 @@ from mlflow import MlflowClient
 from registry_scripts import register
 from registry_scripts._errors import UsageError
 from registry_scripts._registration import register_model_version
+from tests.registry_scripts.support import CommandRunner
 
 NAME = "credit-risk-scoring"
 TinyModel = Callable[[], tuple[str, str]]
@@ -44,7 +45,9 @@ def test_registered_model_uri_is_refused(client: MlflowClient) -> None:
         register_model_version(client, f"models:/{NAME}/1", NAME)
 
 
-def test_cli_registers_a_run_and_prints_the_version(log_tiny_model: TinyModel, run_command) -> None:
+def test_cli_registers_a_run_and_prints_the_version(
+    log_tiny_model: TinyModel, run_command: CommandRunner
+) -> None:
     run_id, model_uri = log_tiny_model()
     code, result = run_command(register.main, ["--name", NAME, "--run-id", run_id])
     assert code == 0
@@ -58,13 +61,15 @@ def test_cli_registers_a_run_and_prints_the_version(log_tiny_model: TinyModel, r
     }
 
 
-def test_cli_registers_a_model_uri(log_tiny_model: TinyModel, run_command) -> None:
+def test_cli_registers_a_model_uri(log_tiny_model: TinyModel, run_command: CommandRunner) -> None:
     _, model_uri = log_tiny_model()
     code, result = run_command(register.main, ["--model-uri", model_uri])
     assert (code, result["name"], result["version"]) == (0, NAME, "1")
 
 
-def test_cli_run_without_a_model_is_not_found(sqlite_registry: str, run_command) -> None:
+def test_cli_run_without_a_model_is_not_found(
+    sqlite_registry: str, run_command: CommandRunner
+) -> None:
     with mlflow.start_run() as run:
         mlflow.log_metric("auc", 0.5)
     code, result = run_command(register.main, ["--run-id", run.info.run_id])
@@ -77,11 +82,13 @@ def test_cli_run_without_a_model_is_not_found(sqlite_registry: str, run_command)
     [[], ["--run-id", "abc", "--model-uri", "models:/m-1"], ["--model-uri", f"models:/{NAME}/1"]],
     ids=["no-source", "both-sources", "registered-uri"],
 )
-def test_cli_usage_errors_exit_2(sqlite_registry: str, run_command, argv: list[str]) -> None:
+def test_cli_usage_errors_exit_2(
+    sqlite_registry: str, run_command: CommandRunner, argv: list[str]
+) -> None:
     code, result = run_command(register.main, argv)
     assert (code, result["ok"]) == (2, False)
 
 
-def test_cli_unknown_run_is_not_found(sqlite_registry: str, run_command) -> None:
+def test_cli_unknown_run_is_not_found(sqlite_registry: str, run_command: CommandRunner) -> None:
     code, _ = run_command(register.main, ["--run-id", "0123456789abcdef0123456789abcdef"])
     assert code == 5

@@ -12,6 +12,7 @@ from registry_scripts import resolve
 from registry_scripts._errors import UsageError
 from registry_scripts._promotion import promote_version
 from registry_scripts.resolve import RegistryReference, parse_registry_uri
+from tests.registry_scripts.support import CommandRunner
 
 NAME = "credit-risk-scoring"
 
@@ -71,7 +72,9 @@ def two_promotions(client: MlflowClient, register_versions: Callable[[int], list
         (f"models:/{NAME}/3", "3"),
     ],
 )
-def test_resolve_prints_the_concrete_version(run_command, uri: str, version: str) -> None:
+def test_resolve_prints_the_concrete_version(
+    run_command: CommandRunner, uri: str, version: str
+) -> None:
     code, result = run_command(resolve.main, ["--uri", uri])
     assert code == 0
     assert (result["version"], result["pinned_uri"]) == (version, f"models:/{NAME}/{version}")
@@ -81,18 +84,18 @@ def test_resolve_prints_the_concrete_version(run_command, uri: str, version: str
 @pytest.mark.parametrize(
     "uri", [f"models:/{NAME}@champion", f"models:/{NAME}/Staging", f"models:/{NAME}/9"]
 )
-def test_missing_alias_stage_or_version_exits_5(run_command, uri: str) -> None:
+def test_missing_alias_stage_or_version_exits_5(run_command: CommandRunner, uri: str) -> None:
     code, result = run_command(resolve.main, ["--uri", uri])
     assert (code, result["exit_code"]) == (5, 5)
 
 
-def test_unknown_model_exits_5(sqlite_registry: str, run_command) -> None:
+def test_unknown_model_exits_5(sqlite_registry: str, run_command: CommandRunner) -> None:
     code, _ = run_command(resolve.main, ["--uri", "models:/nope@production"])
     assert code == 5
 
 
 @pytest.mark.usefixtures("two_promotions")
-def test_expect_version_mismatch_exits_6(run_command) -> None:
+def test_expect_version_mismatch_exits_6(run_command: CommandRunner) -> None:
     code, result = run_command(
         resolve.main, ["--uri", f"models:/{NAME}/Production", "--expect-version", "1"]
     )
@@ -105,7 +108,9 @@ def test_expect_version_mismatch_exits_6(run_command) -> None:
 
 
 @pytest.mark.usefixtures("two_promotions")
-def test_dotenv_collects_variables_for_later_ci_jobs(run_command, tmp_path: Path) -> None:
+def test_dotenv_collects_variables_for_later_ci_jobs(
+    run_command: CommandRunner, tmp_path: Path
+) -> None:
     dotenv = tmp_path / "deploy.env"
     run_command(resolve.main, ["--uri", f"models:/{NAME}@production", "--dotenv", str(dotenv)])
     run_command(
@@ -116,7 +121,9 @@ def test_dotenv_collects_variables_for_later_ci_jobs(run_command, tmp_path: Path
 
 
 @pytest.mark.usefixtures("two_promotions")
-def test_bad_dotenv_variable_name_is_a_usage_error(run_command, tmp_path: Path) -> None:
+def test_bad_dotenv_variable_name_is_a_usage_error(
+    run_command: CommandRunner, tmp_path: Path
+) -> None:
     argv = ["--uri", f"models:/{NAME}/1", "--dotenv", str(tmp_path / "x"), "--dotenv-var", "A=B"]
     code, _ = run_command(resolve.main, argv)
     assert code == 2

@@ -9,6 +9,7 @@ from mlflow import MlflowClient
 from registry_scripts import rollback
 from registry_scripts._promotion import promote_version
 from registry_scripts.rollback import rollback_production
+from tests.registry_scripts.support import CommandRunner
 
 NAME = "credit-risk-scoring"
 
@@ -68,7 +69,7 @@ def test_rollback_to_a_version_is_idempotent(
 
 
 def test_cli_without_production_exits_5(
-    register_versions: Callable[[int], list[str]], run_command
+    register_versions: Callable[[int], list[str]], run_command: CommandRunner
 ) -> None:
     register_versions(1)
     code, result = run_command(rollback.main, ["--name", NAME])
@@ -77,7 +78,7 @@ def test_cli_without_production_exits_5(
 
 
 def test_cli_without_previous_version_exits_5(
-    client: MlflowClient, register_versions: Callable[[int], list[str]], run_command
+    client: MlflowClient, register_versions: Callable[[int], list[str]], run_command: CommandRunner
 ) -> None:
     (v1,) = register_versions(1)
     promote_version(client, NAME, v1)
@@ -87,7 +88,7 @@ def test_cli_without_previous_version_exits_5(
 
 
 def test_cli_rollback_to_version_prints_result(
-    client: MlflowClient, register_versions: Callable[[int], list[str]], run_command
+    client: MlflowClient, register_versions: Callable[[int], list[str]], run_command: CommandRunner
 ) -> None:
     v1, v2 = register_versions(2)
     promote_version(client, NAME, v1)

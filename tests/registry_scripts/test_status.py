@@ -10,6 +10,7 @@ from mlflow import MlflowClient
 
 from registry_scripts import status
 from registry_scripts._promotion import promote_version
+from tests.registry_scripts.support import CommandRunner
 
 NAME = "credit-risk-scoring"
 
@@ -17,7 +18,7 @@ NAME = "credit-risk-scoring"
 def test_status_lists_versions_newest_first_with_stage_aliases_and_gate(
     client: MlflowClient,
     register_versions: Callable[[int], list[str]],
-    run_command,
+    run_command: CommandRunner,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO)
@@ -45,7 +46,7 @@ def test_status_lists_versions_newest_first_with_stage_aliases_and_gate(
 
 
 def test_status_flags_a_stage_moved_by_hand(
-    client: MlflowClient, register_versions: Callable[[int], list[str]], run_command
+    client: MlflowClient, register_versions: Callable[[int], list[str]], run_command: CommandRunner
 ) -> None:
     v1, v2 = register_versions(2)
     promote_version(client, NAME, v2)
@@ -56,6 +57,6 @@ def test_status_flags_a_stage_moved_by_hand(
     assert result["consistent"] is False
 
 
-def test_status_of_unknown_model_exits_5(sqlite_registry: str, run_command) -> None:
+def test_status_of_unknown_model_exits_5(sqlite_registry: str, run_command: CommandRunner) -> None:
     code, _ = run_command(status.main, ["--name", "nope"])
     assert code == 5

@@ -15,7 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from registry_scripts import validate
 from registry_scripts._promotion import promote_version
 from registry_scripts._registration import register_model_version
-from tests.registry_scripts.support import TEST_FLOOR
+from tests.registry_scripts.support import TEST_FLOOR, CommandRunner
 
 NAME = "credit-risk-scoring"
 
@@ -26,7 +26,7 @@ def gate_tags(client: MlflowClient, version: str) -> dict[str, str]:
 
 
 def test_good_candidate_passes_on_its_logged_holdout(
-    client: MlflowClient, register_demo: Callable[..., str], run_command
+    client: MlflowClient, register_demo: Callable[..., str], run_command: CommandRunner
 ) -> None:
     v1 = register_demo()
 
@@ -42,7 +42,7 @@ def test_good_candidate_passes_on_its_logged_holdout(
 
 
 def test_deliberately_bad_model_fails_below_the_floor(
-    client: MlflowClient, register_demo: Callable[..., str], run_command
+    client: MlflowClient, register_demo: Callable[..., str], run_command: CommandRunner
 ) -> None:
     bad = register_demo(bad=True)
 
@@ -55,7 +55,7 @@ def test_deliberately_bad_model_fails_below_the_floor(
 
 
 def test_candidate_worse_than_production_by_more_than_the_margin_fails(
-    client: MlflowClient, register_demo: Callable[..., str], run_command
+    client: MlflowClient, register_demo: Callable[..., str], run_command: CommandRunner
 ) -> None:
     good = register_demo()
     promote_version(client, NAME, good)
@@ -73,7 +73,7 @@ def test_candidate_worse_than_production_by_more_than_the_margin_fails(
 
 
 def test_equal_candidate_passes_against_production(
-    client: MlflowClient, register_demo: Callable[..., str], run_command
+    client: MlflowClient, register_demo: Callable[..., str], run_command: CommandRunner
 ) -> None:
     v1 = register_demo()
     promote_version(client, NAME, v1)
@@ -87,7 +87,7 @@ def test_equal_candidate_passes_against_production(
 
 
 def test_promote_require_gate_accepts_a_validated_version(
-    client: MlflowClient, register_demo: Callable[..., str], run_command
+    client: MlflowClient, register_demo: Callable[..., str], run_command: CommandRunner
 ) -> None:
     from registry_scripts import promote
 
@@ -123,7 +123,9 @@ def log_and_register_tiny(client: MlflowClient, *, signature: bool) -> tuple[str
     return str(register_model_version(client, info.model_uri, NAME).version), data
 
 
-def test_model_without_signature_fails(client: MlflowClient, run_command, tmp_path: Path) -> None:
+def test_model_without_signature_fails(
+    client: MlflowClient, run_command: CommandRunner, tmp_path: Path
+) -> None:
     version, data = log_and_register_tiny(client, signature=False)
     data.to_csv(tmp_path / "holdout.csv", index=False)
 
@@ -136,7 +138,7 @@ def test_model_without_signature_fails(client: MlflowClient, run_command, tmp_pa
 
 
 def test_array_predictions_are_scored_from_a_given_parquet_file(
-    client: MlflowClient, run_command, tmp_path: Path
+    client: MlflowClient, run_command: CommandRunner, tmp_path: Path
 ) -> None:
     version, data = log_and_register_tiny(client, signature=True)
     data.to_parquet(tmp_path / "holdout.parquet")
@@ -150,7 +152,7 @@ def test_array_predictions_are_scored_from_a_given_parquet_file(
 
 
 def test_failing_smoke_prediction_fails_the_gate(
-    client: MlflowClient, run_command, tmp_path: Path
+    client: MlflowClient, run_command: CommandRunner, tmp_path: Path
 ) -> None:
     version, data = log_and_register_tiny(client, signature=True)
     data.rename(columns={"a": "c"}).to_csv(tmp_path / "other.csv", index=False)
@@ -164,7 +166,7 @@ def test_failing_smoke_prediction_fails_the_gate(
 
 
 def test_run_without_logged_holdout_fails_and_asks_for_data(
-    client: MlflowClient, run_command
+    client: MlflowClient, run_command: CommandRunner
 ) -> None:
     version, _ = log_and_register_tiny(client, signature=True)
 
@@ -184,7 +186,11 @@ def test_run_without_logged_holdout_fails_and_asks_for_data(
     ],
 )
 def test_usage_errors_exit_2(
-    client: MlflowClient, run_command, tmp_path: Path, extra: list[str], needs_file: bool
+    client: MlflowClient,
+    run_command: CommandRunner,
+    tmp_path: Path,
+    extra: list[str],
+    needs_file: bool,
 ) -> None:
     version, data = log_and_register_tiny(client, signature=True)
     if needs_file:

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping, Sequence
 
 import httpx
 from fastapi.testclient import TestClient
 
 
 def score_concurrently(
-    app_client: TestClient, bodies: list[dict[str, object]]
+    app_client: TestClient, bodies: Sequence[Mapping[str, object]]
 ) -> list[httpx.Response]:
     """Send all bodies at once, on the event loop the app (and its batcher) runs on."""
 
     async def send_all() -> list[httpx.Response]:
-        transport = httpx.ASGITransport(app=app_client.app)  # type: ignore[arg-type]
+        transport = httpx.ASGITransport(app=app_client.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             return await asyncio.gather(
                 *(client.post("/invocations", json=body) for body in bodies)

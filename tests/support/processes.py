@@ -6,7 +6,9 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from pathlib import Path
 
 from tests.support import PROJECT_ROOT
@@ -58,6 +60,37 @@ def stop_process(process: subprocess.Popen[bytes], seconds: float, *, group: boo
     except subprocess.TimeoutExpired:
         kill_group(process)
         raise
+
+
+def stop_group(process: subprocess.Popen[bytes], seconds: float) -> None:
+    """SIGTERM the process's whole group, SIGKILL what is left of it after `seconds`; returns
+    once every process of the group is gone (or 5 s after the SIGKILL), never raises.
+
+    For a benchmark's servers: the next measurement must not share the CPU with the last
+    server's stragglers, whichever process of the group led it.
+    """
+    _signal_group(process, signal.SIGTERM)
+    if not _wait_group_gone(process, seconds):
+        _signal_group(process, signal.SIGKILL)
+        _wait_group_gone(process, 5.0)
+
+
+def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+    # Started with a new session, so the leader's pid is the group id.
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signum)
+
+
+def _wait_group_gone(process: subprocess.Popen[bytes], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        process.poll()  # reap the leader so it does not linger as a zombie
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def run_module(module: str, *args: str, timeout: float = 300) -> str:

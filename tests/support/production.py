@@ -1,7 +1,9 @@
 """The production command, started for real: Gunicorn with the app's config on 127.0.0.1.
 
 Shared by every test that needs the real server (faults, metrics, fuzzing, Prometheus,
-the canary analysis, conformance). Every wait is bounded in time.
+the canary analysis, conformance) and by the benchmarks (bench/servers.py starts it with
+the same command and environment). Every wait is bounded in time. It imports neither
+pytest nor MLflow, so a benchmark can import it cheaply.
 """
 
 from __future__ import annotations
@@ -12,16 +14,18 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import RegisteredDemo
 from tests.support import processes
 from tests.support.ports import free_port
 from tests.support.waiting import wait_ready as wait_answering_200
 from tests.support.waiting import wait_until
+
+if TYPE_CHECKING:  # at run time it would import the training code (MLflow, XGBoost)
+    from tests.support.demo import RegisteredDemo
 
 PRODUCTION_COMMAND = [
     str(Path(sys.executable).with_name("gunicorn")),

@@ -9,6 +9,9 @@ import httpx
 
 Get = Callable[[str], httpx.Response]
 
+# How long an in-process app may take to warm up (its first prediction) on a busy machine.
+READY_SECONDS = 30.0
+
 
 def wait_until(
     condition: Callable[[], bool],
