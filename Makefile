@@ -75,10 +75,11 @@ test: lint typecheck $(CHECKOV_STAMP) $(GITLAB_CI_LOCAL)
 test-fast: $(STAMP)
 	$(BIN)/pytest -m "not slow"
 
-## Check formatting and lint (ruff), and build the docs strictly.
+## Check formatting and lint (ruff), the layers of app/ (import-linter), and build the docs.
 lint: $(STAMP) docs
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 # Strict (mkdocs.yml): a broken link or anchor, or a page missing from the nav, fails it.
 ## Build the docs (MkDocs) into site/, failing on any warning.

@@ -1,3 +1,18 @@
-"""The HTTP serving app: MLflow's scoring protocol, probes, metrics, one preloaded model."""
+"""The HTTP serving app: MLflow's scoring protocol, probes, metrics, one preloaded model.
+
+Layers, each importing only from those below it (checked by `lint-imports`, configured in
+pyproject.toml):
+
+    main, gunicorn_conf   the entry points Gunicorn names: the app factory (wiring only)
+                          and the server's configuration
+    server/               the processes: the Uvicorn worker and the ops listener
+    http/                 the ASGI app: routes, middleware, probes, admission, tracing
+    runtime/              the model: loading, predicting, batching, warming up
+    protocol/ | observability/
+                          bytes to model input and back | metrics, logs, stages, drift
+    settings, errors, paths, readiness, mlflow_compat
+                          leaves: configuration, the error answers, the paths served,
+                          the readiness states, MLflow's and pandas' private names
+"""
 
 __version__ = "0.1.0"

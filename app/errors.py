@@ -5,7 +5,7 @@ Messages name the problem (field, column, type, limit) but never echo request va
 messages are generic and the detail goes to the log. Every answer with an error, from any
 layer (the scoring route, admission, authentication, the router, the probes, the ops
 listener, the worker's header bound), is made from one of these classes, and the OpenAPI
-document lists the scoring route's from them (app.openapi): a status or code lives here only.
+document lists the scoring route's from them (app.http.openapi): a status or code lives here only.
 """
 
 from __future__ import annotations
@@ -165,7 +165,7 @@ def error_body(error_code: str, message: str) -> bytes:
     return orjson.dumps({"error_code": error_code, "message": message})
 
 
-# What error_body writes, for the OpenAPI document (app.openapi).
+# What error_body writes, for the OpenAPI document (app.http.openapi).
 ERROR_BODY_SCHEMA = {
     "type": "object",
     "required": ["error_code", "message"],
@@ -201,14 +201,14 @@ async def send_json(
 
 async def answer_error(scope: Scope, send: Send, error: ServingError) -> None:
     """The error's answer from plain ASGI code, noted in the request's state for the
-    request-context middleware to count and log (app.middleware)."""
+    request-context middleware to count and log (app.http.middleware)."""
     note_error(scope.setdefault("state", {}), error)
     await send_json(send, error.status_code, error.body, _header_pairs(error))
 
 
 def http_error_response(error: ServingError, headers: list[tuple[bytes, bytes]]) -> bytes:
     """The whole HTTP/1.1 answer, for an error the worker writes itself before any ASGI app
-    runs (app.worker): the body and headers answer_error sends, then `headers`."""
+    runs (app.server.worker): the body and headers answer_error sends, then `headers`."""
     body = error.body
     reason = HTTPStatus(error.status_code).phrase.encode()
     lines = [b"HTTP/1.1 %d %s" % (error.status_code, reason)]

@@ -51,17 +51,17 @@ def _remove_own_metrics_dir() -> None:
 
 from prometheus_client import multiprocess  # noqa: E402  (needs the directory above)
 
-from app.log import build_logging_config  # noqa: E402
-from app.metrics import count_ready_workers, render_merged  # noqa: E402
-from app.ops_server import OpsServer  # noqa: E402
+from app.observability.log import build_logging_config  # noqa: E402
+from app.observability.metrics import count_ready_workers, render_merged  # noqa: E402
 from app.readiness import PodReadiness, Readiness  # noqa: E402
+from app.server.ops_server import OpsServer  # noqa: E402
 from app.settings import Settings  # noqa: E402
 
 _settings = Settings()
 
 bind = f"{_settings.host}:{_settings.port}"
 workers = _settings.workers
-worker_class = "app.worker.ServingWorker"  # Uvicorn's, with headers bounded
+worker_class = "app.server.worker.ServingWorker"  # Uvicorn's, with headers bounded
 preload_app = True  # load the model once in the master; workers share it after fork
 timeout = _settings.timeout_seconds
 graceful_timeout = _settings.graceful_timeout_seconds

@@ -13,27 +13,28 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from starlette.exceptions import HTTPException
 
 from app import __version__
-from app.admission import AdmissionLimit, AdmissionMiddleware, EarlyShed, offer_early_shed
-from app.application import ServingApp
-from app.auth import ApiKeyMiddleware, ApiKeysError, load_api_keys
-from app.drift import DriftMonitor
 from app.errors import (
     ModelLoadError,
     handle_http_exception,
 )
-from app.log import set_model_identity
-from app.metrics import ServingMetrics
-from app.middleware import RequestContextMiddleware, ShedLogSampler
-from app.model import ServedModel, load_served_model
-from app.openapi import document_invocations
-from app.probes import build_probe_router
-from app.readiness import Readiness, warm_up
-from app.routes import InvocationsEndpoint, build_model_router
-from app.scoring import Scorer
+from app.http.admission import AdmissionLimit, AdmissionMiddleware, EarlyShed, offer_early_shed
+from app.http.application import ServingApp
+from app.http.auth import ApiKeyMiddleware, ApiKeysError, load_api_keys
+from app.http.middleware import RequestContextMiddleware, ShedLogSampler
+from app.http.openapi import document_invocations
+from app.http.probes import build_probe_router
+from app.http.routes import InvocationsEndpoint, build_model_router
+from app.http.tracing import Tracing, TracingMiddleware, tracing_configured
+from app.observability.drift import DriftMonitor
+from app.observability.log import set_model_identity
+from app.observability.metrics import ServingMetrics
+from app.observability.stages import StageTimingMiddleware
+from app.readiness import Readiness
+from app.runtime.model import ServedModel, load_served_model
+from app.runtime.scoring import Scorer
+from app.runtime.warm_up import warm_up
+from app.server.worker import exit_when_orphaned
 from app.settings import Settings
-from app.stages import StageTimingMiddleware
-from app.tracing import Tracing, TracingMiddleware, tracing_configured
-from app.worker import exit_when_orphaned
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def create_app(
 ) -> ServingApp:
     """Load the model (unless given one) and build the app around it.
 
-    Tracing is on when the OTEL_* settings ask for it (app.tracing) or a span exporter is
+    Tracing is on when the OTEL_* settings ask for it (app.http.tracing) or a span exporter is
     given, and then only: off, no tracing code runs per request.
 
     A model that cannot load, or API keys configured but unusable, end the process with
@@ -111,7 +112,9 @@ def create_app(
         scorer.batcher.start()
         if tracing is not None:
             tracing.start()
-        warming = asyncio.create_task(warm_up(model, scorer, readiness, metrics, admission))
+        warming = asyncio.create_task(
+            warm_up(model, scorer, readiness, metrics, admission.size_from_predict)
+        )
         orphan_watch = asyncio.create_task(exit_when_orphaned())
         yield
         orphan_watch.cancel()

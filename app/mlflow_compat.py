@@ -1,7 +1,7 @@
 """Every private MLflow and pandas name the server relies on, in one place.
 
-The fast paths (app.frames, app.direct_predict) and MLflow's own encoding and unwrapped
-LLM requests use names that are not public API. They are pinned with MLflow and pandas in
+The fast paths (app.protocol.frames, app.runtime.direct_predict) and MLflow's own encoding and
+unwrapped LLM requests use names that are not public API. They are pinned with MLflow and pandas in
 requirements.txt; `check()` also looks them up at start-up, and where one is missing the
 server says so once and takes the public path instead (`pd.DataFrame(...)`,
 `DataFrame.to_dict`, `PyFuncModel.predict`), which gives the same answers, only slower.

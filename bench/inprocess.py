@@ -144,7 +144,7 @@ def main() -> None:
     else:
         frames = {rows: make_wide_frame(args.columns, rows) for rows in args.rows}
     # Only in the child, where OMP_NUM_THREADS is already 1.
-    from app.model import load_served_model
+    from app.runtime.model import load_served_model
 
     model = load_served_model(args.model_uri)
     for line in sys.stdin:

@@ -35,7 +35,7 @@ OURS = "ours"
 THEIRS = "theirs"
 FLOOR = "floor"
 # The production command's worker class (app/gunicorn_conf.py), which the floor shares.
-PRODUCTION_WORKER_CLASS = "app.worker.ServingWorker"
+PRODUCTION_WORKER_CLASS = "app.server.worker.ServingWorker"
 # Environment variables shown with the command lines in the report.
 _SHOWN_ENV = ("MODEL_URI", "MLFLOW_TRACKING_URI", "HOST", "PORT", "WORKERS")
 

@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from app.model import ServedModel, load_served_model
+from app.runtime.model import ServedModel, load_served_model
 from app.settings import Settings
 from registry_scripts._promotion import promote_version
 from registry_scripts._registration import register_model_version

@@ -22,14 +22,14 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.types import Receive, Scope, Send
 
-from app.admission import FALLBACK_BOUND, AdmissionLimit, early_shed_of
+from app.http.admission import FALLBACK_BOUND, AdmissionLimit, early_shed_of
+from app.http.middleware import ShedLogSampler
 from app.main import create_app
-from app.middleware import ShedLogSampler
-from app.model import ServedModel
-from app.ops_server import OpsServer
 from app.readiness import PodReadiness, Readiness
+from app.runtime.model import ServedModel
+from app.server.ops_server import OpsServer
+from app.server.worker import BoundedHeadersProtocol
 from app.settings import Settings
-from app.worker import BoundedHeadersProtocol
 from tests.support.demo import VALID_ROW
 from tests.support.ports import free_port
 from tests.support.probes import assert_not_ready

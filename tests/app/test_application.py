@@ -8,8 +8,8 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.admission import SCORING_PATH
-from app.application import ServingApp
+from app.http.application import ServingApp
+from app.paths import SCORING_PATH
 
 
 class _Recording:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from app.main import create_app
-from app.model import ServedModel
+from app.runtime.model import ServedModel
 from app.settings import Settings
 
 

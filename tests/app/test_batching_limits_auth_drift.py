@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from app.model import ServedModel
+from app.runtime.model import ServedModel
 from app.settings import Settings
 from registry_scripts.demo_data import LABEL, make_credit_dataset
 from tests.support.asgi import score_concurrently

@@ -15,10 +15,10 @@ from mlflow.models.utils import _enforce_schema
 from mlflow.pyfunc.model import PythonModel
 from mlflow.types import ColSpec, Schema, TensorSpec
 
-from app.direct_predict import build_direct_predict
-from app.frames import FrameBuilder
-from app.model import ServedModel, load_served_model
-from app.protocol import parse_request
+from app.protocol.frames import FrameBuilder
+from app.protocol.parsing import parse_request
+from app.runtime.direct_predict import build_direct_predict
+from app.runtime.model import ServedModel, load_served_model
 from registry_scripts.demo_data import LABEL, make_credit_dataset
 
 Variant = Callable[[pd.DataFrame], pd.DataFrame]

@@ -12,9 +12,9 @@ import pytest
 from mlflow.pyfunc.scoring_server import infer_and_parse_data
 from mlflow.types import ColSpec, Schema
 
-from app.frames import FrameBuilder, frame_from_arrays, frame_records
-from app.model import ServedModel
-from app.protocol import InputContract, parse_request
+from app.protocol.frames import FrameBuilder, frame_from_arrays, frame_records
+from app.protocol.parsing import InputContract, parse_request
+from app.runtime.model import ServedModel
 from registry_scripts.demo_data import LABEL, make_credit_dataset
 
 

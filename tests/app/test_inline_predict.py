@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 
-from app.batching import MicroBatcher
+from app.runtime.batching import MicroBatcher
 
 
 class ThreadRecordingModel:
@@ -117,7 +117,7 @@ def test_requests_after_concurrent_ones_keep_the_thread_for_a_while() -> None:
 
 
 def test_brief_predicts_stay_on_the_loop_under_concurrent_load() -> None:
-    """A brief predict (app.batching.BRIEF_SECONDS) costs about what the hop costs."""
+    """A brief predict (app.runtime.batching.BRIEF_SECONDS) costs about what the hop costs."""
     model = ThreadRecordingModel()
     answers = _score_one_at_a_time(model, [(1, 0.0)] * 3, 0.05, first_two_together=True)
     assert answers == [[0.0]] * 5

@@ -1,4 +1,4 @@
-"""The outline read from a JSON body's bytes (app.json_outline) never counts more than the
+"""The outline read from a JSON body's bytes (app.protocol.json_outline) never counts more than the
 parsed outline, whatever the spacing, escapes, encoding or window boundaries: the budget
 it feeds refuses a million rows before building one, and never a body the parse admits."""
 
@@ -14,10 +14,10 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app import json_outline, protocol
-from app.budget import RequestBudget, _bytes_outline, _json_outline
 from app.errors import RequestTooLargeError
-from app.json_outline import Member, object_members
+from app.protocol import json_outline, parsing
+from app.protocol.budget import RequestBudget, _bytes_outline, _json_outline
+from app.protocol.json_outline import Member, object_members
 
 # Text that JSON escapes or that looks like structure inside strings.
 _TEXT = st.text(alphabet='ab[]{},:"\\ \n\u00e9\U0001f642', max_size=6)
@@ -126,10 +126,10 @@ def test_what_it_cannot_read_for_sure_is_left_to_the_parser(body: bytes) -> None
 )
 def test_rows_are_bounded_from_the_bytes_exactly_at_the_limit(body: bytes) -> None:
     within = RequestBudget(max_rows=3, max_columns=10, max_cells=100, max_decoded_bytes=1 << 20)
-    within.check_json_bytes(body, protocol._bounded_field)
+    within.check_json_bytes(body, parsing._bounded_field)
     beyond = RequestBudget(max_rows=2, max_columns=10, max_cells=100, max_decoded_bytes=1 << 20)
     with pytest.raises(RequestTooLargeError, match="MAX_REQUEST_ROWS"):
-        beyond.check_json_bytes(body, protocol._bounded_field)
+        beyond.check_json_bytes(body, parsing._bounded_field)
 
 
 @pytest.mark.parametrize(
@@ -145,14 +145,14 @@ def test_only_the_input_field_is_bounded(body: bytes) -> None:
     """As after the parse: an LLM body is no table, two input fields are a 400, and a
     field MLflow ignores may hold what it likes."""
     budget = RequestBudget(max_rows=2, max_columns=10, max_cells=100, max_decoded_bytes=1 << 20)
-    budget.check_json_bytes(body, protocol._bounded_field)
+    budget.check_json_bytes(body, parsing._bounded_field)
 
 
 def test_cells_are_bounded_from_the_bytes() -> None:
     body = b'{"instances": [[1, 2, 3, 4], [1, 2, 3, 4]]}'
     budget = RequestBudget(max_rows=10, max_columns=10, max_cells=5, max_decoded_bytes=1 << 20)
     with pytest.raises(RequestTooLargeError, match="MAX_REQUEST_CELLS"):
-        budget.check_json_bytes(body, protocol._bounded_field)
+        budget.check_json_bytes(body, parsing._bounded_field)
 
 
 MILLION_ROWS = b",".join([b"[0]"] * 1_000_000)
@@ -174,7 +174,7 @@ def test_a_million_one_cell_rows_are_refused_before_the_parse(
     def no_parse(body: bytes) -> Any:
         raise AssertionError("the body was parsed")
 
-    monkeypatch.setattr(protocol, "_load_json", no_parse)
+    monkeypatch.setattr(parsing, "_load_json", no_parse)
     response = client.post(
         "/invocations", content=body, headers={"Content-Type": "application/json"}
     )

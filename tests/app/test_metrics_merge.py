@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.mmap_dict import MmapedDict
 
-from app.metrics import count_ready_workers, render_merged
+from app.observability.metrics import count_ready_workers, render_merged
 
 
 def _created_a_moment_later(path: Path) -> threading.Thread:

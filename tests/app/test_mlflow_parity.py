@@ -20,7 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from app.model import load_served_model
+from app.runtime.model import load_served_model
 from registry_scripts.demo_data import LABEL, make_credit_dataset
 from tests.support.demo import RISKY_ROW, VALID_ROW, RegisteredDemo
 

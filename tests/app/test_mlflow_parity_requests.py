@@ -20,7 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 from mlflow.pyfunc import PythonModel, scoring_server
 
-from app.model import load_served_model
+from app.runtime.model import load_served_model
 from tests.support.asgi import score_concurrently
 
 JSON = "application/json"

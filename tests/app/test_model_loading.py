@@ -9,7 +9,7 @@ import pytest
 
 from app.errors import ModelLoadError
 from app.main import create_app
-from app.model import load_served_model
+from app.runtime.model import load_served_model
 from app.settings import Settings
 from registry_scripts.export import export_model
 from tests.support.demo import RegisteredDemo

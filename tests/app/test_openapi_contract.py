@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from mlflow.models import infer_signature
 from mlflow.pyfunc.model import PythonModel, PythonModelContext
 
-from app.model import load_served_model
-from app.protocol import CSV, JSON, PARQUET, SUPPORTED_CONTENT_TYPES
+from app.protocol.parsing import CSV, JSON, PARQUET, SUPPORTED_CONTENT_TYPES
+from app.runtime.model import load_served_model
 from tests.app.slow_model import save_slow_model
 from tests.support.asgi import score_concurrently
 from tests.support.demo import VALID_ROW

@@ -12,11 +12,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from mlflow.pyfunc.model import PythonModel
 
+from app.http.openapi import synthetic_records
+from app.http.probes import build_probe_router
 from app.main import create_app
-from app.model import ServedModel, load_served_model
-from app.openapi import synthetic_records
-from app.probes import build_probe_router
 from app.readiness import Readiness
+from app.runtime.model import ServedModel, load_served_model
 from tests.support.demo import VALID_ROW, RegisteredDemo
 from tests.support.probes import assert_not_ready
 

@@ -14,10 +14,10 @@ from mlflow.pyfunc.model import PythonModel
 
 from app import mlflow_compat
 from app.main import create_app
-from app.metrics import ServingMetrics
 from app.mlflow_compat import Compatibility
-from app.model import ServedModel, ServingHints, load_served_model
-from app.scoring import Scorer
+from app.observability.metrics import ServingMetrics
+from app.runtime.model import ServedModel, ServingHints, load_served_model
+from app.runtime.scoring import Scorer
 from app.settings import Settings
 from registry_scripts.demo_data import LABEL, make_credit_dataset
 from tests.support.demo import PRODUCTION_URI, VALID_ROW
@@ -116,7 +116,7 @@ def test_without_private_names_the_public_path_gives_identical_answers(
 
 
 def test_frames_and_records_match_pandas_public_results(monkeypatch: pytest.MonkeyPatch) -> None:
-    from app.frames import frame_from_arrays, frame_records
+    from app.protocol.frames import frame_from_arrays, frame_records
 
     frame = make_credit_dataset(n_rows=7, seed=2).drop(columns=[LABEL])
     columns: dict[str, Callable[..., Any] | Any] = {str(n): frame[n].to_numpy() for n in frame}

@@ -19,12 +19,12 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, format_span_id, format_trace_id
 
+from app.http.routes import INLINE_PARSE_MAX_BYTES
+from app.http.tracing import TracingMiddleware, tracing_configured
 from app.main import create_app
-from app.model import ServedModel
-from app.routes import INLINE_PARSE_MAX_BYTES
+from app.observability.stages import STAGES
+from app.runtime.model import ServedModel
 from app.settings import Settings
-from app.stages import STAGES
-from app.tracing import TracingMiddleware, tracing_configured
 from tests.support.asgi import score_concurrently
 from tests.support.demo import VALID_ROW, RegisteredDemo
 from tests.support.waiting import READY_SECONDS, wait_ready

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.stages import STAGES
+from app.observability.stages import STAGES
 from tests.app.otlp_receiver import OtlpReceiver, ReceivedSpan, running_receiver
 from tests.support.clients import ClientPerThread
 from tests.support.demo import VALID_ROW, RegisteredDemo

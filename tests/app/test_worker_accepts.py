@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import uvicorn
 
-from app import worker
-from app.worker import BoundedHeadersProtocol
+from app.server import worker
+from app.server.worker import BoundedHeadersProtocol
 from tests.support.uvicorn_thread import uvicorn_in_a_thread
 
 CLIENTS = 200

@@ -435,7 +435,8 @@ def _csv_cases() -> list[HostileCase]:
 
 
 def _budget_cases() -> list[HostileCase]:
-    """Small bodies asking for large tables: refused before a table is built (app.budget)."""
+    """Small bodies asking for large tables: refused before a table is built
+    (app.protocol.budget)."""
     width = 100_000
 
     def wide_instances(mark: str) -> bytes:

@@ -25,7 +25,7 @@ from tests.support.production import start_server, stop, wait_ready
 pytestmark = pytest.mark.slow
 
 MAX_RSS_GROWTH_MIB = 256
-# Refused from the body's bytes before the parse (app.json_outline): about what the body
+# Refused from the body's bytes before the parse (app.protocol.json_outline): about what the body
 # itself takes, where building it first took about 100 MiB.
 MAX_RSS_GROWTH_MIB_FROM_BYTES = 32
 REFUSED_FROM_BYTES = {

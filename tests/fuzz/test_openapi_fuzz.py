@@ -26,7 +26,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.schemas import BaseSchema
 
 from app.main import create_app
-from app.model import ServedModel
+from app.runtime.model import ServedModel
 from app.settings import Settings
 from tests.conftest import READY_SECONDS
 from tests.fuzz.support import error_body_problem, traceback_in

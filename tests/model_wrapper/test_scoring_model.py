@@ -10,7 +10,7 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 
-from app.model import ServedModel
+from app.runtime.model import ServedModel
 from model_wrapper.packaging import MODEL_REQUIREMENTS
 from model_wrapper.scoring_model import OUTPUT_COLUMNS
 from tests.support import PROJECT_ROOT

@@ -33,7 +33,7 @@ def route_templates(client: TestClient) -> set[str]:
     """Every route template the app answers, as the `route` label carries it.
 
     Routers included in the app are listed in its OpenAPI document (FastAPI includes them
-    lazily, so `app.routes` does not show them); the document's own routes are not in it.
+    lazily, so `app.http.routes` does not show them); the document's own routes are not in it.
     """
     documented = set(client.get("/openapi.json").json()["paths"])
     routes: list[BaseRoute] = client.app.routes  # type: ignore[attr-defined]

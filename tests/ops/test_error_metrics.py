@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.main import create_app
-from app.model import ServedModel
+from app.runtime.model import ServedModel
 from app.settings import Settings
 from tests.conftest import READY_SECONDS
 from tests.support.waiting import wait_ready

@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 import pandas as pd
 
-from app.frames import frame_records
 from app.mlflow_compat import json_default, jsonable
+from app.protocol.frames import frame_records
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 _DEFAULT = json_default()

@@ -3,7 +3,7 @@
 The decision is made before routing, authentication, the body or any parsing: a refused
 request costs an HTTP parse (Uvicorn's, in C) and one small answer, so shedding stays cheap
 when it is needed most. Any ASGI server gets it from raw ASGI middleware. The production
-worker decides it earlier still (`EarlyShed`, app.worker): as soon as the request's head is
+worker decides it earlier still (`EarlyShed`, app.server.worker): as soon as the request's head is
 parsed, it writes the 503 there and then, with no ASGI app, task or middleware layer
 (only the request-context middleware's accounting), since under overload the refusals
 outnumber the answers. The bound counts requests, and is sized in work: the
@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import OverloadedError, ServingError, answer_error, http_error_response
+from app.paths import SCORING_PATH
 
-if TYPE_CHECKING:  # app.middleware imports the probes, which import this module
-    from app.middleware import RequestContextMiddleware
+if TYPE_CHECKING:  # the request-context middleware accounts an early refusal
+    from app.http.middleware import RequestContextMiddleware
 
 logger = logging.getLogger(__name__)
 
-SCORING_PATH = "/invocations"
 # The request target of a scoring request, as the worker's HTTP parser sees it.
 SCORING_TARGET = SCORING_PATH.encode()
 # Until the warm-up has timed a prediction, and for models with no input example to time.

@@ -14,13 +14,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from app.admission import SCORING_PATH
-from app.drift import DriftMonitor
 from app.errors import DeadlineExceededError, ServingError, answer_error, send_json
-from app.limits import read_body
-from app.metrics import EXPOSITION_CONTENT_TYPE, ServingMetrics
-from app.model import ServedModel
-from app.scoring import Scorer
+from app.http.limits import read_body
+from app.observability.drift import DriftMonitor
+from app.observability.metrics import EXPOSITION_CONTENT_TYPE, ServingMetrics
+from app.paths import METRICS_PATH, SCORING_PATH
+from app.runtime.model import ServedModel
+from app.runtime.scoring import Scorer
 from app.settings import Settings
 
 # Bodies up to this size parse on the event loop: within the request budget that takes
@@ -33,8 +33,8 @@ class InvocationsEndpoint:
 
     FastAPI's request handling (a Request object, dependency solving, a Response class and
     its exception middleware) costs more than everything else a small model's request
-    needs, so the scoring route, and only it, goes without (app.application); its OpenAPI
-    entry is written in app.openapi. Errors are answered here, in the one error body
+    needs, so the scoring route, and only it, goes without (app.http.application); its OpenAPI
+    entry is written in app.http.openapi. Errors are answered here, in the one error body
     (app.errors).
     """
 
@@ -46,7 +46,7 @@ class InvocationsEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state: dict[str, Any] = scope.setdefault("state", {})
         try:
-            # Admitted already (app.admission). A timeout scope, not wait_for: no extra task.
+            # Admitted already (app.http.admission). A timeout scope, not wait_for: no extra task.
             async with asyncio.timeout(self.timeout_seconds):
                 body = await self._score(scope, receive, state)
         except TimeoutError:
@@ -86,7 +86,7 @@ def build_model_router(
 ) -> APIRouter:
     router = APIRouter()
     # First: the route a scoring request is matched against first, when it takes FastAPI's
-    # way (app.application dispatches POST straight to the endpoint).
+    # way (app.http.application dispatches POST straight to the endpoint).
     router.routes.append(
         Route(
             SCORING_PATH,
@@ -115,7 +115,7 @@ def build_model_router(
 
     if settings.metrics_on_main_port:
 
-        @router.get("/metrics", tags=["operations"], summary="Prometheus metrics of all workers")
+        @router.get(METRICS_PATH, tags=["operations"], summary="Prometheus metrics of all workers")
         async def metrics_endpoint() -> Response:
             return Response(metrics.render(), media_type=EXPOSITION_CONTENT_TYPE)
 

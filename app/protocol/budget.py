@@ -16,7 +16,7 @@ from typing import Any
 from mlflow.types import Schema
 
 from app.errors import RequestTooLargeError
-from app.json_outline import Member, object_members
+from app.protocol.json_outline import Member, object_members
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from prometheus_client import (
 )
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
-# Stages (app.stages) run from tens of microseconds (validating one row) to seconds.
+# Stages (app.observability.stages) run from tens of microseconds (validating one row) to seconds.
 STAGE_BUCKETS = (0.0001, 0.00025, 0.0005, *LATENCY_BUCKETS)
 ROW_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000, 10000)
 EXPOSITION_CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -116,7 +116,7 @@ class ServingMetrics:
         self.stage_seconds = Histogram(
             "model_stage_duration_seconds",
             "Time a scoring request spent in each stage: read, parse, validate, batch_wait, "
-            "predict, encode (app.stages says what each covers).",
+            "predict, encode (app.observability.stages says what each covers).",
             ["stage"],
             buckets=STAGE_BUCKETS,
             registry=registry,

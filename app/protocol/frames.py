@@ -1,6 +1,6 @@
 """DataFrames in and records out on the hot path, without pandas' per-column Series.
 
-FrameBuilder makes the model input from a parsed request (app.protocol parses; this
+FrameBuilder makes the model input from a parsed request (app.protocol.parsing parses; this
 builds), with the signature's dtypes. `pd.DataFrame(dict)` sanitizes every column, and
 records built from `frame[name]` make a Series per column (`to_dict` even goes row by
 row). Here both use the internals pandas' own constructors end in, minus the per-column
@@ -24,7 +24,7 @@ from pandas.api.extensions import ExtensionDtype
 
 from app.errors import SchemaMismatchError
 from app.mlflow_compat import block_dtypes, box_native, column_arrays, frame_from_final_arrays
-from app.validation import describe_type, plain_type
+from app.protocol.validation import describe_type, plain_type
 
 ColumnArrays = dict[str, Any]  # name -> numpy array or pandas ExtensionArray
 # What a request contributes: columns as lists (the lean JSON path) or a DataFrame.

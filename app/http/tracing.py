@@ -1,8 +1,8 @@
 """OpenTelemetry tracing of requests, off unless the SDK's standard variables configure it.
 
 When on, each request gets a server span continuing the caller's W3C `traceparent`, with a
-child span per stage (app.stages), built after the fact from the request's stage stamps:
-the hot path starts and ends one span and nothing more. The predict span of a combined
+child span per stage (app.observability.stages), built after the fact from the request's stage
+stamps: the hot path starts and ends one span and nothing more. The predict span of a combined
 micro-batch links to every request span it served. Attributes name the model, rows,
 content type and error code, never a value of the input. The SDK reads its own variables
 (OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER[_ARG], OTEL_EXPORTER_OTLP_*, OTEL_BSP_*, ...);
@@ -24,12 +24,13 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.trace import Link, SpanKind, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.log import set_trace_ids
-from app.middleware import QUIET_PATHS, UNMATCHED_ROUTE, route_template
-from app.model import ModelDescription
-from app.protocol import SUPPORTED_CONTENT_TYPES
+from app.http.middleware import route_template
+from app.observability.log import set_trace_ids
+from app.observability.stages import PREDICT, StageTimes, current_stage_times
+from app.paths import QUIET_PATHS, UNMATCHED_ROUTE
+from app.protocol.parsing import SUPPORTED_CONTENT_TYPES
+from app.runtime.model import ModelDescription
 from app.settings import Settings
-from app.stages import PREDICT, StageTimes, current_stage_times
 
 logger = logging.getLogger(__name__)
 

@@ -22,10 +22,10 @@ from mlflow.types import ParamSchema, Schema
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from app.direct_predict import build_direct_predict
 from app.errors import ModelLoadError
 from app.mlflow_compat import signature_from_type_hints
-from app.protocol import InputContract
+from app.protocol.parsing import InputContract
+from app.runtime.direct_predict import build_direct_predict
 from model_fetch.origin import RegistryOrigin, download_model, resolve_origin
 
 logger = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ class ServedModel:
 
     def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any:
         """Predict as `PyFuncModel.predict` does; without its second schema pass when that
-        pass would change nothing (see app.direct_predict)."""
+        pass would change nothing (see app.runtime.direct_predict)."""
         if self._direct_predict is not None and self._direct_predict.accepts(data):
             return self._direct_predict(data, params)
         return self.pyfunc_model.predict(data, params=params)

@@ -17,7 +17,7 @@ of milliseconds, so new connections (a client reconnecting, the load balancer's,
 /ping) waited seconds in the listen queue, and past its length were refused.
 
 A scoring request past the worker's admission bound is refused as soon as its head is
-parsed (app.admission.EarlyShed): the protocol writes its 503 there and then, with no ASGI
+parsed (app.http.admission.EarlyShed): the protocol writes its 503 there and then, with no ASGI
 app or task, and it does not count toward MAX_REQUESTS.
 """
 
@@ -35,9 +35,9 @@ from starlette.types import Scope
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn_worker import UvicornWorker
 
-from app.admission import EarlyShed, early_shed_of
 from app.errors import RequestHeadersTooLargeError, http_error_response
-from app.middleware import UNMATCHED_ROUTE
+from app.http.admission import EarlyShed, early_shed_of
+from app.paths import UNMATCHED_ROUTE
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)

@@ -1,5 +1,5 @@
 """Request limits: body size, every gzip member counted inflated (rows, columns and cells:
-app.budget; admission: app.admission)."""
+app.protocol.budget; admission: app.http.admission)."""
 
 from __future__ import annotations
 

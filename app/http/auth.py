@@ -15,7 +15,7 @@ from pathlib import Path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import UnauthenticatedError, answer_error
-from app.probes import PROBE_PATHS
+from app.paths import METRICS_PATH, PROBE_PATHS
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ class ApiKeyMiddleware:
         self.keys = keys
         self.open_paths = set(PROBE_PATHS)
         if settings.metrics_public:
-            self.open_paths.add("/metrics")
+            self.open_paths.add(METRICS_PATH)
         if settings.docs_public:
             self.open_paths |= DOCS_PATHS
 

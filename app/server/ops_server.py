@@ -23,7 +23,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from app.errors import EndpointNotFoundError, NotReadyError, ServingError
-from app.metrics import EXPOSITION_CONTENT_TYPE
+from app.observability.metrics import EXPOSITION_CONTENT_TYPE
+from app.paths import METRICS_PATH
 from app.readiness import Readiness
 
 logger = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class OpsServer(ThreadingHTTPServer):
                 return 200, JSON, b'{"status":"ready"}', {}
             logger.info("pod not ready: %s", readiness.reason)
             return _error(NotReadyError(f"not ready: {readiness.reason}"))
-        if path == "/metrics":
+        if path == METRICS_PATH:
             return 200, EXPOSITION_CONTENT_TYPE, self.render_metrics(), {}
         return _error(EndpointNotFoundError("no such ops endpoint"))
 

@@ -2,8 +2,8 @@
 
 `PyFuncModel.predict` enforces the signature on every call: for a small model that is a
 large share of a 1-row request, and a copy of the frame. The server has already checked
-the request against the same signature (app.validation) and built a frame of the
-signature's own dtypes (app.protocol). For a frame that holds exactly the signature's
+the request against the same signature (app.protocol.validation) and built a frame of the
+signature's own dtypes (app.protocol.parsing). For a frame that holds exactly the signature's
 columns, in its order, each of a dtype MLflow takes as it is, its enforcement is an
 identity: `_enforce_mlflow_datatype` returns every column unchanged and the result is the
 same columns in a new frame. Such frames go straight to the model's predict function;
@@ -23,7 +23,6 @@ import pandas as pd
 from mlflow.pyfunc import PyFuncModel
 from mlflow.types import DataType, ParamSchema
 
-from app.frames import column_labels
 from app.mlflow_compat import (
     block_dtypes,
     call_in_prediction_context,
@@ -32,7 +31,8 @@ from app.mlflow_compat import (
     signature_from_type_hints,
     type_hint_from_example,
 )
-from app.validation import plain_type
+from app.protocol.frames import column_labels
+from app.protocol.validation import plain_type
 
 DtypeCheck = Callable[[Any], bool]
 

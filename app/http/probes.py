@@ -8,8 +8,6 @@ from starlette.responses import Response
 from app.errors import NotReadyError, error_response
 from app.readiness import Readiness
 
-PROBE_PATHS = frozenset({"/livez", "/readyz", "/ping", "/health"})
-
 
 def build_probe_router(readiness: Readiness) -> APIRouter:
     router = APIRouter(tags=["probes"])

@@ -17,18 +17,18 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from starlette.concurrency import run_in_threadpool
 
-from app.batching import MicroBatcher
-from app.budget import RequestBudget
-from app.drift import DriftMonitor
-from app.encoding import encode_predictions, to_jsonable
 from app.errors import BadRequestError, PredictionFailedError, SchemaMismatchError
-from app.frames import FrameBuilder
-from app.metrics import ServingMetrics
-from app.model import ServedModel
-from app.protocol import JSON, ScoringRequest, parse_request
+from app.observability.drift import DriftMonitor
+from app.observability.metrics import ServingMetrics
+from app.observability.stages import ENCODE, PARSE, PREDICT, VALIDATE, current_stage_times
+from app.protocol.budget import RequestBudget
+from app.protocol.encoding import encode_predictions, to_jsonable
+from app.protocol.frames import FrameBuilder
+from app.protocol.parsing import JSON, ScoringRequest, parse_request
+from app.protocol.validation import check_params
+from app.runtime.batching import MicroBatcher
+from app.runtime.model import ServedModel
 from app.settings import Settings
-from app.stages import ENCODE, PARSE, PREDICT, VALIDATE, current_stage_times
-from app.validation import check_params
 
 logger = logging.getLogger(__name__)
 

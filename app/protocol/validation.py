@@ -2,7 +2,7 @@
 
 It answers with a message that names the column and the expected type, without echoing
 any value. It is also why MLflow's own enforcement can be skipped for the frames it would
-pass unchanged (app.direct_predict); any other frame still goes through it.
+pass unchanged (app.runtime.direct_predict); any other frame still goes through it.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from app.metrics import ServingMetrics
+from app.observability.metrics import ServingMetrics
 
 _EPSILON = 1e-4  # floor for empty bins, so the log in PSI stays finite
 

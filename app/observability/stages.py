@@ -1,9 +1,9 @@
 """Where a scoring request's time goes: its stages, timed once, for three readers.
 
 One `StageTimes` per request holds perf_counter stamps of each stage (read, parse,
-validate, batch_wait, predict, encode), taken where the work happens (app.scoring,
-app.batching). The middleware here starts it, feeds `model_stage_duration_seconds{stage}`
-and, when SERVER_TIMING is on, the response's `Server-Timing` header; app.tracing turns
+validate, batch_wait, predict, encode), taken where the work happens (app.runtime.scoring,
+app.runtime.batching). The middleware here starts it, feeds `model_stage_duration_seconds{stage}`
+and, when SERVER_TIMING is on, the response's `Server-Timing` header; app.http.tracing turns
 the same stamps into spans. Stages never overlap, so they add up to no more than the
 request's latency; what lies between them (routing, waiting for the event loop) is in none.
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.metrics import ServingMetrics
+from app.observability.metrics import ServingMetrics
 
 READ = "read"  # receiving the request body, from the app's first read to its last chunk
 PARSE = "parse"  # decoding JSON, CSV or Parquet into columns or a table
@@ -44,7 +44,7 @@ class StageTimes:
         self.stages: list[tuple[str, float, float]] = []
         # Set by the micro-batcher: every request of the predict call this one shared.
         self.batch: list[StageTimes] | None = None
-        # Set by app.tracing when a span is recorded for this request: its span context.
+        # Set by app.http.tracing when a span is recorded for this request: its span context.
         self.trace_context: Any = None
 
     def lap(self, stage: str) -> None:

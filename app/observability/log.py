@@ -15,7 +15,7 @@ from pythonjsonlogger.orjson import OrjsonFormatter
 from model_fetch.redaction import redact_values
 
 _model_identity: dict[str, str | None] = {"model_name": None, "model_version": None}
-# Set by app.tracing in a worker where tracing is on: the current span's ids, or None.
+# Set by app.http.tracing in a worker where tracing is on: the current span's ids, or None.
 _trace_ids: Callable[[], dict[str, str] | None] | None = None
 
 

@@ -2,7 +2,7 @@
 
 Every request to FastAPI passes Starlette's error and exception middleware, FastAPI's
 telemetry and body-limit layers and the router before it reaches a route. The scoring
-endpoint needs none of them: it answers its own errors and limits (app.routes), and the
+endpoint needs none of them: it answers its own errors and limits (app.http.routes), and the
 request-context middleware answers anything it raises. So a scoring request is handed to
 the app's own middleware (the list `add_middleware` built, in the same order) wrapped
 directly around the endpoint. Other requests, and other methods on the scoring path (a
@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.admission import SCORING_PATH
+from app.paths import SCORING_PATH
 
 
 class ServingApp(FastAPI):

@@ -14,11 +14,11 @@ import pandas as pd
 from fastapi import FastAPI
 from mlflow.types import ColSpec, DataType, Schema
 
-from app.admission import SCORING_PATH
 from app.errors import ERROR_BODY_SCHEMA, ServingError, error_classes
-from app.model import ServedModel
-from app.protocol import CSV, INPUT_FIELDS, JSON, RECORDS_ALIAS, SUPPORTED_CONTENT_TYPES
-from app.validation import plain_type
+from app.paths import SCORING_PATH
+from app.protocol.parsing import CSV, INPUT_FIELDS, JSON, RECORDS_ALIAS, SUPPORTED_CONTENT_TYPES
+from app.protocol.validation import plain_type
+from app.runtime.model import ServedModel
 
 _JSON_TYPES: dict[object, dict[str, str]] = {
     DataType.long: {"type": "integer", "format": "int64"},
@@ -44,7 +44,7 @@ _PLACEHOLDERS: dict[object, Any] = {
 
 def document_invocations(app: FastAPI, model: ServedModel) -> None:
     """Add POST /invocations to the app's OpenAPI document: FastAPI documents the routes it
-    handles, and this one is plain ASGI (app.routes.InvocationsEndpoint)."""
+    handles, and this one is plain ASGI (app.http.routes.InvocationsEndpoint)."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:

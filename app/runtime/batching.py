@@ -39,8 +39,8 @@ from typing import Any
 import orjson
 import pandas as pd
 
-from app.frames import ColumnData, ModelInput
-from app.stages import BATCH_WAIT, PREDICT, StageTimes
+from app.observability.stages import BATCH_WAIT, PREDICT, StageTimes
+from app.protocol.frames import ColumnData, ModelInput
 
 logger = logging.getLogger(__name__)
 

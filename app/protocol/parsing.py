@@ -10,7 +10,7 @@ of plain columns takes a lean path: records become column lists, checked value b
 and the DataFrame is built once per batch with the signature's dtypes. Every other shape
 goes through MLflow's own parsers, so the model sees what MLflow's server would give it.
 Values MLflow would change silently (35.5 into a long column, true into a double) are
-refused first (app.validation).
+refused first (app.protocol.validation).
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ from mlflow.exceptions import MlflowException
 from mlflow.pyfunc.scoring_server import infer_and_parse_data
 from mlflow.types import ParamSchema, Schema
 
-from app.budget import RequestBudget
 from app.errors import (
     BadRequestError,
     MalformedRequestError,
@@ -44,7 +43,9 @@ from app.errors import (
     SchemaMismatchError,
     UnsupportedMediaTypeError,
 )
-from app.frames import (
+from app.mlflow_compat import is_unified_llm_input, split_llm_input
+from app.protocol.budget import RequestBudget
+from app.protocol.frames import (
     FLOAT_DTYPES,
     ColumnData,
     ModelInput,
@@ -53,9 +54,8 @@ from app.frames import (
     has_columns,
     simple_dtypes,
 )
-from app.json_outline import Member
-from app.mlflow_compat import is_unified_llm_input, split_llm_input
-from app.validation import (
+from app.protocol.json_outline import Member
+from app.protocol.validation import (
     check_columns,
     check_input,
     require_columns,
@@ -120,7 +120,7 @@ def parse_request(
     decoded: Callable[[], None] = lambda: None,
 ) -> ScoringRequest:
     """The request as the model takes it. With a budget, the table the body describes is
-    bounded before it is built (see app.budget). `decoded` is called once the body is
+    bounded before it is built (see app.protocol.budget). `decoded` is called once the body is
     decoded, before its values are checked against the signature (a stage boundary)."""
     mime_type = _media_type(content_type)
     if mime_type == JSON:

@@ -16,22 +16,19 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import ServingError, answer_error, note_error
-from app.metrics import ServingMetrics, status_class
-from app.model import ModelDescription
-from app.probes import PROBE_PATHS
+from app.observability.metrics import ServingMetrics, status_class
+from app.paths import QUIET_PATHS, UNMATCHED_ROUTE
+from app.runtime.model import ModelDescription
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger("app.access")  # one line per request, nothing else
 
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
-UNMATCHED_ROUTE = "<unmatched>"
 # Methods labelled as sent; any other the parser accepts is counted as "other", so the
 # client cannot add series to /metrics.
 LABELLED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 OTHER_METHOD = "other"
-# Neither counted in flight nor logged when healthy: probes and scrapes every few seconds.
-QUIET_PATHS = PROBE_PATHS | {"/metrics"}
 # Shed 503s come by the thousand exactly when the worker is short of time: at most one
 # line per this many seconds, naming how many were not logged (all are counted in metrics).
 SHED_LOG_INTERVAL_SECONDS = 1.0
@@ -118,7 +115,7 @@ class RequestContextMiddleware:
     def refused_before_the_app(
         self, scope: Scope, error: ServingError, started: float
     ) -> list[tuple[bytes, bytes]]:
-        """Account a request the worker refused itself (app.admission.EarlyShed) as this
+        """Account a request the worker refused itself (app.http.admission.EarlyShed) as this
         middleware accounts any answer: request id, metrics, (sampled) log line. Returns
         the headers every answer carries."""
         request_id = _request_id(scope)
