@@ -6,7 +6,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -20,7 +19,7 @@ from app.errors import (
 from app.http.admission import AdmissionLimit, AdmissionMiddleware, EarlyShed, offer_early_shed
 from app.http.application import ServingApp
 from app.http.auth import ApiKeyMiddleware, ApiKeysError, load_api_keys
-from app.http.middleware import RequestContextMiddleware, ShedLogSampler
+from app.http.middleware import RequestAccounting, RequestContextMiddleware, ShedLogSampler
 from app.http.openapi import document_invocations
 from app.http.probes import build_probe_router
 from app.http.routes import InvocationsEndpoint, build_model_router
@@ -143,15 +142,15 @@ def create_app(
     # Outside authentication and routing: a request past the bound costs nothing more.
     app.add_middleware(AdmissionMiddleware, limit=admission)
     # Added last, so outermost: 401s and every other answer get a request id and a log line.
-    request_context: dict[str, Any] = {
-        "metrics": metrics,
-        "model": description,
-        "log_probes": settings.log_probes,
-        "shed_log": ShedLogSampler(),
-    }
-    app.add_middleware(RequestContextMiddleware, **request_context)
+    accounting = RequestAccounting(
+        metrics=metrics,
+        model=description,
+        log_probes=settings.log_probes,
+        shed_log=ShedLogSampler(),
+    )
+    app.add_middleware(RequestContextMiddleware, accounting=accounting)
     # The production worker refuses past the bound before any of the layers above.
-    offer_early_shed(app, EarlyShed(admission, RequestContextMiddleware(app, **request_context)))
+    offer_early_shed(app, EarlyShed(admission, accounting))
     # Outside the request line, so that line is written inside the request's span.
     if tracing is not None:
         app.add_middleware(TracingMiddleware, tracing=tracing)

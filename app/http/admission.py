@@ -17,15 +17,13 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import OverloadedError, ServingError, answer_error, http_error_response
+from app.http.middleware import RequestAccounting
 from app.paths import SCORING_PATH
-
-if TYPE_CHECKING:  # the request-context middleware accounts an early refusal
-    from app.http.middleware import RequestContextMiddleware
 
 logger = logging.getLogger(__name__)
 
@@ -59,11 +57,15 @@ class AdmissionLimit:
         )
 
     def take(self) -> bool:
-        """Take a slot if one is free (the caller gives it back: `held -= 1`)."""
+        """Take a slot if one is free; whoever took it gives it back with `release`."""
         if self.held >= self.bound:
             return False
         self.held += 1
         return True
+
+    def release(self) -> None:
+        """Give back a slot `take` gave."""
+        self.held -= 1
 
     def refusal(self) -> OverloadedError:
         """The 503 (with Retry-After) for a scoring request past the bound."""
@@ -75,12 +77,12 @@ class AdmissionLimit:
 @dataclass(frozen=True)
 class EarlyShed:
     """What the production worker's HTTP protocol needs to refuse a scoring request once its
-    head is parsed, with no ASGI app at all: the worker's limit, and the request-context
-    middleware that accounts the refusal as any other answer (request id, metrics, sampled
-    log line). The protocol's other answer without the app, the 431, is accounted here too."""
+    head is parsed, with no ASGI app at all: the worker's limit, and the accounting that
+    gives the refusal what any answer gets (request id, metrics, sampled log line). The
+    protocol's other answer without the app, the 431, is accounted here too."""
 
     limit: AdmissionLimit
-    context: RequestContextMiddleware
+    accounting: RequestAccounting
 
     def refuses(self, method: bytes, target: bytes, state: dict[str, Any]) -> bool:
         """True for a plain POST /invocations past the bound. Below it, the request takes
@@ -100,7 +102,7 @@ class EarlyShed:
         for the app (Uvicorn handed its connection to the WebSocket protocol): there is no
         AdmissionMiddleware call to release it."""
         if state.pop(_ADMITTED, False):
-            self.limit.held -= 1
+            self.limit.release()
 
     def answer(self, scope: Scope, default_headers: list[tuple[bytes, bytes]]) -> bytes:
         """The refusal's whole HTTP answer, accounted; `scope` holds the request's head."""
@@ -114,7 +116,7 @@ class EarlyShed:
         """The whole HTTP answer to a request refused before the app, accounted as the
         app's answers are; `scope` names its method and route template."""
         started = time.perf_counter()
-        headers = self.context.refused_before_the_app(scope, error, started)
+        headers = self.accounting.refused_before_the_app(scope, error, started)
         return http_error_response(error, [*default_headers, *headers])
 
 
@@ -156,4 +158,4 @@ class AdmissionMiddleware:
         try:
             await self.app(scope, receive, send)
         finally:
-            limit.held -= 1
+            limit.release()

@@ -52,18 +52,20 @@ class ShedLogSampler:
         return skipped
 
 
-class RequestContextMiddleware:
+class RequestAccounting:
+    """What every answer gets, whoever gives it: the request id and identity headers, the
+    metrics and one (sampled, for sheds) log line. The request-context middleware accounts
+    what the app answers; the production worker's protocol (app.http.admission.EarlyShed)
+    what it refuses before any app runs."""
+
     def __init__(
         self,
-        app: ASGIApp,
         *,
         metrics: ServingMetrics,
         model: ModelDescription,
         log_probes: bool,
         shed_log: ShedLogSampler,
     ) -> None:
-        """`shed_log` is the worker's one sampler, shared with the early shed's instance."""
-        self.app = app
         self.metrics = metrics
         self.log_probes = log_probes
         self.shed_log = shed_log
@@ -72,77 +74,37 @@ class RequestContextMiddleware:
             (b"x-model-version", (model.version or "").encode("latin-1", "replace")),
         ]
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        request_id = _request_id(scope)
-        state: dict[str, Any] = scope.setdefault("state", {})
-        state["request_id"] = request_id
-        counted = scope["path"] not in QUIET_PATHS
-        status = 500
-        started_response = False
-        extra_headers = self._answer_headers(request_id)
-
-        async def send_with_headers(message: Message) -> None:
-            nonlocal status, started_response
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                started_response = True
-                message["headers"] = [*message.get("headers", []), *extra_headers]
-            await send(message)
-
-        if counted:
-            self.metrics.in_flight.inc()
-        try:
-            await self.app(scope, receive, send_with_headers)
-        except Exception:
-            # Answered here rather than re-raised: Starlette's last-resort handler would
-            # answer too, then re-raise, and Uvicorn would close the keep-alive connection
-            # under the client's next request.
-            logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
-            error = ServingError("internal server error; see the server log")
-            if started_response:
-                state["error_code"] = error.error_code
-            else:
-                await answer_error(scope, send_with_headers, error)
-        finally:
-            if counted:
-                self.metrics.in_flight.dec()
-            self._account(scope, state, status, started, counted)
-
     def refused_before_the_app(
         self, scope: Scope, error: ServingError, started: float
     ) -> list[tuple[bytes, bytes]]:
-        """Account a request the worker refused itself (app.http.admission.EarlyShed) as this
-        middleware accounts any answer: request id, metrics, (sampled) log line. Returns
-        the headers every answer carries."""
+        """Account a request the worker refused itself as any answer; returns the headers
+        every answer carries."""
         request_id = _request_id(scope)
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
         note_error(state, error)
-        self._account(scope, state, error.status_code, started, counted=True)
-        return self._answer_headers(request_id)
+        self.account(scope, state, error.status_code, started, counted=True)
+        return self.answer_headers(request_id)
 
-    def _answer_headers(self, request_id: str) -> list[tuple[bytes, bytes]]:
+    def answer_headers(self, request_id: str) -> list[tuple[bytes, bytes]]:
         return [(b"x-request-id", request_id.encode()), *self.identity_headers]
 
-    def _account(
+    def account(
         self, scope: Scope, state: dict[str, Any], status: int, started: float, counted: bool
     ) -> None:
         """The request's metrics and its log line, once it is answered."""
         elapsed = time.perf_counter() - started
         route = route_template(scope)
         method = scope["method"] if scope["method"] in LABELLED_METHODS else OTHER_METHOD
-        self.metrics.requests_for(route, method, str(status)).inc()
-        self.metrics.request_seconds_for(route, method, status_class(status)).observe(elapsed)
+        metrics = self.metrics
+        metrics.requests_for(route, method, str(status)).inc()
+        metrics.request_seconds_for(route, method, status_class(status)).observe(elapsed)
         error_code = state.get("error_code")
         if error_code:
-            self.metrics.errors_for(error_code).inc()
+            metrics.errors_for(error_code).inc()
         rejected = state.get("rejected_reason")
         if rejected:
-            self.metrics.rejected_for(rejected).inc()
+            metrics.rejected_for(rejected).inc()
         if not (counted or status >= 400 or self.log_probes):
             return
         fields: dict[str, Any] = {}
@@ -164,6 +126,53 @@ class RequestContextMiddleware:
                 **fields,
             },
         )
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, *, accounting: RequestAccounting) -> None:
+        self.app = app
+        self.accounting = accounting
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _request_id(scope)
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        counted = scope["path"] not in QUIET_PATHS
+        status = 500
+        started_response = False
+        accounting = self.accounting
+        extra_headers = accounting.answer_headers(request_id)
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status, started_response
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                started_response = True
+                message["headers"] = [*message.get("headers", []), *extra_headers]
+            await send(message)
+
+        if counted:
+            accounting.metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # Answered here rather than re-raised: Starlette's last-resort handler would
+            # answer too, then re-raise, and Uvicorn would close the keep-alive connection
+            # under the client's next request.
+            logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            error = ServingError("internal server error; see the server log")
+            if started_response:
+                state["error_code"] = error.error_code
+            else:
+                await answer_error(scope, send_with_headers, error)
+        finally:
+            if counted:
+                accounting.metrics.in_flight.dec()
+            accounting.account(scope, state, status, started, counted)
 
 
 def route_template(scope: Scope) -> str:
