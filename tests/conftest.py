@@ -20,15 +20,8 @@ from registry_scripts._promotion import promote_version
 from registry_scripts._registration import register_model_version
 from registry_scripts.train import EXPERIMENT, MODEL_NAME, train_demo_model
 from tests.support import tiers
-from tests.support.demo import PRODUCTION_URI
-
-# Re-exported ("as") for the modules that still import them from here (tests/ops,
-# tests/fuzz) until they import tests.support; no other module may.
-from tests.support.demo import RISKY_ROW as RISKY_ROW
-from tests.support.demo import VALID_ROW as VALID_ROW
-from tests.support.demo import RegisteredDemo as RegisteredDemo
-from tests.support.waiting import READY_SECONDS as READY_SECONDS
-from tests.support.waiting import wait_ready
+from tests.support.demo import PRODUCTION_URI, RegisteredDemo
+from tests.support.waiting import READY_SECONDS, wait_ready
 
 
 def pytest_configure(config: pytest.Config) -> None:

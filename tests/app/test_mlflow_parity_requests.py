@@ -18,7 +18,8 @@ import mlflow
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from mlflow.pyfunc import PythonModel, scoring_server
+from mlflow.pyfunc import scoring_server
+from mlflow.pyfunc.model import PythonModel
 
 from app.runtime.model import load_served_model
 from tests.support.asgi import score_concurrently
@@ -28,29 +29,29 @@ CSV = "text/csv"
 PARQUET = "application/vnd.apache.parquet"
 
 
-class EchoesWhatItGets(PythonModel):  # type: ignore[misc]
+class EchoesWhatItGets(PythonModel):
     """No signature: answers the type of its input and the params it was handed."""
 
     def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
         return {"input": type(model_input).__name__, "params": repr(params)}
 
 
-class ReturnsItsInput(PythonModel):  # type: ignore[misc]
+class ReturnsItsInput(PythonModel):
     """No signature: answers exactly what it was handed."""
 
     def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
         return model_input
 
 
-class EchoesParamsPerRow(PythonModel):  # type: ignore[misc]
+class EchoesParamsPerRow(PythonModel):
     """No signature, one answer per row: what micro-batching may combine."""
 
     def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
         return [repr(params)] * len(model_input)
 
 
-class HintedStrings(PythonModel):  # type: ignore[misc]
-    def predict(self, model_input: list[str], params: dict[str, Any] | None = None) -> list[str]:
+class HintedStrings(PythonModel):
+    def predict(self, model_input: list[str], params: dict[str, Any] | None = None) -> list[str]:  # type: ignore[override]  # MLflow 3 type hints: predict without context, as MLflow allows
         return [text.upper() for text in model_input]
 
 

@@ -99,7 +99,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ModelRun]:
     return results
 
 
-def _nan_as_null(value: Any) -> Any:
+def _nan_as_null(value: object) -> object:
     if isinstance(value, float) and math.isnan(value):
         return None
     if isinstance(value, list):

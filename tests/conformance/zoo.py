@@ -12,18 +12,18 @@ import json
 import math
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
-import cloudpickle
+import cloudpickle  # type: ignore[import-untyped]  # cloudpickle ships no type information
 import mlflow
 import numpy as np
 import pandas as pd
 import pydantic
 from mlflow.models import ModelSignature, infer_signature
-from mlflow.pyfunc import PythonModel
+from mlflow.pyfunc.model import PythonModel
 from mlflow.types import ColSpec, DataType, ParamSchema, ParamSpec, Schema, TensorSpec
 from mlflow.types.schema import Array, Map, Object, Property
 from sklearn.datasets import load_iris
@@ -32,7 +32,7 @@ from sklearn.neighbors import KNeighborsClassifier
 
 
 # --- PythonModels -------------------------------------------------------------------------
-class ReturnsFrame(PythonModel):  # type: ignore[misc]
+class ReturnsFrame(PythonModel):
     """A DataFrame of mixed types, computed row by row."""
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
@@ -45,30 +45,30 @@ class ReturnsFrame(PythonModel):  # type: ignore[misc]
         )
 
 
-class ReturnsNamedSeries(PythonModel):  # type: ignore[misc]
+class ReturnsNamedSeries(PythonModel):
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
         return pd.Series(model_input["a"] * 2.0, name="doubled")
 
 
-class ReturnsUnnamedSeries(PythonModel):  # type: ignore[misc]
+class ReturnsUnnamedSeries(PythonModel):
     """`pd.Series(model.predict(X))`: the most common output of a wrapped model."""
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
         return pd.Series((model_input["a"] * 2.0).to_numpy())
 
 
-class ReturnsArray(PythonModel):  # type: ignore[misc]
+class ReturnsArray(PythonModel):
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
         values = model_input.to_numpy(dtype=np.float64)
         return np.stack([values.sum(axis=1), values.max(axis=1)], axis=1)
 
 
-class ReturnsListOfStr(PythonModel):  # type: ignore[misc]
+class ReturnsListOfStr(PythonModel):
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
         return [f"row-{index}:{value}" for index, value in enumerate(model_input["a"])]
 
 
-class ReturnsDict(PythonModel):  # type: ignore[misc]
+class ReturnsDict(PythonModel):
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
         return {
             "count": len(model_input),
@@ -79,12 +79,12 @@ class ReturnsDict(PythonModel):  # type: ignore[misc]
         }
 
 
-class ReturnsScalar(PythonModel):  # type: ignore[misc]
+class ReturnsScalar(PythonModel):
     def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
         return 1
 
 
-class ReturnsDatetimes(PythonModel):  # type: ignore[misc]
+class ReturnsDatetimes(PythonModel):
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
         start = pd.Timestamp("2024-01-01 12:30:00")
         return pd.DataFrame(
@@ -95,7 +95,7 @@ class ReturnsDatetimes(PythonModel):  # type: ignore[misc]
         )
 
 
-class DescribesInput(PythonModel):  # type: ignore[misc]
+class DescribesInput(PythonModel):
     """Answers the dtype and a rendering of every column it was given: shows parsing."""
 
     def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
@@ -107,13 +107,13 @@ class DescribesInput(PythonModel):  # type: ignore[misc]
         ]
 
 
-class EchoesParams(PythonModel):  # type: ignore[misc]
+class EchoesParams(PythonModel):
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
         shown = {key: str(value) for key, value in sorted((params or {}).items())}
         return [shown for _ in range(len(model_input))]
 
 
-class EchoesWhatItGets(PythonModel):  # type: ignore[misc]
+class EchoesWhatItGets(PythonModel):
     """No signature: answers what it was handed, the input and the params, as it got them."""
 
     def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
@@ -124,14 +124,14 @@ class EchoesWhatItGets(PythonModel):  # type: ignore[misc]
         return {"type": type(model_input).__name__, "input": shown, "params": repr(params)}
 
 
-class TensorSum(PythonModel):  # type: ignore[misc]
+class TensorSum(PythonModel):
     def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
         if isinstance(model_input, dict):
             return {name: np.asarray(value).sum(axis=-1) for name, value in model_input.items()}
         return np.asarray(model_input).sum(axis=-1)
 
 
-class CenteredScore(PythonModel):  # type: ignore[misc]
+class CenteredScore(PythonModel):
     """Looks across rows: each answer depends on the other rows of the same call."""
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
@@ -141,7 +141,7 @@ class CenteredScore(PythonModel):  # type: ignore[misc]
         )
 
 
-class ChatEcho(PythonModel):  # type: ignore[misc]
+class ChatEcho(PythonModel):
     """A chat-style model: a column of message lists, answered per row."""
 
     def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
@@ -157,10 +157,10 @@ class ChatEcho(PythonModel):  # type: ignore[misc]
         return answers
 
 
-class HintedStrings(PythonModel):  # type: ignore[misc]
+class HintedStrings(PythonModel):
     """MLflow 3's recommended style: the signature comes from the type hints."""
 
-    def predict(self, model_input: list[str], params: dict[str, Any] | None = None) -> list[str]:
+    def predict(self, model_input: list[str], params: dict[str, Any] | None = None) -> list[str]:  # type: ignore[override]  # MLflow 3 type hints: predict without context, as MLflow allows
         return [text.upper() for text in model_input]
 
 
@@ -169,21 +169,21 @@ class Message(pydantic.BaseModel):
     content: str
 
 
-class HintedPydantic(PythonModel):  # type: ignore[misc]
-    def predict(
+class HintedPydantic(PythonModel):
+    def predict(  # type: ignore[override]  # MLflow 3 type hints: predict without context, as MLflow allows
         self, model_input: list[Message], params: dict[str, Any] | None = None
     ) -> list[str]:
         return [f"{message.role}: {message.content[::-1]}" for message in model_input]
 
 
-class TextColumn(PythonModel):  # type: ignore[misc]
+class TextColumn(PythonModel):
     """One text column: clients call it with a plain list of strings."""
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
         return [len(text) for text in model_input.iloc[:, 0]]
 
 
-class Failing(PythonModel):  # type: ignore[misc]
+class Failing(PythonModel):
     """Raises on any input: the model's own fault."""
 
     def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
@@ -285,7 +285,7 @@ def _ab_cases() -> dict[str, tuple[str, Any]]:
     }
 
 
-def _protocol_error_cases(records: list[dict[str, Any]]) -> dict[str, tuple[str, Any]]:
+def _protocol_error_cases(records: list[dict[Hashable, Any]]) -> dict[str, tuple[str, Any]]:
     """MLflow's own malformed-request cases, whatever the model."""
     return {
         "malformed_json": (JSON, "this is,,,, not valid json"),
@@ -372,8 +372,15 @@ ALL_TYPES_SIGNATURE = ModelSignature(
 )
 
 
+class _Split(TypedDict):
+    """A `dataframe_split` body."""
+
+    columns: list[Hashable]
+    data: list[list[Any]]
+
+
 def _all_types_cases() -> dict[str, tuple[str, Any]]:
-    split = {
+    split: _Split = {
         "columns": list(ALL_TYPES_FRAME.columns),
         "data": [
             [True, 1, 1, math.pi, math.pi, "a", "2021-01-01T00:00:00"],

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from tests.conftest import VALID_ROW
+from tests.support.demo import VALID_ROW
 
 JSON = "application/json"
 CSV = "text/csv"
@@ -384,6 +384,9 @@ def _csv_cases() -> list[HostileCase]:
     def line(**changes: object) -> str:
         return ",".join(str(value) for value in _row(**changes).values())
 
+    def with_formula(formula: str) -> Callable[[str], bytes]:
+        return lambda mark: f"{header}\n{line(employment_status=formula + mark)}\n".encode()
+
     formulas = [
         ("formula-equals", "=cmd|' /C calc'!A0"),
         ("formula-plus", "+1+1"),
@@ -392,14 +395,7 @@ def _csv_cases() -> list[HostileCase]:
         ("formula-tab", "\t=1+1"),
     ]
     formula_cases = [
-        _case(
-            f"csv-{name}",
-            CSV,
-            OK_OR_UNPROCESSABLE,
-            lambda mark, formula=formula: (
-                f"{header}\n{line(employment_status=formula + mark)}\n".encode()
-            ),
-        )
+        _case(f"csv-{name}", CSV, OK_OR_UNPROCESSABLE, with_formula(formula))
         for name, formula in formulas
     ]
     return [

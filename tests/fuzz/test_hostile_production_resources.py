@@ -19,7 +19,7 @@ import pytest
 
 from bench.hostile import measure, row, workers
 from bench.hostile_bodies import gzip_members_body, hostile_bodies
-from tests.conftest import VALID_ROW, RegisteredDemo
+from tests.support.demo import VALID_ROW, RegisteredDemo
 from tests.support.production import start_server, stop, wait_ready
 
 pytestmark = pytest.mark.slow

@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import VALID_ROW, RegisteredDemo
 from tests.fuzz.corpus import HostileCase, hostile_cases
 from tests.fuzz.support import error_body_problem, traceback_in
+from tests.support.demo import VALID_ROW, RegisteredDemo
 from tests.support.production import start_server, stop, wait_ready
 
 pytestmark = pytest.mark.slow

@@ -21,16 +21,17 @@ import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from schemathesis import GenerationMode
+from schemathesis import Case, GenerationMode
 from schemathesis.checks import not_a_server_error
-from schemathesis.schemas import BaseSchema
+from schemathesis.core.errors import InvalidSchema
+from schemathesis.core.result import Err, Result
+from schemathesis.schemas import APIOperation, BaseSchema
 
 from app.main import create_app
 from app.runtime.model import ServedModel
 from app.settings import Settings
-from tests.conftest import READY_SECONDS
 from tests.fuzz.support import error_body_problem, traceback_in
-from tests.support.waiting import wait_ready
+from tests.support.waiting import READY_SECONDS, wait_ready
 
 # Each example is bounded by the deadline, each test by its count of examples (about 10 s
 # when all pass). A failure is shrunk to a small reproduction, but only the first one found,
@@ -44,6 +45,8 @@ FUZZ_SETTINGS = settings(
     print_blob=True,
 )
 _TRANSPORT_KEYS = {"method", "url", "headers", "params", "cookies", "json", "data"}
+# An operation of any OpenAPI schema: its parameter, response and schema types do not matter here.
+Operation = APIOperation[Any, Any, Any, Any]
 
 
 @pytest.fixture(scope="module")
@@ -66,18 +69,19 @@ def api_schema(fuzz_client: TestClient) -> BaseSchema:
     return schemathesis.openapi.from_dict(response.json())
 
 
-def _any_mode(operations: BaseSchema | Any) -> st.SearchStrategy[Any]:
+def _any_mode(operations: BaseSchema | Operation) -> st.SearchStrategy[Case[Operation]]:
     return operations.as_strategy(GenerationMode.POSITIVE) | operations.as_strategy(
         GenerationMode.NEGATIVE
     )
 
 
-def _send(client: TestClient, case: Any) -> httpx.Response:
+def _send(client: TestClient, case: Case[Operation]) -> httpx.Response:
     """The case through the TestClient (Schemathesis serialises it as for `requests`)."""
     kwargs = case.as_transport_kwargs(base_url=str(client.base_url))
     assert set(kwargs) <= _TRANSPORT_KEYS | {"timeout", "allow_redirects", "verify"}, kwargs
     body = kwargs.get("data")
-    return client.request(
+    # Starlette annotates it with httpx2 (not installed; it falls back to httpx): Any to mypy.
+    response: httpx.Response = client.request(
         kwargs["method"],
         kwargs["url"],
         headers=kwargs.get("headers"),
@@ -86,9 +90,10 @@ def _send(client: TestClient, case: Any) -> httpx.Response:
         json=kwargs.get("json"),
         content=body.encode() if isinstance(body, str) else body,
     )
+    return response
 
 
-def _check(case: Any, response: httpx.Response) -> None:
+def _check(case: Case[Operation], response: httpx.Response) -> None:
     case.validate_response(response, checks=[not_a_server_error])
     where = f"reproduce with: {case.as_curl_command()}"
     problem = error_body_problem(
@@ -98,9 +103,17 @@ def _check(case: Any, response: httpx.Response) -> None:
     assert not traceback_in(response.text), f"traceback in the response\n{where}"
 
 
+def _operation(result: Result[Operation, InvalidSchema]) -> Operation:
+    """The operation read from the schema, or the error that kept it from being read."""
+    if isinstance(result, Err):
+        raise result.err()
+    return result.ok()
+
+
 def test_the_schema_documents_invocations_and_the_get_routes(api_schema: BaseSchema) -> None:
     operations = {
-        (result.ok().method.upper(), result.ok().path) for result in api_schema.get_all_operations()
+        (_operation(result).method.upper(), _operation(result).path)
+        for result in api_schema.get_all_operations()
     }
     assert ("POST", "/invocations") in operations
     assert {("GET", path) for path in ("/readyz", "/livez", "/version", "/metrics")} <= operations

@@ -46,7 +46,8 @@ _TOKEN = re.compile(
     r"|(?P<op><=|>=|==|!=|&&|\|\||[<>()\[\]!])|(?P<name>[A-Za-z_]\w*))"
 )
 
-Query = Callable[[str], list[dict[str, Any]] | float]
+# What Argo's provider hands the conditions as `result` (prometheus_result builds it).
+Query = Callable[[str], list[float] | float]
 
 
 class ConditionError(ValueError):
@@ -332,12 +333,13 @@ def _query_of(metric: dict[str, Any]) -> str:
 
 def _measure(metric: dict[str, Any], run: MetricRun, query: Query) -> None:
     """One measurement, then the metric's phase if that ended it."""
+    result: list[float] | float | None
     try:
-        result: list[float] | float | None = query(run.query)
+        measured = query(run.query)
     except ConditionError:
         result, phase = None, ERROR
     else:
-        phase = measurement_phase(metric, result)
+        result, phase = measured, measurement_phase(metric, measured)
     run.values.append(result)
     run.phases.append(phase)
     if run.phases.count(FAILED) > int(metric.get("failureLimit", 0)):

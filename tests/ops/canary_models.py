@@ -120,7 +120,7 @@ def make_registry(root: Path) -> dict[str, str]:
     from registry_scripts._registration import register_model_version
     from registry_scripts.demo_data import LABEL, make_credit_dataset
     from registry_scripts.train import EXPERIMENT, MODEL_NAME, build_pipeline
-    from tests.conftest import VALID_ROW
+    from tests.support.demo import VALID_ROW
 
     client = mlflow.MlflowClient()
     client.create_experiment(EXPERIMENT, artifact_location=str(root / "artifacts"))
@@ -153,19 +153,21 @@ def make_registry(root: Path) -> dict[str, str]:
             metadata={"serving": {"count_predictions_by": "label"}},
         )
 
+    def log_applicant_model(model: PythonModel) -> Any:
+        """A PythonModel taking the demo's applicants and counting its risk_level."""
+        return mlflow.pyfunc.log_model(
+            name="model",
+            python_model=model,
+            input_example=pd.DataFrame([VALID_ROW]),
+            metadata={"serving": {"count_predictions_by": "risk_level"}},
+        )
+
     stable, stable_rows = fit(seed=1)
     good, good_rows = fit(seed=2)
     versions = {
         "stable": register(lambda: log_scoring_model(stable, stable_rows, model_name=MODEL_NAME)),
         "good": register(lambda: log_scoring_model(good, good_rows, model_name=MODEL_NAME)),
-        "failing": register(
-            lambda: mlflow.pyfunc.log_model(
-                name="model",
-                python_model=FailingModel(),
-                input_example=pd.DataFrame([VALID_ROW]),
-                metadata={"serving": {"count_predictions_by": "risk_level"}},
-            )
-        ),
+        "failing": register(lambda: log_applicant_model(FailingModel())),
         "skewed": register(
             lambda: log_scoring_model(
                 stable,
@@ -179,14 +181,7 @@ def make_registry(root: Path) -> dict[str, str]:
                 stable, stable_rows.assign(**{CHANNEL_COLUMN: CHANNEL_VALUE}), model_name=MODEL_NAME
             )
         ),
-        "slow": register(
-            lambda: mlflow.pyfunc.log_model(
-                name="model",
-                python_model=SlowModel(),
-                input_example=pd.DataFrame([VALID_ROW]),
-                metadata={"serving": {"count_predictions_by": "risk_level"}},
-            )
-        ),
+        "slow": register(lambda: log_applicant_model(SlowModel())),
         "idle": register(lambda: log_scoring_model(good, good_rows, model_name=MODEL_NAME)),
         "other-stable": register(lambda: log_species(seed=1)),
         "other-good": register(lambda: log_species(seed=2)),

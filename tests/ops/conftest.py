@@ -6,8 +6,8 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.routing import BaseRoute
 
-from tests.conftest import VALID_ROW
 from tests.ops.promql import ANNOUNCED_METRICS, exported_labels, find_tool
+from tests.support.demo import VALID_ROW
 
 
 @pytest.fixture(scope="session")

@@ -23,10 +23,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import pandas as pd
 import pytest
 
 from registry_scripts.demo_data import LABEL, make_credit_dataset
-from tests.conftest import RegisteredDemo
 from tests.deploy.manifests import find, render_overlay
 from tests.ops.argo_analysis import (
     ERROR,
@@ -35,6 +35,7 @@ from tests.ops.argo_analysis import (
     SUCCESSFUL,
     AnalysisRun,
     ConditionError,
+    Query,
     evaluate_condition,
     measurement_phase,
     metric_problems,
@@ -52,6 +53,7 @@ from tests.ops.canary_models import (
 )
 from tests.ops.prometheus import JOB, Prometheus, running_prometheus
 from tests.ops.promql import DASHBOARD_PATH, expand_grafana_variables, query_problems
+from tests.support.demo import RegisteredDemo
 from tests.support.processes import run_module
 from tests.support.production import RunningServer, start_server, wait_ready
 from tests.support.waiting import wait_until
@@ -130,7 +132,7 @@ def prometheus_server(
         yield running
 
 
-def _split_body(rows: Any) -> dict[str, Any]:
+def _split_body(rows: pd.DataFrame) -> dict[str, Any]:
     return {"dataframe_split": json.loads(rows.to_json(orient="split", index=False))}
 
 
@@ -189,7 +191,7 @@ def _send_a_burst_to_the_slow_canary(server: RunningServer) -> list[int]:
     return statuses
 
 
-def _query(prom: Prometheus) -> Any:
+def _query(prom: Prometheus) -> Query:
     def query(expr: str) -> list[float] | float:
         response = httpx.get(f"{prom.url}/api/v1/query", params={"query": expr}, timeout=10)
         body = response.json()

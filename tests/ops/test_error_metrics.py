@@ -12,8 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from app.main import create_app
 from app.runtime.model import ServedModel
 from app.settings import Settings
-from tests.conftest import READY_SECONDS
-from tests.support.waiting import wait_ready
+from tests.support.waiting import READY_SECONDS, wait_ready
 
 
 @pytest.fixture

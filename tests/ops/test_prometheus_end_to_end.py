@@ -21,7 +21,6 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import RISKY_ROW, VALID_ROW, RegisteredDemo
 from tests.ops.prometheus import JOB, Prometheus, running_prometheus
 from tests.ops.promql import (
     ALERTS_PATH,
@@ -31,6 +30,7 @@ from tests.ops.promql import (
     expand_grafana_variables,
     exported_labels,
 )
+from tests.support.demo import RISKY_ROW, VALID_ROW, RegisteredDemo
 from tests.support.production import RunningServer, start_server, stop, wait_ready
 from tests.support.waiting import wait_until
 
@@ -51,12 +51,13 @@ _NOT_FIRING_WHEN_HEALTHY = {
 def production_server(registry: RegisteredDemo, tmp_path: Path) -> Iterator[RunningServer]:
     (tmp_path / "server").mkdir()
     # Drift is published after a few rows, so the traffic below brings its series.
-    drift_after_few_rows = {
-        "DRIFT_WINDOW_ROWS": "100",
-        "DRIFT_MIN_ROWS": "10",
-        "DRIFT_SAMPLE_INTERVAL_MS": "0",
-    }
-    server = start_server(registry, tmp_path / "server", **drift_after_few_rows)
+    server = start_server(
+        registry,
+        tmp_path / "server",
+        DRIFT_WINDOW_ROWS="100",
+        DRIFT_MIN_ROWS="10",
+        DRIFT_SAMPLE_INTERVAL_MS="0",
+    )
     yield server
     server.kill()
 
