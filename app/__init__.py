@@ -10,9 +10,10 @@ pyproject.toml):
     runtime/              the model: loading, predicting, batching, warming up
     protocol/ | observability/
                           bytes to model input and back | metrics, logs, stages, drift
-    settings, errors, paths, readiness, mlflow_compat
+    settings, errors, paths, readiness, mlflow_compat, asgi_compat
                           leaves: configuration, the error answers, the paths served,
-                          the readiness states, MLflow's and pandas' private names
+                          the readiness states, the private names of MLflow and pandas,
+                          and of Uvicorn, Starlette and FastAPI
 """
 
 __version__ = "0.1.0"

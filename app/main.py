@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from starlette.exceptions import HTTPException
 
 from app import __version__
+from app.asgi_compat import internals_problems
 from app.errors import (
     ModelLoadError,
     handle_http_exception,
@@ -53,6 +54,14 @@ def create_app(
     pod, fail loudly at start-up.
     """
     settings = settings or Settings()
+    missing = internals_problems()
+    if missing:
+        logger.critical(
+            "the installed Uvicorn, Starlette or FastAPI lacks what the server relies on, "
+            "server not started: %s",
+            ", ".join(missing),
+        )
+        raise SystemExit(3)
     # Before the model: a misconfigured key file fails the start without the download.
     try:
         api_keys = load_api_keys(settings)

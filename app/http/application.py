@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.asgi_compat import built_middleware_stack, middleware_layers
 from app.paths import SCORING_PATH
 
 
@@ -31,15 +32,14 @@ class ServingApp(FastAPI):
         alone. Starlette builds this once, at the first call; middleware cannot be added
         after that."""
         scoring = self._scoring_endpoint
-        for cls, args, kwargs in reversed(self.user_middleware):
+        for cls, args, kwargs in reversed(middleware_layers(self)):
             scoring = cls(scoring, *args, **kwargs)
         self._scoring_stack = scoring
         return super().build_middleware_stack()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == SCORING_PATH and scope["method"] == "POST":
-            if self.middleware_stack is None:
-                self.middleware_stack = self.build_middleware_stack()
+            built_middleware_stack(self)  # the scoring stack is built with it
             scope["app"] = self
             await self._scoring_stack(scope, receive, send)
             return

@@ -15,6 +15,7 @@ from typing import Any
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.asgi_compat import leaf_routes
 from app.errors import ServingError, answer_error, note_error
 from app.observability.metrics import ServingMetrics, status_class
 from app.paths import QUIET_PATHS, UNMATCHED_ROUTE
@@ -190,26 +191,13 @@ def route_template(scope: Scope) -> str:
 def _matching_route(scope: Scope) -> BaseRoute | None:
     """The route matching path and method, else one matching the path only (a 405)."""
     partial = None
-    for route in _leaf_routes(getattr(scope.get("app"), "routes", [])):
+    for route in leaf_routes(getattr(scope.get("app"), "routes", [])):
         match, _ = route.matches(scope)
         if match is Match.FULL:
             return route
         if match is Match.PARTIAL and partial is None:
             partial = route
     return partial
-
-
-def _leaf_routes(routes: list[BaseRoute]) -> list[BaseRoute]:
-    """Routes with a path template, from inside included routers too (FastAPI 0.165 lists
-    an included router as one entry, its routes under `original_router`)."""
-    leaves: list[BaseRoute] = []
-    for route in routes:
-        if hasattr(route, "path"):
-            leaves.append(route)
-        else:
-            inner = getattr(getattr(route, "original_router", route), "routes", [])
-            leaves.extend(_leaf_routes(inner))
-    return leaves
 
 
 def _request_id(scope: Scope) -> str:

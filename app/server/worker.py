@@ -32,9 +32,15 @@ import socket
 from typing import Any, ClassVar, cast
 
 from starlette.types import Scope
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn_worker import UvicornWorker
 
+from app.asgi_compat import (
+    HttpToolsProtocol,
+    RequestResponseCycle,
+    new_protocol_like,
+    uncount_request,
+    worker_config,
+)
 from app.errors import RequestHeadersTooLargeError, http_error_response
 from app.http.admission import EarlyShed, early_shed_of
 from app.paths import UNMATCHED_ROUTE
@@ -101,13 +107,8 @@ class BoundedHeadersProtocol(HttpToolsProtocol):
                 task.add_done_callback(_report_failed_connection)
 
     def _queued_protocol(self) -> BoundedHeadersProtocol:
-        return type(self)(
-            config=self.config,
-            server_state=self.server_state,
-            app_state=self.app_state,
-            _loop=self.loop,
-            takes_queue=False,
-        )
+        protocol: BoundedHeadersProtocol = new_protocol_like(self, takes_queue=False)
+        return protocol
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
@@ -171,7 +172,7 @@ class BoundedHeadersProtocol(HttpToolsProtocol):
         # recycle, and under overload the refusals would recycle every worker within
         # seconds, each time resetting its connections and warming up a successor.
         self.on_response_complete()
-        self.server_state.total_requests -= 1
+        uncount_request(self.server_state)
 
     def send_400_response(self, msg: str) -> None:
         if not self._lingering:  # the parser's error after a refusal: 431 was answered
@@ -272,10 +273,7 @@ class ServingWorker(UvicornWorker):  # type: ignore[misc]
             listener.setblocking(False)
         super().run()
 
-    CONFIG_KWARGS: ClassVar[dict[str, Any]] = {
-        **UvicornWorker.CONFIG_KWARGS,
-        "http": BoundedHeadersProtocol,
-    }
+    CONFIG_KWARGS: ClassVar[dict[str, Any]] = worker_config(http=BoundedHeadersProtocol)
 
 
 async def exit_when_orphaned(every_seconds: float = 1.0) -> None:
