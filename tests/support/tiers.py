@@ -28,6 +28,7 @@ PROCESS_FIXTURES = frozenset(
         "demo_registry",  # tests/deploy: trains in `python -m tests.deploy.registry`
         "promtool",  # tests/ops: promtool, for the tests that run it
         "prometheus",  # tests/ops: Prometheus, for the tests that run it
+        "job_venv",  # tests/registry_scripts: the pipeline job's virtualenv (`python -m venv`)
     }
 )
 
