@@ -84,7 +84,7 @@ else
 fi
 kubectl rollout status "deployment/$name" --namespace "$namespace" \
     --timeout="${ROLLOUT_TIMEOUT:-600s}"
-# Under the canary option (README, Canary releases) the Rollout follows the Deployment's
+# Under the canary option (docs/canary.md) the Rollout follows the Deployment's
 # template: wait until it runs it (within the rollback window it skips steps and analysis).
 if [ "${DEPLOY_STRATEGY:-rolling}" = canary ]; then
     sh "$here/wait-rollout.sh" "$namespace" "$name" 900

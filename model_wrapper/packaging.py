@@ -100,7 +100,7 @@ def log_scoring_model(
             pip_requirements=pinned_model_requirements(),
             metadata={
                 "training_profile": profile,
-                # Read by the server (README, "Serve your own model"): each row is scored on
+                # Read by the server (docs/serve-your-own-model.md): each row is scored on
                 # its own, so concurrent requests may share one predict call, and the risk
                 # level is the output worth counting.
                 "serving": {"rows_are_independent": True, "count_predictions_by": "risk_level"},

@@ -1,6 +1,6 @@
 """The errors the registry commands raise, each carrying its process exit code.
 
-Exit codes (documented in the README):
+Exit codes (documented in docs/pipeline.md):
 0 success, 1 unexpected error, 2 usage error, 3 quality gate failed,
 4 registry unreachable, 5 not found, 6 registry state conflicts with the request.
 """

@@ -4,7 +4,8 @@ Everything else must be answered alike: the same status, and for a 200 the same 
 an error the same `error_code` (messages are ours: they name the problem and never quote
 the request, where MLflow's quote it whole, with a stack trace). NaN in an answer is `null`
 here (MLflow writes `NaN`, which is not JSON), so answers are compared with NaN as null.
-The README's table "Differences from `mlflow models serve`" mirrors this list.
+docs/mlflow-compatibility.md's table "Differences from `mlflow models serve`" mirrors
+this list.
 """
 
 from __future__ import annotations
