@@ -35,7 +35,11 @@ class Settings(BaseSettings):
         True, description="Also serve /metrics on PORT; turn off when OPS_PORT serves it."
     )
     workers: int = Field(2, ge=1, le=64, description="Gunicorn worker processes.")
-    log_level: str = Field("info", pattern="^(debug|info|warning|error|critical)$")
+    log_level: str = Field(
+        "info",
+        pattern="^(debug|info|warning|error|critical)$",
+        description="Lowest level of the log lines written: the server's, Gunicorn's, MLflow's.",
+    )
     timeout_seconds: int = Field(
         60, ge=1, description="Gunicorn kills a worker silent for this long."
     )
