@@ -208,7 +208,7 @@ async def answer_error(scope: Scope, send: Send, error: ServingError) -> None:
 
 def http_error_response(error: ServingError, headers: list[tuple[bytes, bytes]]) -> bytes:
     """The whole HTTP/1.1 answer, for an error the worker writes itself before any ASGI app
-    runs (app.server.worker): the body and headers answer_error sends, then `headers`."""
+    runs (app.server.early_refusal): the body and headers answer_error sends, then `headers`."""
     body = error.body
     reason = HTTPStatus(error.status_code).phrase.encode()
     lines = [b"HTTP/1.1 %d %s" % (error.status_code, reason)]

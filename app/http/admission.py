@@ -3,11 +3,11 @@
 The decision is made before routing, authentication, the body or any parsing: a refused
 request costs an HTTP parse (Uvicorn's, in C) and one small answer, so shedding stays cheap
 when it is needed most. Any ASGI server gets it from raw ASGI middleware. The production
-worker decides it earlier still (`EarlyShed`, app.server.worker): as soon as the request's head is
-parsed, it writes the 503 there and then, with no ASGI app, task or middleware layer
-(only the request-context middleware's accounting), since under overload the refusals
-outnumber the answers. The bound counts requests, and is sized in work: the
-number of requests one worker can finish within its budget predicting them one at a time.
+worker decides it earlier still (`EarlyShed`, app.server.early_refusal): as soon as the
+request's head is parsed, it writes the 503 there and then, with no ASGI app, task or
+middleware layer (only the request accounting), since under overload the refusals outnumber
+the answers. The bound counts requests, and is sized in work: the number of requests one
+worker can finish within its budget predicting them one at a time.
 Micro-batching only finishes them sooner, so the bound is conservative.
 """
 

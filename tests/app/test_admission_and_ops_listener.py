@@ -28,7 +28,7 @@ from app.main import create_app
 from app.readiness import PodReadiness, Readiness
 from app.runtime.model import ServedModel
 from app.server.ops_server import OpsServer
-from app.server.worker import BoundedHeadersProtocol
+from app.server.worker import ServingProtocol
 from app.settings import Settings
 from tests.support.demo import VALID_ROW
 from tests.support.ports import free_port
@@ -139,9 +139,7 @@ def test_the_worker_refuses_past_the_bound_before_any_layer_but_the_request_cont
     refusal closes quietly."""
     app = _CountingApp(create_app(Settings(max_concurrent_requests=1), model=served_model))
     port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, http=BoundedHeadersProtocol, log_config=None
-    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, http=ServingProtocol, log_config=None)
     with caplog.at_level(logging.ERROR), uvicorn_in_a_thread(config) as server:
         shed, metrics = asyncio.run(_shed_over_a_socket(f"http://127.0.0.1:{port}"))
     entered = app.entered
@@ -174,9 +172,7 @@ def test_requests_read_in_one_turn_of_the_loop_take_the_slots_there_are_and_no_m
 
     app = _CountingApp(inner)
     port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, http=BoundedHeadersProtocol, log_config=None
-    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, http=ServingProtocol, log_config=None)
     with uvicorn_in_a_thread(config):
         statuses = asyncio.run(_eight_in_one_turn(port, loop_held))
     assert sorted(statuses) == [400, 400, 503, 503, 503, 503, 503, 503]
@@ -196,7 +192,7 @@ def test_a_scoring_head_that_upgrades_to_a_websocket_gives_its_slot_back(
     inner = create_app(Settings(max_concurrent_requests=2), model=served_model)
     port = free_port()
     config = uvicorn.Config(
-        inner, host="127.0.0.1", port=port, http=BoundedHeadersProtocol, log_config=None
+        inner, host="127.0.0.1", port=port, http=ServingProtocol, log_config=None
     )
     upgrade = (
         b"POST /invocations HTTP/1.1\r\nHost: test\r\nConnection: Upgrade\r\n"
@@ -385,9 +381,7 @@ def test_the_workers_431_is_counted_and_logged_as_any_answer(
     path is not a label) and an access line."""
     app = create_app(Settings(), model=served_model)
     port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, http=BoundedHeadersProtocol, log_config=None
-    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, http=ServingProtocol, log_config=None)
     with caplog.at_level(logging.INFO, logger="app.access"), uvicorn_in_a_thread(config):
         answer = asyncio.run(_oversized_head(port))
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text

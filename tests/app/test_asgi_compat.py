@@ -28,7 +28,7 @@ from app.asgi_compat import (
 )
 from app.main import create_app
 from app.runtime.model import ServedModel
-from app.server.worker import BoundedHeadersProtocol, ServingWorker
+from app.server.worker import ServingProtocol, ServingWorker
 
 
 class _Passthrough:
@@ -48,16 +48,16 @@ def test_a_queued_connection_gets_a_protocol_built_as_uvicorn_builds_one() -> No
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         raise AssertionError("no request is sent")
 
-    config = uvicorn.Config(app, http=BoundedHeadersProtocol, log_config=None)
+    config = uvicorn.Config(app, http=ServingProtocol, log_config=None)
     config.load()
     loop = asyncio.new_event_loop()
     try:
         state = ServerState()
-        first = BoundedHeadersProtocol(config=config, server_state=state, app_state={}, _loop=loop)
+        first = ServingProtocol(config=config, server_state=state, app_state={}, _loop=loop)
         queued = new_protocol_like(first, takes_queue=False)
     finally:
         loop.close()
-    assert type(queued) is BoundedHeadersProtocol
+    assert type(queued) is ServingProtocol
     assert (queued.config, queued.server_state, queued.loop) == (config, state, loop)
     assert queued.app_state is first.app_state
     assert queued._takes_queue is False
@@ -71,7 +71,7 @@ def test_a_refusal_is_taken_back_from_the_count_max_requests_reads() -> None:
 
 
 def test_the_worker_runs_uvicorn_with_our_protocol_and_uvicorns_other_settings() -> None:
-    assert ServingWorker.CONFIG_KWARGS["http"] is BoundedHeadersProtocol
+    assert ServingWorker.CONFIG_KWARGS["http"] is ServingProtocol
     others = {k: v for k, v in ServingWorker.CONFIG_KWARGS.items() if k != "http"}
     assert others == {k: v for k, v in UvicornWorker.CONFIG_KWARGS.items() if k != "http"}
     assert worker_config(http="h11")["http"] == "h11"

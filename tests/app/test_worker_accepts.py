@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import uvicorn
 
-from app.server import worker
-from app.server.worker import BoundedHeadersProtocol
+from app.server import accept_burst
+from app.server.worker import ServingProtocol
 from tests.support.uvicorn_thread import uvicorn_in_a_thread
 
 CLIENTS = 200
@@ -51,13 +51,13 @@ def busy_server() -> Iterator[tuple[uvicorn.Server, int]]:
     listener = socket.create_server(("127.0.0.1", 0), backlog=2048)
     duplicate = socket.socket(fileno=os.dup(listener.fileno()))
     duplicate.setblocking(False)
-    worker._listeners[:] = [duplicate]  # as ServingWorker.run sets them
-    config = uvicorn.Config(_LoopHog(), http=BoundedHeadersProtocol, loop="uvloop", log_config=None)
+    accept_burst._listeners[:] = [duplicate]  # as ServingWorker.run sets them
+    config = uvicorn.Config(_LoopHog(), http=ServingProtocol, loop="uvloop", log_config=None)
     try:
         with uvicorn_in_a_thread(config, sockets=[listener]) as server:
             yield server, listener.getsockname()[1]
     finally:
-        worker._listeners.clear()
+        accept_burst._listeners.clear()
         duplicate.close()
         listener.close()
 
