@@ -73,8 +73,8 @@ def test_every_documented_error_status_is_answered_and_none_other(
     note(make_client(api_keys="a-key").post("/invocations", json=BODY))
     note(make_client(max_body_bytes=1024).post("/invocations", json={"x": "y" * 2000}))
 
-    slow = load_served_model(str(save_slow_model(tmp_path / "slow", 1.0)))
-    note(make_client(slow, request_timeout_seconds=0.3).post("/invocations", json=BODY))
+    slow = load_served_model(str(save_slow_model(tmp_path / "slow", 0.3)))
+    note(make_client(slow, request_timeout_seconds=0.1).post("/invocations", json=BODY))
     busy = make_client(slow, max_concurrent_requests=1)
     note(next(a for a in score_concurrently(busy, [BODY, BODY]) if a.status_code != 200))
 
