@@ -70,7 +70,7 @@ INPUT_FIELDS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 RECORDS_ALIAS = "data"  # `{"data": [...]}`, what many hand-written clients send
 PARAMS_FIELD = "params"
 
-# What pandas infers for a column of text (`str` in pandas 3), as MLflow's parser gets it.
+# A media type's shape: only text of this shape is quoted back in a 415's message.
 _MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}")
 _SHAPE_HELP = (
     "send a JSON object with exactly one of "
