@@ -5,22 +5,23 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import warnings
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import mlflow
-import numpy as np
-import pandas as pd
 import pytest
 from mlflow import MlflowClient
-from sklearn.linear_model import LogisticRegression
 
 from model_fetch.retries import HTTP_DEFAULTS
+from registry_scripts._registration import register_model_version
+from registry_scripts.train import MODEL_NAME
 from tests.registry_scripts.support import (
     CommandRunner,
-    register_demo_version,
+    LoggedModelRef,
+    log_demo_model,
+    log_tiny_sklearn_model,
     running_mlflow_server,
 )
 from tests.support import PROJECT_ROOT
@@ -53,20 +54,43 @@ def _use_registry(uri: str, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> I
     mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
 
 
+@dataclass(frozen=True)
+class RegistryTemplate:
+    """A migrated registry database holding models logged once per session.
+
+    Copying the database costs ~nothing; logging a model costs 0.2 s (tiny) to 1.5 s (demo),
+    and most tests only need versions of some model. The artifacts stay in the template's
+    directory, which tests only read.
+    """
+
+    database: Path
+    tiny_model: LoggedModelRef
+    demo_model: LoggedModelRef
+    bad_demo_model: LoggedModelRef
+
+
 @pytest.fixture(scope="session")
-def empty_registry_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated, empty MLflow database: creating one costs ~2 s, copying it ~nothing."""
-    path = tmp_path_factory.mktemp("template") / "mlflow.db"
-    MlflowClient(f"sqlite:///{path}").search_registered_models()
-    return path
+def registry_template(tmp_path_factory: pytest.TempPathFactory) -> RegistryTemplate:
+    workdir = tmp_path_factory.mktemp("template")
+    database = workdir / "mlflow.db"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for _ in _use_registry(f"sqlite:///{database}", workdir, monkeypatch):
+            template = RegistryTemplate(
+                database=database,
+                tiny_model=log_tiny_sklearn_model(),
+                demo_model=log_demo_model(),
+                bad_demo_model=log_demo_model(bad=True),
+            )
+    return template
 
 
 @pytest.fixture
 def sqlite_registry(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_registry_db: Path
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, registry_template: RegistryTemplate
 ) -> Iterator[str]:
-    """A fresh embedded (SQLite) registry under tmp_path, made current."""
-    shutil.copyfile(empty_registry_db, tmp_path / "mlflow.db")
+    """A fresh embedded (SQLite) registry under tmp_path, made current: no registered model
+    yet, the template's logged models ready to register."""
+    shutil.copyfile(registry_template.database, tmp_path / "mlflow.db")
     yield from _use_registry(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path, monkeypatch)
 
 
@@ -91,53 +115,37 @@ def client(sqlite_registry: str) -> MlflowClient:
 
 
 @pytest.fixture
-def log_tiny_model(sqlite_registry: str) -> Callable[[], tuple[str, str]]:
+def log_tiny_model(sqlite_registry: str) -> Callable[[], LoggedModelRef]:
     """Log a real (tiny) scikit-learn model in a new run; returns (run_id, models:/m-<id>)."""
-
-    def log() -> tuple[str, str]:
-        rng = np.random.default_rng(0)
-        features = pd.DataFrame({"a": rng.random(40), "b": rng.random(40)})
-        labels = (features["a"] > 0.5).astype(int)
-        with mlflow.start_run() as run, warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # integer-column schema hint
-            info = mlflow.sklearn.log_model(
-                LogisticRegression().fit(features, labels),
-                name="model",
-                input_example=features.head(2),
-                # Naming the requirements skips MLflow's inference subprocess (~5 s).
-                pip_requirements=["scikit-learn"],
-            )
-        return run.info.run_id, info.model_uri
-
-    return log
+    return log_tiny_sklearn_model
 
 
 @pytest.fixture
 def register_versions(
-    client: MlflowClient, log_tiny_model: Callable[[], tuple[str, str]]
+    client: MlflowClient, registry_template: RegistryTemplate
 ) -> Callable[[int], list[str]]:
-    """Register `count` tiny model versions of `credit-risk-scoring`; returns their numbers."""
-    from registry_scripts._registration import register_model_version
+    """Register `count` versions of `credit-risk-scoring` (the template's tiny model);
+    returns their numbers."""
 
     def register(count: int) -> list[str]:
-        versions = []
-        for _ in range(count):
-            run_id, model_uri = log_tiny_model()
-            model_version = register_model_version(
-                client, model_uri, "credit-risk-scoring", run_id=run_id
-            )
-            versions.append(str(model_version.version))
-        return versions
+        run_id, model_uri = registry_template.tiny_model
+        return [
+            str(register_model_version(client, model_uri, MODEL_NAME, run_id=run_id).version)
+            for _ in range(count)
+        ]
 
     return register
 
 
 @pytest.fixture
-def register_demo(client: MlflowClient) -> Callable[..., str]:
-    """register_demo_version bound to the test's SQLite registry."""
+def register_demo(client: MlflowClient, registry_template: RegistryTemplate) -> Callable[..., str]:
+    """Register a version of the demo model (the deliberately bad one with bad=True)."""
 
     def register(*, bad: bool = False) -> str:
-        return register_demo_version(client, bad=bad)
+        run_id, model_uri = (
+            registry_template.bad_demo_model if bad else registry_template.demo_model
+        )
+        return str(register_model_version(client, model_uri, MODEL_NAME, run_id=run_id).version)
 
     return register
 

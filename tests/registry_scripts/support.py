@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, NamedTuple, TypedDict
 
+import mlflow
+import numpy as np
+import pandas as pd
 from mlflow import MlflowClient
+from sklearn.linear_model import LogisticRegression
 
 from registry_scripts._registration import register_model_version
 from registry_scripts.train import MODEL_NAME, train_demo_model
@@ -59,12 +64,41 @@ def production(client: MlflowClient) -> tuple[str | None, list[str]]:
     return (None if alias is None else str(alias)), staged
 
 
+class LoggedModelRef(NamedTuple):
+    """A model logged in the current registry: its run and its models:/m-<id> URI."""
+
+    run_id: str
+    model_uri: str
+
+
+def log_tiny_sklearn_model() -> LoggedModelRef:
+    """Log a real (tiny) scikit-learn model in a new run of the current registry."""
+    rng = np.random.default_rng(0)
+    features = pd.DataFrame({"a": rng.random(40), "b": rng.random(40)})
+    labels = (features["a"] > 0.5).astype(int)
+    with mlflow.start_run() as run, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # integer-column schema hint
+        info = mlflow.sklearn.log_model(
+            LogisticRegression().fit(features, labels),
+            name="model",
+            input_example=features.head(2),
+            # Naming the requirements skips MLflow's inference subprocess (~5 s).
+            pip_requirements=["scikit-learn"],
+        )
+    return LoggedModelRef(run.info.run_id, info.model_uri)
+
+
+def log_demo_model(*, bad: bool = False) -> LoggedModelRef:
+    """Train and log the demo model in the current registry (deliberately bad with bad=True)."""
+    result = train_demo_model(shuffle_labels=bad, **DEMO_TRAINING)
+    return LoggedModelRef(result.run_id, result.model_uri)
+
+
 def register_demo_version(client: MlflowClient, *, bad: bool = False) -> str:
     """Train the demo model in the current registry (deliberately bad with bad=True),
     register it, and return the version."""
-    result = train_demo_model(shuffle_labels=bad, **DEMO_TRAINING)
-    version = register_model_version(client, result.model_uri, MODEL_NAME, run_id=result.run_id)
-    return str(version.version)
+    run_id, model_uri = log_demo_model(bad=bad)
+    return str(register_model_version(client, model_uri, MODEL_NAME, run_id=run_id).version)
 
 
 def start_command(
