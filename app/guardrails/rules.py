@@ -172,6 +172,12 @@ class Rule(_Strict):
             )
         if conditional and (self.when is None or self.then is None):
             raise ValueError("a conditional rule needs both 'when' and 'then'")
+        if simple:
+            try:
+                self.check  # noqa: B018 (built to be validated: a target and a constraint)
+            except ValidationError as error:
+                messages = (_message(detail["msg"]) for detail in error.errors(include_url=False))
+                raise ValueError("; ".join(messages)) from None
         return self
 
     @property
@@ -289,8 +295,13 @@ def _explain(error: ValidationError, document: Mapping[str, object]) -> str:
             where = f"rule '{rule_id}'" if rule_id else f"rule #{index + 1}"
             location = location[2:]
         field = ".".join(str(part) for part in location if not str(part).startswith("function"))
-        problems.append(f"{where}{f' field {field!r}' if field else ''}: {detail['msg']}")
+        problems.append(f"{where}{f' field {field!r}' if field else ''}: {_message(detail['msg'])}")
     return "; ".join(problems)
+
+
+def _message(pydantic_message: str) -> str:
+    """Pydantic's message without the "Value error, " it puts before a validator's own."""
+    return pydantic_message.replace("Value error, ", "")
 
 
 @dataclass(frozen=True)
