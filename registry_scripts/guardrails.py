@@ -39,32 +39,37 @@ def _model_info(name: str, version: str) -> mlflow.models.model.ModelInfo:
     return mlflow.models.get_model_info(f"models:/{name}/{version}")
 
 
-def _attach(args: argparse.Namespace, client: MlflowClient) -> dict[str, Any]:
-    version = check_version_number(args.version)
-    get_ready_version(client, args.name, version)
-    try:
-        text = args.rules.read_text(encoding="utf-8")
-    except OSError as error:
-        raise UsageError(f"cannot read the rules file: {error}") from None
+def attach_rules(client: MlflowClient, name: str, version: str, text: str) -> dict[str, Any]:
+    """Check `text` against the version's signature, then store it on the version."""
+    get_ready_version(client, name, version)
     if len(text) > MAX_RULES_CHARS:
         raise UsageError(f"the rules file is above {MAX_RULES_CHARS} characters")
     try:
         guardrails = parse_rules(text)
-        signature = _model_info(args.name, version).signature
+        signature = _model_info(name, version).signature
         check_fits(guardrails, fields_of_signature(signature.to_dict() if signature else None))
     except GuardrailsError as error:
         raise UsageError(
-            f"rules refused for {args.name} version {version}: {error}",
-            {"name": args.name, "version": version},
+            f"rules refused for {name} version {version}: {error}",
+            {"name": name, "version": version},
         ) from None
-    client.set_model_version_tag(args.name, version, RULES_TAG, text)
-    client.set_model_version_tag(args.name, version, RULES_SHA256_TAG, sha256_of(text))
+    client.set_model_version_tag(name, version, RULES_TAG, text)
+    client.set_model_version_tag(name, version, RULES_SHA256_TAG, sha256_of(text))
     return {
-        "name": args.name,
+        "name": name,
         "version": version,
         "rules": len(guardrails.rules),
         "sha256": guardrails.sha256,
     }
+
+
+def _attach(args: argparse.Namespace, client: MlflowClient) -> dict[str, Any]:
+    version = check_version_number(args.version)
+    try:
+        text = args.rules.read_text(encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"cannot read the rules file: {error}") from None
+    return attach_rules(client, args.name, version, text)
 
 
 def _show(args: argparse.Namespace, client: MlflowClient) -> dict[str, Any]:

@@ -14,8 +14,8 @@ from model_fetch.guardrails import RULES_SHA256_TAG, RULES_TAG, sha256_of
 from registry_scripts.guardrails import main as guardrails_command
 from registry_scripts.promote import main as promote_command
 from registry_scripts.rollback import main as rollback_command
-from tests.app.guarded_models import log_frame_model, log_sklearn_model, register_with_rules
 from tests.support.demo import RegisteredDemo
+from tests.support.guarded import log_frame_model, log_sklearn_model, register_with_rules
 from tests.support.production import RunningServer, StartServer, wait_ready
 from tests.support.waiting import wait_until
 
