@@ -9,14 +9,14 @@ name as the scoring path holds them); a column a table lacks counts as missing v
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from app.guardrails.rules import INPUT, OUTPUT, Check, Guardrails, Rule, Target
+from app.guardrails.rules import INPUT, OUTPUT, Check, Guardrails, Rule
 
 Mask = npt.NDArray[np.bool_]
 Columns = Mapping[str, Any] | pd.DataFrame
@@ -33,7 +33,7 @@ _OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RuleResult:
     """One rule over one table: rows checked, and the positions (0-based) of those broken."""
 
@@ -46,21 +46,37 @@ class RuleResult:
         return len(self.broken)
 
 
-@dataclass
 class _Table:
-    """Columns of one table, each turned into an array once however many rules read it."""
+    """Columns of one table, each turned into arrays once however many rules read it."""
 
-    inputs: Columns
-    outputs: Columns | None
-    rows: int
-    _arrays: dict[tuple[str, str], npt.NDArray[Any]] = field(default_factory=dict)
+    __slots__ = ("_arrays", "_nulls", "_numbers", "inputs", "outputs", "rows")
 
-    def values(self, target: Target) -> npt.NDArray[Any]:
-        key = (target.side, target.name)
+    def __init__(self, inputs: Columns, outputs: Columns | None, rows: int) -> None:
+        self.inputs = inputs
+        self.outputs = outputs
+        self.rows = rows
+        self._arrays: dict[tuple[bool, str], npt.NDArray[Any]] = {}
+        self._nulls: dict[tuple[bool, str], Mask] = {}
+        self._numbers: dict[tuple[bool, str], npt.NDArray[np.float64]] = {}
+
+    def values(self, key: tuple[bool, str]) -> npt.NDArray[Any]:
         found = self._arrays.get(key)
         if found is None:
-            source = self.inputs if target.side == INPUT else self.outputs
-            found = self._arrays[key] = _array(source, target.name, self.rows)
+            source = self.inputs if key[0] else self.outputs
+            found = self._arrays[key] = _array(source, key[1], self.rows)
+        return found
+
+    def nulls(self, key: tuple[bool, str]) -> Mask:
+        found = self._nulls.get(key)
+        if found is None:
+            found = self._nulls[key] = _nulls(self.values(key))
+        return found
+
+    def numbers(self, key: tuple[bool, str]) -> npt.NDArray[np.float64]:
+        """The values as floats, missing ones NaN (NaN breaks no bound: only not_null)."""
+        found = self._numbers.get(key)
+        if found is None:
+            found = self._numbers[key] = _numbers(self.values(key), self.nulls(key))
         return found
 
 
@@ -82,8 +98,8 @@ def _nulls(values: npt.NDArray[Any]) -> Mask:
 
 
 def _numbers(values: npt.NDArray[Any], nulls: Mask) -> npt.NDArray[np.float64]:
-    """The values as floats, missing ones as NaN; a value that is no number is NaN too and
-    breaks the bound (the signature lets no such value through for a numeric column)."""
+    """A value that is no number becomes infinite and breaks an upper bound (the signature
+    lets no such value through for a numeric column)."""
     if values.dtype.kind in "iufb":
         return values.astype(float, copy=False)
     try:
@@ -92,60 +108,81 @@ def _numbers(values: npt.NDArray[Any], nulls: Mask) -> npt.NDArray[np.float64]:
         return np.full(len(values), np.inf)
 
 
+class _CompiledCheck:
+    """A check's constraints as plain values, read once from the rules file."""
+
+    __slots__ = ("allowed", "bounds", "key", "not_null")
+
+    def __init__(self, check: Check) -> None:
+        self.key = (check.side == INPUT, check.name)
+        self.not_null = check.not_null
+        # Each bound as (operator that breaks it, limit): NaN compares false, so a missing
+        # value breaks none.
+        candidates = ((np.less, check.min), (np.greater, check.max))
+        exclusive = ((np.less_equal, check.gt), (np.greater_equal, check.lt))
+        self.bounds = [(op, limit) for op, limit in (*candidates, *exclusive) if limit is not None]
+        self.allowed = None if check.allowed is None else list(check.allowed)
+
+    def broken(self, table: _Table) -> Mask:
+        """Rows breaking the check (a missing value breaks only not_null)."""
+        key = self.key
+        broken: Mask | None = table.nulls(key) if self.not_null else None
+        if self.bounds:
+            numbers = table.numbers(key)
+            for breaks, limit in self.bounds:
+                beyond = breaks(numbers, limit)
+                broken = beyond if broken is None else broken | beyond
+        if self.allowed is not None:
+            outside = ~table.nulls(key) & ~_allowed(table.values(key), self.allowed)
+            broken = outside if broken is None else broken | outside
+        assert broken is not None  # a check has a constraint (rules.Check)
+        return broken
+
+    def holds(self, table: _Table) -> Mask:
+        """Rows where the check holds on a present value (a `when` condition)."""
+        return ~self.broken(table) & ~table.nulls(self.key)
+
+
 def _allowed(values: npt.NDArray[Any], allowed: list[Any]) -> Mask:
     if len(allowed) > _SMALL_SET:
         return np.asarray(np.isin(values, np.asarray(allowed, dtype=object)), dtype=bool)
-    found = np.zeros(len(values), dtype=bool)
-    for value in allowed:
-        found |= values == value
-    return found
-
-
-def _fails(check: Check, table: _Table) -> tuple[Mask, Mask]:
-    """Rows breaking `check` (a missing value breaks only not_null), and the missing rows."""
-    values = table.values(check)
-    nulls = _nulls(values)
-    broken = nulls.copy() if check.not_null else np.zeros(table.rows, dtype=bool)
-    if check.numeric:
-        numbers = _numbers(values, nulls)
-        present = ~nulls
-        with np.errstate(invalid="ignore"):
-            if check.min is not None:
-                broken |= present & ~(numbers >= check.min)
-            if check.max is not None:
-                broken |= present & ~(numbers <= check.max)
-            if check.gt is not None:
-                broken |= present & ~(numbers > check.gt)
-            if check.lt is not None:
-                broken |= present & ~(numbers < check.lt)
-    if check.allowed is not None:
-        broken |= ~nulls & ~_allowed(values, check.allowed)
-    return broken, nulls
+    found = values == allowed[0]
+    for value in allowed[1:]:
+        found = found | (values == value)
+    return np.asarray(found, dtype=bool)
 
 
 class _CompiledRule:
+    __slots__ = ("check", "compare", "rule", "then", "when")
+
     def __init__(self, rule: Rule) -> None:
         self.rule = rule
-        self._check = rule.check
+        check = rule.check
+        self.check = None if check is None else _CompiledCheck(check)
+        self.when = None if rule.when is None else _CompiledCheck(rule.when)
+        self.then = None if rule.then is None else _CompiledCheck(rule.then)
+        self.compare = None
+        if rule.compare is not None:
+            left, right = rule.compare.targets()
+            self.compare = (
+                (left.side == INPUT, left.name),
+                _OPERATORS[rule.compare.op],
+                (right.side == INPUT, right.name),
+                rule.compare.op in ("eq", "ne"),
+            )
 
     def broken(self, table: _Table) -> Mask:
-        rule = self.rule
-        if self._check is not None:
-            return _fails(self._check, table)[0]
-        if rule.when is not None and rule.then is not None:
-            when_broken, when_nulls = _fails(rule.when, table)
-            return ~when_broken & ~when_nulls & _fails(rule.then, table)[0]
-        assert rule.compare is not None
-        left_target, right_target = rule.compare.targets()
-        left, right = table.values(left_target), table.values(right_target)
-        present = ~_nulls(left) & ~_nulls(right)
-        if rule.compare.op in ("eq", "ne"):
-            holds = np.asarray(_OPERATORS[rule.compare.op](left, right), dtype=bool)
+        if self.check is not None:
+            return self.check.broken(table)
+        if self.when is not None and self.then is not None:
+            return self.when.holds(table) & self.then.broken(table)
+        assert self.compare is not None
+        left, operator, right, on_values = self.compare
+        present = ~table.nulls(left) & ~table.nulls(right)
+        if on_values:
+            holds = operator(table.values(left), table.values(right))
         else:
-            with np.errstate(invalid="ignore"):
-                holds = _OPERATORS[rule.compare.op](
-                    _numbers(left, ~present), _numbers(right, ~present)
-                )
+            holds = operator(table.numbers(left), table.numbers(right))
         return np.asarray(present & ~holds, dtype=bool)
 
 
@@ -157,6 +194,10 @@ class RuleEngine:
         compiled = [_CompiledRule(rule) for rule in guardrails.rules]
         self.input_rules = [c for c in compiled if c.rule.side == INPUT]
         self.output_rules = [c for c in compiled if c.rule.side == OUTPUT]
+        # The output fields the rules read, for gathering them from an answer.
+        self.output_fields = sorted(
+            {t.name for c in self.output_rules for t in c.rule.targets() if t.side == OUTPUT}
+        )
 
     def check_inputs(self, inputs: Columns, rows: int) -> list[RuleResult]:
         """Every input rule over a table of `rows` rows."""
@@ -176,11 +217,16 @@ class RuleEngine:
         return results
 
 
+_NONE_BROKEN: npt.NDArray[np.intp] = np.empty(0, dtype=np.intp)
+
+
 def _run(rules: list[_CompiledRule], table: _Table) -> list[RuleResult]:
-    return [
-        RuleResult(compiled.rule, table.rows, np.flatnonzero(compiled.broken(table)))
-        for compiled in rules
-    ]
+    results = []
+    for compiled in rules:
+        broken = compiled.broken(table)
+        rows = np.flatnonzero(broken) if broken.any() else _NONE_BROKEN
+        results.append(RuleResult(compiled.rule, table.rows, rows))
+    return results
 
 
 def _length(columns: Mapping[str, Any]) -> int:

@@ -177,12 +177,7 @@ def _output_columns(outputs: Any, engine: RuleEngine, rows: int) -> tuple[Column
         records = outputs
     else:
         return {}, rows
-    names = {
-        target.name
-        for compiled in engine.output_rules
-        for target in compiled.rule.targets()
-        if target.side == "output"
-    }
+    names = engine.output_fields
     # Gathering a field across the answer's rows; the checks on it are vectorised.
     columns = {
         name: [row.get(name) if isinstance(row, dict) else None for row in records]
