@@ -13,10 +13,18 @@ import yaml
 from mlflow import MlflowClient
 
 from app.guardrails.rules import check_fits, fields_of_signature, parse_rules
-from model_fetch.guardrails import RULES_SHA256_TAG, RULES_TAG, sha256_of
+from model_fetch.guardrails import (
+    RULES_FILE,
+    RULES_SHA256_TAG,
+    RULES_TAG,
+    read_rules_text,
+    sha256_of,
+)
+from model_fetch.origin import resolve_origin
 from model_wrapper.packaging import DEMO_RULES_FILE
 from registry_scripts import guardrails, validate
 from registry_scripts._registration import register_model_version
+from registry_scripts.export import export_model
 from tests.registry_scripts.support import TEST_FLOOR, CommandRunner
 from tests.support.guarded import log_frame_model
 
@@ -122,3 +130,14 @@ def test_the_demo_rules_fit_the_demo_signature(
     version = register_demo()
     signature = mlflow.models.get_model_info(f"models:/credit-risk-scoring/{version}").signature
     check_fits(parse_rules(DEMO_RULES_FILE.read_text()), fields_of_signature(signature.to_dict()))
+
+
+def test_an_exported_version_carries_its_rules_and_the_server_reads_them_there(
+    client: MlflowClient, run_command: CommandRunner, tmp_path: Path
+) -> None:
+    version = _frame_version(client)
+    _attach(run_command, version, tmp_path / "rules.yaml", OUTPUT_RULES)
+    exported = tmp_path / "exported"
+    export_model(f"models:/{NAME}/{version}", exported)
+    assert (exported / RULES_FILE).read_text() == OUTPUT_RULES
+    assert read_rules_text(resolve_origin(str(exported)), exported) == OUTPUT_RULES
