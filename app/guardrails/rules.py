@@ -321,14 +321,15 @@ def fields_of_signature(signature: Mapping[str, object] | None) -> Fields:
 
 
 def _columns(schema_json: object) -> dict[str, str] | None:
+    """None when the side is not declared; empty when it is but names no column (a tensor,
+    an unnamed column): then no rule can name one."""
     if not isinstance(schema_json, str):
         return None
-    columns = {
+    return {
         str(spec["name"]): _KINDS.get(str(spec.get("type")), OTHER)
         for spec in json.loads(schema_json)
         if isinstance(spec, dict) and spec.get("name") and spec.get("type") != "tensor"
     }
-    return columns or None
 
 
 def check_fits(guardrails: Guardrails, fields: Fields) -> None:
@@ -348,7 +349,7 @@ def _misfits(rule: Rule, fields: Fields) -> Iterator[str]:
         declared = fields.inputs if target.side == INPUT else fields.outputs
         if declared is None:
             if target.side == INPUT:
-                yield "the model has no column signature, so it has no input columns to check"
+                yield "the model has no signature, so it has no input columns to check"
             continue
         if target.name not in declared:
             yield f"{target.describe()} is not in the model's signature"

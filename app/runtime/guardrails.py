@@ -171,8 +171,11 @@ def _input_columns(data: Any) -> Columns | None:
 def _output_columns(outputs: Any, engine: RuleEngine, rows: int) -> tuple[Columns, int]:
     """The answer's fields the output rules read, as columns. A field the answer lacks is
     missing on every row (only `not_null` catches that)."""
-    if isinstance(outputs, dict):  # one row, or columns of an answer MLflow left as a dict
-        records = [outputs]
+    if isinstance(outputs, dict):
+        fields = list(outputs.values())
+        if fields and all(isinstance(f, list) and len(f) == len(fields[0]) for f in fields):
+            return outputs, len(fields[0])  # an answer of columns
+        records = [outputs]  # one row
     elif isinstance(outputs, list):
         records = outputs
     else:

@@ -140,7 +140,7 @@ def test_text_that_is_not_a_rules_mapping_is_refused() -> None:
             Fields(FIELDS.inputs, {"score": "numeric"}),
             "rule 'high-score-reviewed': output field 'decision' is not in",
         ),
-        (Fields(None, FIELDS.outputs), "rule 'age-range': the model has no column signature"),
+        (Fields(None, FIELDS.outputs), "rule 'age-range': the model has no signature"),
         (
             Fields({**FIELDS.inputs, "income": "text"}, FIELDS.outputs),  # type: ignore[dict-item]
             "rule 'loan-below-income': 'le' compares numbers",
@@ -165,7 +165,10 @@ def test_fields_come_from_mlflows_signature_dict() -> None:
     fields = fields_of_signature(signature)
     assert fields == Fields({"age": "numeric", "channel": "text"}, None)
     tensor = {"inputs": '[{"type": "tensor", "tensor-spec": {"dtype": "float64"}}]'}
-    assert fields_of_signature(tensor) == Fields(None, None)
+    assert fields_of_signature(tensor) == Fields({}, None)
+    unnamed = {**signature, "outputs": '[{"type": "long", "required": true}]'}
+    with pytest.raises(GuardrailsError, match="output field 'score' is not in"):
+        check_fits(parse_rules(RULES), fields_of_signature({**unnamed, "inputs": None}))
 
 
 class _Clock:
