@@ -21,7 +21,7 @@ from app.guardrails.breaker import Breaker
 from app.guardrails.engine import Columns, RuleEngine, RuleResult
 from app.guardrails.rules import Guardrails, check_fits, fields_of_signature, parse_rules
 from app.observability.metrics import ServingMetrics
-from app.readiness import Readiness
+from app.readiness import Readiness, breaker_reset_stamp
 from app.runtime.model import ServedModel
 
 logger = logging.getLogger(__name__)
@@ -148,18 +148,25 @@ class RequestGuardrails:
             readiness.ready, readiness.reason = False, "guardrail breaker open"
             self._metrics.ready.set(0)
         else:
-            logger.warning("guardrail breaker closed after its cool-down")
+            logger.warning("guardrail breaker closed")
             if self._ready_before_open:
                 readiness.ready, readiness.reason = True, "ready"
                 self._metrics.ready.set(1)
 
     async def watch_breaker(self) -> None:
         """Keep readiness in step with the breaker while no request comes (an unready pod
-        gets none): its cool-down ends on time. Runs in each worker while it serves."""
+        gets none): its cool-down ends on time, and an operator's reset (the ops listener's
+        POST /guardrails/breaker/reset) closes it. Runs in each worker while it serves."""
         if self.breaker is None:
             return
+        reset_seen = breaker_reset_stamp()
         while True:
             await asyncio.sleep(BREAKER_POLL_SECONDS)
+            reset_asked = breaker_reset_stamp()
+            if reset_asked != reset_seen:
+                reset_seen = reset_asked
+                logger.warning("guardrail breaker reset by an operator")
+                self.breaker.reset()
             if self.breaker.is_open() != self._was_open:
                 self._on_breaker_change(not self._was_open)
 

@@ -214,3 +214,31 @@ def test_a_mismatched_or_malformed_rules_file_is_refused_at_attach_and_at_start(
     assert server.process.returncode != 0
     assert "rule 'amount-cap'" in server.log_tail()
     assert "guardrails are unusable" in server.log_tail()
+
+
+@pytest.mark.slow
+def test_an_operator_resets_an_open_breaker_from_the_ops_listener(
+    start: StartServer, registry: RegisteredDemo, tmp_path: Path
+) -> None:
+    """Open for ten minutes, the breaker closes when the ops listener's reset is posted."""
+    name = "guarded-reset"
+    rules = OUTPUT_RULES.replace("open_seconds: 3", "open_seconds: 600")
+    version = register_with_rules(name, log_frame_model("scorer"), rules, tmp_path)
+    server = _serve(start, f"models:/{name}/{version}", workers=1)
+    url = f"{server.base_url}/invocations"
+    for _ in range(4):
+        assert httpx.post(url, json=_records(_row(30, 1500.0)), timeout=10).status_code == 422
+    paused = httpx.post(url, json=_records(_row(30, 300.0)), timeout=10)
+    assert paused.json()["error_code"] == "GUARDRAIL_BREAKER_OPEN"
+    assert httpx.post(f"{server.ops_url}/readyz", timeout=10).status_code == 404
+
+    reset = httpx.post(f"{server.ops_url}/guardrails/breaker/reset", timeout=10)
+    assert reset.json() == {"reset": True}
+    wait_until(
+        lambda: httpx.get(f"{server.base_url}/readyz", timeout=10).status_code == 200,
+        15,
+        "the breaker to close on the reset",
+        alive=server.alive,
+    )
+    assert httpx.post(url, json=_records(_row(30, 300.0)), timeout=10).status_code == 200
+    assert any("reset by an operator" in str(line.get("message")) for line in server.log_lines())
