@@ -6,13 +6,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import numpy as np
 import pandas as pd
 import yaml
 from mlflow import MlflowClient
 
-from app.guardrails.rules import check_fits, fields_of_signature, parse_rules
 from model_fetch.guardrails import (
     RULES_FILE,
     RULES_SHA256_TAG,
@@ -104,7 +102,7 @@ def test_the_gate_reports_each_rules_share_and_fails_on_a_broken_critical_output
     assert result["guardrails"] == {"amount-positive": 0.0, "score-bounds": 0.0}
 
 
-def test_propose_drafts_widened_ranges_and_seen_categories_that_attach_as_they_are(
+def test_propose_drafts_rules_that_attach_as_they_are_as_the_demos_own_rules_do(
     client: MlflowClient,
     register_demo: Callable[..., str],
     run_command: CommandRunner,
@@ -122,14 +120,8 @@ def test_propose_drafts_widened_ranges_and_seen_categories_that_attach_as_they_a
     assert set(rules["home-ownership-seen-in-training"]["in"]) == {"own", "mortgage", "rent"}
     attach = ["attach", "--name", "credit-risk-scoring", "--version", version]
     assert run_command(guardrails.main, [*attach, "--rules", str(output)])[0] == 0
-
-
-def test_the_demo_rules_fit_the_demo_signature(
-    client: MlflowClient, register_demo: Callable[..., str]
-) -> None:
-    version = register_demo()
-    signature = mlflow.models.get_model_info(f"models:/credit-risk-scoring/{version}").signature
-    check_fits(parse_rules(DEMO_RULES_FILE.read_text()), fields_of_signature(signature.to_dict()))
+    # The rules the demo ships (`train --register` attaches them) fit its signature too.
+    assert run_command(guardrails.main, [*attach, "--rules", str(DEMO_RULES_FILE)])[0] == 0
 
 
 def test_an_exported_version_carries_its_rules_and_the_server_reads_them_there(
