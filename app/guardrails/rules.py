@@ -367,6 +367,9 @@ def _type_misfits(check: Check, kind: str) -> Iterator[str]:
         yield f"min/max/gt/lt need a numeric column; {check.describe()} is {kind}"
     if check.allowed is None:
         return
+    if kind == OTHER:
+        yield f"'in' needs a text, numeric or boolean column; {check.describe()} is not one"
+        return
     for value in check.allowed:
         if kind == TEXT and not isinstance(value, str):
             yield f"'in' lists a non-text value for text {check.describe()}"

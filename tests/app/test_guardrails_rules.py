@@ -142,6 +142,10 @@ def test_text_that_is_not_a_rules_mapping_is_refused() -> None:
         ),
         (Fields(None, FIELDS.outputs), "rule 'age-range': the model has no signature"),
         (
+            Fields({**FIELDS.inputs, "channel": "other"}, FIELDS.outputs),  # type: ignore[dict-item]
+            "rule 'channel-known': 'in' needs a text, numeric or boolean column",
+        ),
+        (
             Fields({**FIELDS.inputs, "income": "text"}, FIELDS.outputs),  # type: ignore[dict-item]
             "rule 'loan-below-income': 'le' compares numbers",
         ),
