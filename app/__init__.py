@@ -8,8 +8,9 @@ pyproject.toml):
     server/               the processes: the Uvicorn worker and the ops listener
     http/                 the ASGI app: routes, middleware, probes, admission, tracing
     runtime/              the model: loading, predicting, batching, warming up
-    protocol/ | observability/
-                          bytes to model input and back | metrics, logs, stages, drift
+    protocol/ | observability/ | guardrails/
+                          bytes to model input and back | metrics, logs, stages, drift |
+                          business rules and their vectorised checks (no web framework)
     settings, errors, paths, readiness, mlflow_compat, asgi_compat
                           leaves: configuration, the error answers, the paths served,
                           the readiness states, the private names of MLflow and pandas,

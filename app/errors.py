@@ -106,6 +106,14 @@ class SchemaMismatchError(ServingError):
     error_code = "INVALID_PARAMETER_VALUE"
 
 
+class GuardrailViolationError(ServingError):
+    """The input, or the model's answer to it, breaks a business rule this model version
+    enforces (docs/guardrails.md); the message names the rule, the column and the rows."""
+
+    status_code = 422
+    error_code = "GUARDRAIL_VIOLATION"
+
+
 class RequestHeadersTooLargeError(RequestTooLargeError):
     """The request's headers are above MAX_HEADER_BYTES (answered by the worker itself)."""
 
@@ -123,6 +131,14 @@ class OverloadedError(ServingError):
     error_code = "TEMPORARILY_UNAVAILABLE"
     rejected_reason = "shed"
     retry_after_seconds = 1
+
+
+class GuardrailBreakerOpenError(ServingError):
+    """Scoring is paused: too many recent requests broke a critical business rule."""
+
+    status_code = 503
+    error_code = "GUARDRAIL_BREAKER_OPEN"
+    retry_after_seconds = 5
 
 
 class NotReadyError(ServingError):

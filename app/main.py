@@ -17,9 +17,11 @@ from app.errors import (
     ModelLoadError,
     handle_http_exception,
 )
+from app.guardrails.rules import GuardrailsError
 from app.http.admission import AdmissionLimit, AdmissionMiddleware, EarlyShed, offer_early_shed
 from app.http.application import ServingApp
 from app.http.auth import ApiKeyMiddleware, ApiKeysError, load_api_keys
+from app.http.guardrails_route import build_guardrails_router
 from app.http.middleware import RequestAccounting, RequestContextMiddleware, ShedLogSampler
 from app.http.openapi import document_invocations
 from app.http.probes import build_probe_router
@@ -30,6 +32,7 @@ from app.observability.log import set_model_identity
 from app.observability.metrics import ServingMetrics
 from app.observability.stages import StageTimingMiddleware
 from app.readiness import Readiness
+from app.runtime.guardrails import RequestGuardrails, load_guardrails
 from app.runtime.model import ServedModel, load_served_model
 from app.runtime.scoring import Scorer
 from app.runtime.warm_up import warm_up
@@ -79,6 +82,15 @@ def create_app(
             raise SystemExit(3) from None
     description = model.description
     set_model_identity(description.name, description.version)
+    try:
+        guardrails = load_guardrails(model)
+    except GuardrailsError as error:
+        logger.critical("the version's guardrails are unusable, server not started: %s", error)
+        raise SystemExit(3) from None
+    if guardrails is None:
+        logger.info("no guardrails: the model has no rules file attached (docs/guardrails.md)")
+    else:
+        logger.info("guardrails: %d rules, sha256 %s", len(guardrails.rules), guardrails.sha256)
     logger.info(
         "model loaded: %s resolved to %s in %.2f s",
         description.requested_uri,
@@ -99,7 +111,10 @@ def create_app(
         if description.training_profile
         else None
     )
-    scorer = Scorer(model, metrics, settings, drift)
+    request_guardrails = (
+        RequestGuardrails(guardrails, metrics, readiness) if guardrails is not None else None
+    )
+    scorer = Scorer(model, metrics, settings, drift, request_guardrails)
     tracing = (
         Tracing(description, span_exporter)
         if span_exporter is not None or tracing_configured(settings)
@@ -124,8 +139,15 @@ def create_app(
             warm_up(model, scorer, readiness, metrics, admission.size_from_predict)
         )
         orphan_watch = asyncio.create_task(exit_when_orphaned())
+        breaker_watch = (
+            asyncio.create_task(request_guardrails.watch_breaker())
+            if request_guardrails is not None
+            else None
+        )
         yield
         orphan_watch.cancel()
+        if breaker_watch is not None:
+            breaker_watch.cancel()
         warming.cancel()
         await scorer.batcher.stop()
         if tracing is not None:
@@ -144,7 +166,8 @@ def create_app(
     # The model's routes first: a scoring request is matched against its route first.
     app.include_router(build_model_router(model, scoring_endpoint, metrics, settings, drift))
     app.include_router(build_probe_router(readiness))
-    document_invocations(app, model)
+    app.include_router(build_guardrails_router(request_guardrails))
+    document_invocations(app, model, guardrails)
     app.add_exception_handler(HTTPException, handle_http_exception)
     if api_keys:
         app.add_middleware(ApiKeyMiddleware, keys=api_keys, settings=settings)

@@ -7,3 +7,5 @@ METRICS_PATH = "/metrics"
 QUIET_PATHS = PROBE_PATHS | {METRICS_PATH}
 # The route label of a request no route matched (never the raw path).
 UNMATCHED_ROUTE = "<unmatched>"
+# The ops listener's POST that closes every worker's guardrail breaker (app.readiness).
+BREAKER_RESET_PATH = "/guardrails/breaker/reset"

@@ -1,4 +1,5 @@
-"""Readiness, in one place: when a worker is ready, and when the pod is.
+"""Readiness, in one place: when a worker is ready, and when the pod is; and the signal
+that closes the guardrail breakers, which take a worker out of readiness.
 
 A worker is ready once it has scored the request MLflow logged with the model's input
 example, the way a client's request is scored (app.runtime.warm_up); the pod (the ops
@@ -9,7 +10,14 @@ A leaf module: the master reads it without importing the scoring stack.
 
 from __future__ import annotations
 
+import os
+import time
 from dataclasses import dataclass
+from pathlib import Path
+
+# In PROMETHEUS_MULTIPROC_DIR, the one directory the master and every worker share: the ops
+# listener writes it to reset the guardrail breakers, each worker watches it.
+BREAKER_RESET_FILE = "guardrails-breaker-reset"
 
 
 @dataclass
@@ -40,3 +48,27 @@ class PodReadiness:
             self.has_been_ready = True
             return Readiness(True, "ready")
         return Readiness(False, f"{ready_workers} of {workers} workers warmed up")
+
+
+def breaker_reset_marker() -> Path | None:
+    """The file an operator's reset touches; None outside the production command."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    return Path(directory) / BREAKER_RESET_FILE if directory else None
+
+
+def request_breaker_reset() -> bool:
+    """Ask every worker to close its guardrail breaker (they look within a second)."""
+    marker = breaker_reset_marker()
+    if marker is None:
+        return False
+    marker.write_text(f"{time.time()}\n")
+    return True
+
+
+def breaker_reset_stamp() -> int:
+    """When the last reset was asked (0: never)."""
+    marker = breaker_reset_marker()
+    try:
+        return marker.stat().st_mtime_ns if marker is not None else 0
+    except FileNotFoundError:
+        return 0

@@ -20,6 +20,8 @@ from model_wrapper.scoring_model import ESTIMATOR_ARTIFACT
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 MODEL_CODE = PACKAGE_DIR / "model_code.py"
+# The demo's business rules, attached to each version registered (registry_scripts.train).
+DEMO_RULES_FILE = PACKAGE_DIR / "guardrails.yaml"
 
 # What the wrapper needs at load time, pinned to the versions it was trained with.
 # requirements.txt pins the same versions for the serving image (tests check they agree).

@@ -3,14 +3,16 @@
 Format (stored in the MLmodel file's `metadata["training_profile"]`, read by the server):
 
     {"rows": N,
-     "features": {"age": {"kind": "numeric", "edges": [...], "expected": [...]},
+     "features": {"age": {"kind": "numeric", "edges": [...], "expected": [...],
+                          "min": 21.0, "max": 75.0},
                   "home_ownership": {"kind": "categorical", "categories": [...],
                                      "expected": [...]}},
      "score": {"column": "score", "edges": [...], "expected": [...]}}
 
 Numeric values fall in bin `searchsorted(edges, value, side="right")`; categorical values
 in the index of their category, unknown ones in a last "other" bin. `expected` holds the
-training proportions of each bin.
+training proportions of each bin; `min` and `max` (profiles logged since business rules
+exist) are the observed range, from which `registry_scripts.guardrails propose` drafts rules.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ def numeric_profile(values: np.ndarray[Any, Any]) -> dict[str, Any]:
         "kind": "numeric",
         "edges": edges,
         "expected": proportions(numeric_bins(finite, edges), len(edges) + 1),
+        "min": float(finite.min()),
+        "max": float(finite.max()),
     }
 
 
@@ -68,5 +72,6 @@ def build_training_profile(
         else:
             profile["features"][str(column)] = categorical_profile(series)
     profile["score"] = {"column": score_column, **numeric_profile(np.asarray(scores, dtype=float))}
-    del profile["score"]["kind"]
+    for key in ("kind", "min", "max"):
+        del profile["score"][key]
     return profile

@@ -3,7 +3,8 @@
     python -m registry_scripts.export --model-uri models:/credit-risk-scoring/3 --output /opt/model
 
 The directory is an ordinary MLflow model plus registry_origin.json, which tells the
-server the registry name and version it came from: serving with MODEL_URI=/opt/model then
+server the registry name and version it came from, and guardrails.yaml the version's
+business rules when it has some (docs/guardrails.md): serving with MODEL_URI=/opt/model then
 needs no registry at start-up and still reports what it serves.
 """
 
@@ -21,6 +22,7 @@ from typing import Any
 import mlflow
 from mlflow import MlflowClient
 
+from model_fetch.guardrails import RULES_FILE, read_rules_text
 from model_fetch.origin import REGISTRY_ORIGIN_FILE, download_model, resolve_origin
 from registry_scripts._cli import build_parser, run
 
@@ -33,6 +35,10 @@ def export_model(model_uri: str, output: Path) -> dict[str, str | None]:
     output.mkdir(parents=True, exist_ok=True)
     download_model(model_uri, origin, output)
     run_id = mlflow.models.Model.load(str(output)).run_id
+    # The version's business rules travel with it into the image (app.guardrails).
+    rules = read_rules_text(origin, None)
+    if rules is not None:
+        (output / RULES_FILE).write_text(rules, encoding="utf-8")
     record = {**asdict(origin), "requested_uri": model_uri, "run_id": run_id}
     (output / REGISTRY_ORIGIN_FILE).write_text(json.dumps(record, indent=2) + "\n")
     logger.info("exported %s (%s) to %s", model_uri, origin.resolved_uri, output)

@@ -1,6 +1,8 @@
 """Train the demo credit-risk model, log it wrapped for serving, optionally register and promote.
 
 python -m registry_scripts.train [--register] [--promote] [--if-missing]
+
+A registered version gets the demo's business rules (model_wrapper/guardrails.yaml).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 from xgboost import XGBClassifier
 
-from model_wrapper.packaging import log_scoring_model
+from model_wrapper.packaging import DEMO_RULES_FILE, log_scoring_model
 from registry_scripts._cli import build_parser, run
 from registry_scripts._client import is_connection_failure
 from registry_scripts._promotion import promote_version
@@ -37,6 +39,7 @@ from registry_scripts.demo_data import (
     NUMERIC_FEATURES,
     make_credit_dataset,
 )
+from registry_scripts.guardrails import attach_rules
 
 MODEL_NAME = "credit-risk-scoring"
 EXPERIMENT = "credit-risk-scoring"
@@ -144,6 +147,8 @@ def _train(args: argparse.Namespace, client: MlflowClient) -> dict[str, Any]:
     if args.register or args.promote:
         version = register_model_version(client, result.model_uri, MODEL_NAME, run_id=result.run_id)
         output["version"] = str(version.version)
+        rules = DEMO_RULES_FILE.read_text(encoding="utf-8")
+        output["guardrails"] = attach_rules(client, MODEL_NAME, str(version.version), rules)
         if args.promote:
             promote_version(client, MODEL_NAME, version.version)
             output["promoted"] = True

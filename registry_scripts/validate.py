@@ -5,11 +5,15 @@ prediction. It then scores a held-out dataset (--data, else the run's logged
 holdout/holdout.csv) and fails when the metric is below --floor, or worse than the
 current Production version, scored on the same rows, by more than --margin. The result
 is written on the candidate as gate.* tags, which `promote --require-gate` and `status` read.
+When the candidate carries business rules (registry_scripts.guardrails), the share of the
+dataset's rows that break each is reported, and a critical output rule broken by any row
+fails the gate.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import sys
@@ -27,6 +31,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import PyFuncModel
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from app.guardrails.engine import RuleEngine
+from app.guardrails.rules import OUTPUT, Guardrails, GuardrailsError, parse_rules
+from model_fetch.guardrails import RULES_TAG
 from registry_scripts._cli import add_name_argument, build_parser, run
 from registry_scripts._client import is_connection_failure
 from registry_scripts._errors import GateFailedError, UsageError
@@ -149,6 +156,45 @@ def check_candidate(
     return score_version(model, data, policy, version)
 
 
+def rule_shares(
+    model: PyFuncModel, features: pd.DataFrame, guardrails: Guardrails, version: str
+) -> dict[str, float]:
+    """Per rule, the share of the rows (inputs, and the model's answer to them) breaking it."""
+    features = features.reset_index(drop=True)
+    try:
+        output = model.predict(features)
+    except Exception as exc:  # the model's own code: any failure fails the gate
+        raise GateFailedError(
+            f"version {version} failed to predict: {type(exc).__name__}: {exc}"
+        ) from exc
+    outputs: pd.DataFrame | dict[str, Any] = (
+        output.reset_index(drop=True) if isinstance(output, pd.DataFrame) else {}
+    )
+    results = RuleEngine(guardrails).check(features, outputs)
+    return {r.rule.id: round(r.violations / r.rows, 6) if r.rows else 0.0 for r in results}
+
+
+def refuse_broken_critical_outputs(guardrails: Guardrails, shares: dict[str, float]) -> None:
+    """A critical output rule broken on any evaluation row fails the gate."""
+    broken = [
+        rule.id
+        for rule in guardrails.rules
+        if rule.severity == "critical" and rule.side == OUTPUT and shares.get(rule.id, 0) > 0
+    ]
+    if broken:
+        raise GateFailedError(
+            "critical output rules broken on the evaluation rows: "
+            + ", ".join(f"'{rule}' ({shares[rule]:.2%} of rows)" for rule in broken)
+        )
+
+
+def _attached_rules(text: str, version: str) -> Guardrails:
+    try:
+        return parse_rules(text)
+    except GuardrailsError as exc:
+        raise GateFailedError(f"version {version} carries unusable rules: {exc}") from exc
+
+
 def evaluate_version(
     client: MlflowClient,
     name: str,
@@ -184,6 +230,12 @@ def evaluate_version(
             _check_dataset(data, policy)
             candidate = load_version(client, name, version, workdir)
             result["value"] = check_candidate(candidate, data, policy, version)
+            rules_text = model_version.tags.get(RULES_TAG)
+            if rules_text is not None:
+                rules = _attached_rules(rules_text, version)
+                features = data.drop(columns=[policy.label_column])
+                result["guardrails"] = rule_shares(candidate, features, rules, version)
+                refuse_broken_critical_outputs(rules, result["guardrails"])
             if baseline is not None:
                 baseline_model = load_version(client, name, baseline, workdir)
                 result["baseline_value"] = score_version(baseline_model, data, policy, baseline)
@@ -247,6 +299,8 @@ def _tag_result(client: MlflowClient, name: str, version: str, result: dict[str,
     for key in ("baseline_version", "data", "rows"):
         if result.get(key) is not None:
             tags[f"gate.{key}"] = str(result[key])
+    if result.get("guardrails"):
+        tags["gate.guardrails"] = json.dumps(result["guardrails"], sort_keys=True)
     set_version_tags(client, name, version, tags)
 
 

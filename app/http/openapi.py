@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from mlflow.types import ColSpec, DataType, Schema
 
 from app.errors import ERROR_BODY_SCHEMA, ServingError, error_classes
+from app.guardrails.rules import Guardrails
 from app.paths import SCORING_PATH
 from app.protocol.parsing import CSV, INPUT_FIELDS, JSON, RECORDS_ALIAS, SUPPORTED_CONTENT_TYPES
 from app.protocol.validation import plain_type
@@ -42,7 +43,9 @@ _PLACEHOLDERS: dict[object, Any] = {
 }
 
 
-def document_invocations(app: FastAPI, model: ServedModel) -> None:
+def document_invocations(
+    app: FastAPI, model: ServedModel, guardrails: Guardrails | None = None
+) -> None:
     """Add POST /invocations to the app's OpenAPI document: FastAPI documents the routes it
     handles, and this one is plain ASGI (app.http.routes.InvocationsEndpoint)."""
     build = app.openapi
@@ -55,7 +58,7 @@ def document_invocations(app: FastAPI, model: ServedModel) -> None:
                     "tags": ["scoring"],
                     "summary": "Score rows with MLflow's scoring protocol",
                     "operationId": "invocations_invocations_post",
-                    **invocations_openapi(model),
+                    **invocations_openapi(model, guardrails),
                 }
             }
             app.openapi_schema = document
@@ -64,9 +67,11 @@ def document_invocations(app: FastAPI, model: ServedModel) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def invocations_openapi(model: ServedModel) -> dict[str, Any]:
+def invocations_openapi(model: ServedModel, guardrails: Guardrails | None = None) -> dict[str, Any]:
     """The operation of POST /invocations: request bodies and answers."""
     record = _record_schema(model.input_schema)
+    if guardrails is not None:
+        _add_input_rules(record, guardrails)
     records = synthetic_records(model.input_schema)
     json_body: dict[str, Any] = {
         "schema": {
@@ -173,6 +178,31 @@ def _record_schema(schema: Schema | None) -> dict[str, Any]:
         "required": [spec.name for spec in columns if spec.required],
         "properties": {spec.name: _JSON_TYPES.get(plain_type(spec), {}) for spec in columns},
     }
+
+
+def _add_input_rules(record: dict[str, Any], guardrails: Guardrails) -> None:
+    """Each input column's business rules in its schema: an enforced rule's bounds and
+    allowed values as JSON Schema keywords, every rule named in the description."""
+    properties = record.get("properties", {})
+    for rule in guardrails.rules:
+        check = rule.check
+        if check is None or check.column not in properties:
+            continue
+        column = properties[check.column] = dict(properties[check.column])
+        named = f"rule '{rule.id}' ({rule.severity}, {rule.mode})"
+        column["description"] = (
+            f"{column['description']}; {named}" if "description" in column else named
+        )
+        if rule.mode != "enforce":
+            continue
+        keywords = {
+            "minimum": check.min,
+            "maximum": check.max,
+            "exclusiveMinimum": check.gt,
+            "exclusiveMaximum": check.lt,
+            "enum": check.allowed,
+        }
+        column.update({key: value for key, value in keywords.items() if value is not None})
 
 
 def _params_schema(model: ServedModel) -> dict[str, Any]:

@@ -157,6 +157,28 @@ class ServingMetrics:
             registry=registry,
             multiprocess_mode="livemax",
         )
+        # Labelled by the rules of the version serving: their number is bounded by its file.
+        guardrail_labels = ["rule", "target", "severity", "mode"]
+        self.guardrail_checked_rows = Counter(
+            "guardrail_checked_rows_total",
+            "Rows each business rule checked (app.guardrails), by rule id, the column or "
+            "output field it reads, its severity and mode.",
+            guardrail_labels,
+            registry=registry,
+        )
+        self.guardrail_violating_rows = Counter(
+            "guardrail_violating_rows_total",
+            "Rows that broke each business rule, whatever its mode (enforce: refused, warn: "
+            "answered and logged, shadow: only counted).",
+            guardrail_labels,
+            registry=registry,
+        )
+        self.guardrail_breaker_open = Gauge(
+            "guardrail_breaker_open",
+            "1 while a worker's guardrail breaker refuses scoring (max of live workers).",
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
         self.model_info = Gauge(
             "model_info",
             "Always 1; the labels name the model serving.",

@@ -26,6 +26,7 @@ from app.errors import ModelLoadError
 from app.mlflow_compat import signature_from_type_hints
 from app.protocol.parsing import InputContract
 from app.runtime.direct_predict import build_direct_predict
+from model_fetch.guardrails import read_rules_text, sha256_of
 from model_fetch.origin import RegistryOrigin, download_model, resolve_origin
 
 logger = logging.getLogger(__name__)
@@ -73,14 +74,18 @@ class ModelDescription:
     model_id: str | None = None
     signature: dict[str, Any] | None = None
     training_profile: dict[str, Any] | None = field(default=None, repr=False)
+    # The version's business rules file (app.guardrails), as attached to it.
+    guardrails_text: str | None = field(default=None, repr=False)
     load_seconds: float = 0.0
     packages: dict[str, str] = field(default_factory=dict)
     serving: ServingHints = field(default_factory=ServingHints)
 
     def as_dict(self) -> dict[str, Any]:
-        """What /version shows: everything but the (large) training profile."""
+        """What /version shows: everything but the (large) training profile and rules."""
         described = asdict(self)
         described["has_training_profile"] = described.pop("training_profile") is not None
+        rules = described.pop("guardrails_text")
+        described["guardrails_sha256"] = None if rules is None else sha256_of(rules)
         return described
 
 
@@ -143,6 +148,7 @@ def load_served_model(uri: str) -> ServedModel:
         pyfunc_model = mlflow.pyfunc.load_model(
             local_path, model_config=_config_overrides(mlmodel, origin)
         )
+        guardrails_text = read_rules_text(origin, Path(local_path))
     except Exception as error:
         raise ModelLoadError(
             f"cannot load model '{uri}': {type(error).__name__}: {error}"
@@ -156,6 +162,7 @@ def load_served_model(uri: str) -> ServedModel:
         model_id=getattr(mlmodel, "model_id", None),
         signature=mlmodel.signature.to_dict() if mlmodel.signature else None,
         training_profile=(mlmodel.metadata or {}).get("training_profile"),
+        guardrails_text=guardrails_text,
         load_seconds=round(time.perf_counter() - started, 3),
         packages=_package_versions(Path(local_path)),
         serving=ServingHints.from_metadata(mlmodel.metadata),

@@ -27,6 +27,7 @@ from app.protocol.frames import FrameBuilder
 from app.protocol.parsing import JSON, ScoringRequest, parse_request
 from app.protocol.validation import check_params
 from app.runtime.batching import MicroBatcher
+from app.runtime.guardrails import RequestGuardrails
 from app.runtime.model import ServedModel
 from app.settings import Settings
 
@@ -61,8 +62,10 @@ class Scorer:
         metrics: ServingMetrics,
         settings: Settings,
         drift: DriftMonitor | None = None,
+        guardrails: RequestGuardrails | None = None,
     ) -> None:
         self.model = model
+        self.guardrails = guardrails
         self.metrics = metrics
         self.drift = drift
         self.to_frame = FrameBuilder(model.input_schema)
@@ -119,6 +122,8 @@ class Scorer:
         times = current_stage_times()
         if times is not None:
             times.lap(VALIDATE)  # params and the row budget were checked since parsing
+        guardrails = self.guardrails
+        broken = guardrails is not None and guardrails.check_input(request.data, request.rows)
         if request.batchable:
             outputs = await self.batcher.submit(request.data, request.rows, request.params, times)
             if times is not None:
@@ -127,6 +132,8 @@ class Scorer:
             outputs = await run_in_threadpool(self.predict_jsonable, request.data, request.params)
             if times is not None:
                 times.lap(PREDICT)
+        if guardrails is not None:
+            guardrails.check_output(request.data, outputs, request.rows, broken)
         self.metrics.rows.observe(request.rows)
         self._count_predictions(outputs)
         body = _encode(outputs, request)

@@ -7,7 +7,9 @@ Prometheus at once whatever the load. It answers for the pod:
 - `/livez`, `/ping`, `/health`: the master is up and supervising (Gunicorn itself replaces
   a worker whose event loop stops beating within TIMEOUT_SECONDS);
 - `/readyz`: what the `ready` callback says (every worker warmed up, not shutting down);
-- `/metrics`: every worker's samples, merged from PROMETHEUS_MULTIPROC_DIR.
+- `/metrics`: every worker's samples, merged from PROMETHEUS_MULTIPROC_DIR;
+- `POST /guardrails/breaker/reset`: an operator closes every worker's guardrail breaker
+  (docs/guardrails.md); the only POST, on the port only operators reach.
 
 Forking with this thread running is safe: the thread holds a lock while it computes an
 answer, fork takes that lock first, and a forked worker closes the listener's sockets.
@@ -24,8 +26,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from app.errors import EndpointNotFoundError, NotReadyError, ServingError
 from app.observability.metrics import EXPOSITION_CONTENT_TYPE
-from app.paths import METRICS_PATH
-from app.readiness import Readiness
+from app.paths import BREAKER_RESET_PATH, METRICS_PATH
+from app.readiness import Readiness, request_breaker_reset
 
 logger = logging.getLogger(__name__)
 
@@ -99,9 +101,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path = self.path.partition("?")[0]
+        self._send(path, self.server.answer)
+
+    def do_POST(self) -> None:
+        path = self.path.partition("?")[0]
+        self.rfile.read(min(int(self.headers.get("Content-Length") or 0), 4096))
+        self._send(path, _answer_post)
+
+    def _send(self, path: str, answer: Callable[[str], Answer]) -> None:
         try:
             with _FORK_LOCK:
-                status, content_type, body, headers = self.server.answer(path)
+                status, content_type, body, headers = answer(path)
         except Exception:
             logger.exception("the ops listener failed on %s", path)
             failed = ServingError("internal server error; see the server log")
@@ -116,6 +126,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         """Probes every few seconds are noise; failures are logged where they happen."""
+
+
+def _answer_post(path: str) -> Answer:
+    if path != BREAKER_RESET_PATH:
+        return _error(EndpointNotFoundError("no such ops endpoint"))
+    if not request_breaker_reset():
+        return _error(ServingError("no directory shared with the workers to signal them"))
+    logger.warning("guardrail breakers reset by an operator")
+    return 200, JSON, b'{"reset":true}', {}
 
 
 def _register_fork_handlers() -> None:

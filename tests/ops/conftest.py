@@ -2,27 +2,50 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+
 import pytest
 from fastapi.testclient import TestClient
 from starlette.routing import BaseRoute
 
+from app.runtime.model import ServedModel
+from model_wrapper.packaging import DEMO_RULES_FILE
 from tests.ops.promql import ANNOUNCED_METRICS, exported_labels, find_tool
 from tests.support.demo import VALID_ROW
 
 
 @pytest.fixture(scope="session")
-def exported_metrics(client: TestClient) -> dict[str, set[str]]:
+def guarded_client(make_client: Callable[..., TestClient], served_model: ServedModel) -> TestClient:
+    """The demo model with the business rules it ships (as `train --register` attaches)."""
+    rules = DEMO_RULES_FILE.read_text()
+    description = dataclasses.replace(served_model.description, guardrails_text=rules)
+    model = ServedModel(served_model.pyfunc_model, description, served_model.serving_input)
+    return make_client(model)
+
+
+@pytest.fixture(scope="session")
+def exported_metrics(client: TestClient, guarded_client: TestClient) -> dict[str, set[str]]:
     """Series name -> label names the real app exports (plus the announced ones).
 
     The app is the test suite's real one (demo model, real registry); one valid and one
-    invalid scoring request first, so the labelled counters have samples and labels.
+    invalid scoring request first, so the labelled counters have samples and labels. The
+    demo with its rules attached adds the guardrail series (an accepted and a refused row).
     """
+    minor = {**VALID_ROW, "age": 15}
+    assert guarded_client.post("/invocations", json={"dataframe_records": [VALID_ROW]}).is_success
+    assert (
+        guarded_client.post("/invocations", json={"dataframe_records": [minor]}).status_code == 422
+    )
+    guarded = exported_labels(guarded_client.get("/metrics").text)
     assert client.post("/invocations", json={"dataframe_records": [VALID_ROW]}).status_code == 200
     bad = client.post("/invocations", content=b"{", headers={"Content-Type": "application/json"})
     assert bad.status_code == 400
     response = client.get("/metrics")
     assert response.status_code == 200
     exported = exported_labels(response.text)
+    for name, label_names in guarded.items():
+        exported.setdefault(name, set()).update(label_names)
     for name, labels in ANNOUNCED_METRICS.items():
         exported.setdefault(name, set()).update(labels)
     return exported

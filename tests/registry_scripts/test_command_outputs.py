@@ -11,7 +11,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from model_fetch.guardrails import RULES_FILE, sha256_of
 from model_fetch.retries import HTTP_DEFAULTS
+from model_wrapper.packaging import DEMO_RULES_FILE
 from tests.registry_scripts.support import DEMO_TRAINING, FIRST_CALL_ARGS, start_command
 from tests.support.ports import free_port
 
@@ -85,6 +87,9 @@ def test_train_and_export_against_a_real_mlflow_server_print_one_line_and_no_sec
     assert (tmp_path / "model" / "MLmodel").is_file()
     origin = json.loads((tmp_path / "model" / "registry_origin.json").read_text())
     assert origin["resolved_uri"] == uri
+    # The demo's business rules, attached through the server's tags, travel with the export.
+    assert trained["guardrails"]["sha256"] == sha256_of(DEMO_RULES_FILE.read_text())
+    assert (tmp_path / "model" / RULES_FILE).read_text() == DEMO_RULES_FILE.read_text()
     assert SECRET not in out + err
 
 
