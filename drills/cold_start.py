@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -82,12 +83,34 @@ def time_to_ready(podman: Podman, env: dict[str, str], *extra: str) -> float:
         podman("rm", "--force", container)
 
 
+def measure(podman: Podman, registry: Path, work: Path, runs: int) -> dict[str, object]:
+    """Build the image, then start it `runs` times with each way of getting the model."""
+    build_seconds = build_image(podman, registry, work)
+    baked_env = pinned_pod_environment(work / "baked", BAKED_VERSION, "--baked")
+    fetched_env = pinned_pod_environment(work / "fetched", FETCHED_VERSION)
+    fetched_env["MLFLOW_TRACKING_URI"] = f"sqlite:///{registry}/mlflow.db"
+    baked = [time_to_ready(podman, baked_env) for _ in range(runs)]
+    fetched = [
+        time_to_ready(podman, fetched_env, f"--volume={registry}:{registry}") for _ in range(runs)
+    ]
+    return {
+        "command": f"python -m drills.cold_start --runs {runs}",
+        "image_build_seconds": round(build_seconds, 1),
+        "baked_seconds": [round(s, 1) for s in baked],
+        "baked_median_seconds": round(statistics.median(baked), 1),
+        "fetched_seconds": [round(s, 1) for s in fetched],
+        "fetched_median_seconds": round(statistics.median(fetched), 1),
+        "registry": "SQLite registry directory mounted into the container (read at start)",
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m drills.cold_start", description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--output", type=Path)
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="cold-start-") as root:
+    # podman may leave its storage mounted for a moment: the directory goes when it can.
+    with tempfile.TemporaryDirectory(prefix="cold-start-", ignore_cleanup_errors=True) as root:
         work = Path(root)
         registry = work / "registry"
         registry.mkdir()
@@ -97,26 +120,11 @@ def main(argv: list[str] | None = None) -> int:
         (work / "podman").mkdir()
         podman = Podman(work / "podman")
         try:
-            build_seconds = build_image(podman, registry, work)
-            baked_env = pinned_pod_environment(work / "baked", BAKED_VERSION, "--baked")
-            fetched_env = pinned_pod_environment(work / "fetched", FETCHED_VERSION)
-            fetched_env["MLFLOW_TRACKING_URI"] = f"sqlite:///{registry}/mlflow.db"
-            baked = [time_to_ready(podman, baked_env) for _ in range(args.runs)]
-            fetched = [
-                time_to_ready(podman, fetched_env, f"--volume={registry}:{registry}")
-                for _ in range(args.runs)
-            ]
+            report = measure(podman, registry, work, args.runs)
         finally:
             podman.remove_everything()
-    report = {
-        "command": "python -m drills.cold_start" + f" --runs {args.runs}",
-        "image_build_seconds": round(build_seconds, 1),
-        "baked_seconds": [round(s, 1) for s in baked],
-        "baked_median_seconds": round(statistics.median(baked), 1),
-        "fetched_seconds": [round(s, 1) for s in fetched],
-        "fetched_median_seconds": round(statistics.median(fetched), 1),
-        "registry": "SQLite registry directory mounted into the container (read at start)",
-    }
+            overlay = work / "podman" / "storage" / "overlay"
+            subprocess.run(["umount", overlay], check=False, capture_output=True, timeout=60)
     text = json.dumps(report, indent=2)
     if args.output:
         args.output.write_text(text + "\n")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.overload import rate_of, run_loadgen
 from drills.client import SteadyClient
 from drills.models import LATENCY_FILE, STUCK_LOAN_AMOUNT
 from drills.stack import MlflowServer, ServingPod, registry_command
@@ -28,8 +29,10 @@ from drills.stack import MlflowServer, ServingPod, registry_command
 INJECTED_LATENCY_SECONDS = "0.6"  # above the p99 bound of ModelServingHighLatencyP99 (0.5 s)
 KILL_ROUNDS = 8
 KILL_PERIOD_SECONDS = 1.5
+CAPACITY_SECONDS = 5.0
+CAPACITY_CONNECTIONS = 16
 BURST_SECONDS = 20.0
-BURST_CONNECTIONS = 48
+BURST_FACTOR = 4
 METRICS_TMPFS_SIZE = "1m"
 START_FAILURE_SECONDS = 120.0
 
@@ -179,6 +182,11 @@ def _fill_metrics_dir(context: DrillContext) -> None:
                 written += 65536
     except OSError as error:
         context.notes.append(f"metrics directory full after {written} bytes of filler: {error}")
+    # Workers that are running have their files already; their replacements must make new
+    # ones. Recycle them (SIGTERM: the orderly exit MAX_REQUESTS also ends in).
+    for pid in context.pod.running().worker_pids():
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
 
 
 def _free_metrics_dir(context: DrillContext) -> None:
@@ -192,34 +200,22 @@ def _unmount_metrics_tmpfs(context: DrillContext) -> None:
 
 
 def _burst(context: DrillContext) -> None:
-    """BURST_CONNECTIONS clients sending back to back, for BURST_SECONDS."""
-    deadline = time.monotonic() + BURST_SECONDS
-    counts = {"sent": 0, "shed": 0}
-    lock = threading.Lock()
-
-    def hammer() -> None:
-        with httpx.Client(timeout=10) as http:
-            while time.monotonic() < deadline:
-                try:
-                    status = http.post(
-                        f"{context.pod.base_url}/invocations",
-                        content=context.client.bodies[0],
-                        headers={"Content-Type": "application/json"},
-                    ).status_code
-                except httpx.HTTPError:
-                    status = 0
-                with lock:
-                    counts["sent"] += 1
-                    counts["shed"] += status == 503
-
-    threads = [threading.Thread(target=hammer, daemon=True) for _ in range(BURST_CONNECTIONS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(BURST_SECONDS + 15)
+    """BURST_FACTOR times the capacity, offered open-loop for BURST_SECONDS by the
+    benchmarks' load generator; the capacity measured first, closed-loop, on the same pod."""
+    body_file = context.pod.workdir / "burst-body.json"
+    body_file.write_bytes(context.client.bodies[0])
+    capacity_run = run_loadgen(
+        context.pod.port, body_file, CAPACITY_SECONDS, [f"--connections={CAPACITY_CONNECTIONS}"]
+    )
+    capacity = rate_of(capacity_run)
+    burst = run_loadgen(
+        context.pod.port, body_file, BURST_SECONDS, [f"--rate={BURST_FACTOR * capacity:.0f}"]
+    )
     context.notes.append(
-        f"burst: {counts['sent']} requests from {BURST_CONNECTIONS} connections in "
-        f"{BURST_SECONDS:g} s ({counts['sent'] / BURST_SECONDS:.0f}/s), {counts['shed']} shed"
+        f"capacity {capacity:.0f} answers/s ({CAPACITY_CONNECTIONS} connections); the burst "
+        f"offered {BURST_FACTOR * capacity:.0f}/s for {BURST_SECONDS:g} s: {burst['sent']} "
+        f"sent, {rate_of(burst):.0f}/s answered 200, {rate_of(burst, '503'):.0f}/s shed "
+        f"(503), {burst['errors']} socket errors"
     )
 
 
@@ -287,9 +283,12 @@ FAILURES = (
     ),
     Failure(
         "metrics-dir-full",
-        f"the metrics directory (a {METRICS_TMPFS_SIZE} tmpfs) filled up",
+        f"the metrics directory (a {METRICS_TMPFS_SIZE} tmpfs) filled up, then the workers "
+        "recycled",
         "faulty",
-        frozenset({"ModelServingNotReady", "ModelServingHighErrorRate"}),
+        frozenset(
+            {"ModelServingWorkersDying", "ModelServingNotReady", "ModelServingHighErrorRate"}
+        ),
         _fill_metrics_dir,
         _free_metrics_dir,
         "the space freed",
@@ -298,7 +297,7 @@ FAILURES = (
     ),
     Failure(
         "burst",
-        f"{BURST_CONNECTIONS} connections sending back to back for {BURST_SECONDS:g} s",
+        f"{BURST_FACTOR} times the measured capacity offered for {BURST_SECONDS:g} s",
         "faulty",
         frozenset({"ModelServingLoadSheddingSustained"}),
         _burst,
