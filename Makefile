@@ -22,7 +22,7 @@ GITLAB_CI_LOCAL := $(PIPELINE_TOOLS)/node_modules/.bin/gitlab-ci-local
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 
 .PHONY: help serve test test-fast lint format typecheck bench bench-profile bench-overload lock \
-	audit clean
+	audit clean drill
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-deploy.txt requirements-fuzz.txt
 	$(PYTHON) -m venv $(VENV)
@@ -127,6 +127,13 @@ audit: $(TOOLS_STAMP)
 ## Offer the production command 4x its measured capacity for 60 s: sheds, probes, memory.
 bench-overload: $(STAMP)
 	$(BIN)/python -m bench.overload
+
+# Needs prometheus and prometheus-alertmanager (Debian) and root (a tmpfs is mounted for the
+# metrics-directory drill). Takes about 25 minutes; `DRILL_FLAGS="--quick --only NAME"`
+# runs one failure with 1 s scrape and evaluation intervals. Report: docs/drills.md.
+## Inject each failure into a local production-like stack; measure time to detect and recover.
+drill: $(STAMP)
+	$(BIN)/python -m drills --output drills/results/latest.json $(DRILL_FLAGS)
 
 ## Remove the virtual environments, the npm tools and the caches.
 clean:

@@ -52,7 +52,11 @@ def _remove_own_metrics_dir() -> None:
 from prometheus_client import multiprocess  # noqa: E402  (needs the directory above)
 
 from app.observability.log import build_logging_config  # noqa: E402
-from app.observability.metrics import count_ready_workers, render_merged  # noqa: E402
+from app.observability.metrics import (  # noqa: E402
+    WorkerExits,
+    count_ready_workers,
+    render_merged,
+)
 from app.readiness import PodReadiness, Readiness  # noqa: E402
 from app.server.ops_server import OpsServer  # noqa: E402
 from app.settings import Settings  # noqa: E402
@@ -85,9 +89,25 @@ def pre_fork(server: Any, worker: Any) -> None:
     gc.freeze()
 
 
+_worker_exits = WorkerExits()  # made in the master, so both series exist from the start
+_aborted: list[bool] = []  # in a worker: whether Gunicorn aborted it (TIMEOUT_SECONDS)
+
+
 def child_exit(server: Any, worker: Any) -> None:
-    """Fold a dead worker's live gauges out of the merged metrics."""
+    """Fold a dead worker's live gauges out of the merged metrics; count the exit."""
     multiprocess.mark_process_dead(worker.pid)
+    _worker_exits.reaped.inc()
+
+
+def worker_abort(worker: Any) -> None:
+    """In a worker Gunicorn aborts (SIGABRT) for being silent longer than TIMEOUT_SECONDS."""
+    _aborted.append(True)
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """In a worker leaving its loop: an orderly exit, unless it was aborted."""
+    if not _aborted:
+        _worker_exits.orderly.inc()
 
 
 _ops: list[OpsServer] = []

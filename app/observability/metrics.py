@@ -214,6 +214,26 @@ class ServingMetrics:
         return render_merged()
 
 
+class WorkerExits:
+    """Worker exits, counted from both sides (multiprocess mode only): Gunicorn's master
+    counts every worker it reaps, a worker counts its own orderly exit (a stop, a recycle
+    after MAX_REQUESTS). A worker SIGKILLed (out of memory, killed) or aborted for silence
+    (TIMEOUT_SECONDS) is counted by the master alone: the difference is the deaths."""
+
+    def __init__(self) -> None:
+        self.reaped = Counter(
+            "serving_worker_exits_total",
+            "Worker processes that exited, however (counted by Gunicorn's master).",
+            registry=None,
+        )
+        self.orderly = Counter(
+            "serving_worker_orderly_exits_total",
+            "Worker processes that exited in order: stopped or recycled, not killed or "
+            "aborted (counted by the worker).",
+            registry=None,
+        )
+
+
 def _merged_registry() -> CollectorRegistry:
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)

@@ -111,6 +111,12 @@ def make_flowers(n_rows: int, seed: int) -> pd.DataFrame:
 def make_registry(root: Path) -> dict[str, str]:
     tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
+    return {"tracking_uri": tracking_uri, **register_roles(str(root / "artifacts"))}
+
+
+def register_roles(artifact_location: str | None) -> dict[str, str]:
+    """Every role as a version in the registry MLFLOW_TRACKING_URI names, artifacts under
+    `artifact_location` (None: the tracking server's default, proxied artifacts)."""
     import mlflow
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import train_test_split
@@ -123,7 +129,7 @@ def make_registry(root: Path) -> dict[str, str]:
     from tests.support.demo import VALID_ROW
 
     client = mlflow.MlflowClient()
-    client.create_experiment(EXPERIMENT, artifact_location=str(root / "artifacts"))
+    client.create_experiment(EXPERIMENT, artifact_location=artifact_location)
     mlflow.set_experiment(EXPERIMENT)
 
     def fit(seed: int) -> tuple[Any, pd.DataFrame]:
@@ -164,7 +170,7 @@ def make_registry(root: Path) -> dict[str, str]:
 
     stable, stable_rows = fit(seed=1)
     good, good_rows = fit(seed=2)
-    versions = {
+    return {
         "stable": register(lambda: log_scoring_model(stable, stable_rows, model_name=MODEL_NAME)),
         "good": register(lambda: log_scoring_model(good, good_rows, model_name=MODEL_NAME)),
         "failing": register(lambda: log_applicant_model(FailingModel())),
@@ -186,7 +192,6 @@ def make_registry(root: Path) -> dict[str, str]:
         "other-stable": register(lambda: log_species(seed=1)),
         "other-good": register(lambda: log_species(seed=2)),
     }
-    return {"tracking_uri": tracking_uri, **versions}
 
 
 if __name__ == "__main__":
