@@ -24,7 +24,8 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 .PHONY: help serve test test-fast lint format typecheck bench bench-profile bench-overload lock \
 	audit clean
 
-$(STAMP): requirements.txt requirements-dev.txt requirements-deploy.txt requirements-fuzz.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements-deploy.txt requirements-fuzz.txt \
+		requirements-spark.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip==$(PIP_VERSION)
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt

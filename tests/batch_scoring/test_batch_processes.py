@@ -232,7 +232,10 @@ def test_the_spark_engine_writes_what_the_local_engine_writes(
     local[2] against the local engine: the same scores and rejects, the same manifest
     but for the engine and the times."""
     if importlib.util.find_spec("pyspark") is None or shutil.which("java") is None:
-        missing("the spark engine needs pyspark and Java 17+: make spark, apt-get install ...")
+        missing(
+            "the spark engine needs PySpark (requirements-spark.txt) and Java 17+ "
+            "(apt-get install openjdk-17-jre-headless)"
+        )
     frame = demo_frame(300).astype({"age": "float64"})
     frame.loc[5, "age"] = np.nan
     frame.loc[260, "income"] = np.nan
