@@ -114,7 +114,7 @@ def run_batch(
                     job,
                     model,
                     model_dir,
-                    max(1, options.workers),
+                    _workers(options, total),
                     on_result,
                 )
         changed = [source.name for source in inputs if not source.unchanged()]
@@ -139,7 +139,7 @@ def run_batch(
                 "resolved_uri": model.description.resolved_uri,
                 "run_id": model.description.run_id,
             },
-            "engine": _engine(options),
+            "engine": _engine(options, total),
             "inputs": [source.manifest_entry() for source in inputs],
             "rows": {"in": progress.rows, "scored": progress.scored, "rejected": progress.rejected},
             "reject_share": share,
@@ -193,10 +193,19 @@ def _named(chunks: Iterator[Chunk], inputs: list[InputFile]) -> Iterator[tuple[C
         yield chunk, inputs[chunk.file_index].name
 
 
-def _engine(options: BatchOptions) -> dict[str, Any]:
+def _workers(options: BatchOptions, total: int | None) -> int:
+    """No more workers than chunks: each costs a process start and a model load, and one
+    chunk is scored in the command's own process."""
+    if total is None:
+        return max(1, options.workers)
+    return max(1, min(options.workers, -(-total // options.chunk_rows)))
+
+
+def _engine(options: BatchOptions, total: int | None) -> dict[str, Any]:
     if options.engine == "spark":
         return {"name": "spark", "master": options.spark_master}
-    return {"name": "local", "workers": options.workers, "chunk_rows": options.chunk_rows}
+    workers = _workers(options, total)
+    return {"name": "local", "workers": workers, "chunk_rows": options.chunk_rows}
 
 
 def _now() -> str:
