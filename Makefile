@@ -21,8 +21,8 @@ GITLAB_CI_LOCAL := $(PIPELINE_TOOLS)/node_modules/.bin/gitlab-ci-local
 # both ignored by git. Point MLFLOW_TRACKING_URI at an `mlflow server` to use that instead.
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 
-.PHONY: help serve test test-fast lint format typecheck bench bench-profile bench-overload lock \
-	audit clean
+.PHONY: help serve test test-fast lint format typecheck bench bench-profile bench-overload \
+	bench-batch lock audit clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-deploy.txt requirements-fuzz.txt \
 		requirements-spark.txt
@@ -127,6 +127,11 @@ audit: $(TOOLS_STAMP)
 ## Offer the production command 4x its measured capacity for 60 s: sheds, probes, memory.
 bench-overload: $(STAMP)
 	$(BIN)/python -m bench.overload
+
+# BATCH_FLAGS: e.g. --rows 10000 100000 1000000 (docs/batch.md has the figures).
+## Batch scoring rows/s: the batch command against a plain predict loop and spark_udf.
+bench-batch: $(STAMP)
+	$(BIN)/python -m bench.batch $(BATCH_FLAGS)
 
 ## Remove the virtual environments, the npm tools and the caches.
 clean:
