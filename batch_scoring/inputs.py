@@ -56,10 +56,6 @@ class Chunk:
     first_row: int
     data: Any  # a pyarrow RecordBatch (Parquet) or a pandas DataFrame (CSV)
 
-    @property
-    def rows(self) -> int:
-        return len(self.data)
-
 
 def find_inputs(root: Path) -> list[InputFile]:
     if root.is_file():

@@ -31,6 +31,7 @@ from batch_scoring.chunks import ModelFailedError, ScoredChunk
 SCORES = "scores"
 REJECTS = "rejects"
 MANIFEST = "_manifest.json"
+# What identifies a row in scores and rejects: its input file and its position there.
 ROW_COLUMNS = ("input_file", "input_row")
 # The column of a model's output that is not a record per row (a number, a list, a text).
 PREDICTION = "prediction"

@@ -38,7 +38,7 @@ from app.runtime.model import ServedModel, config_overrides
 from batch_scoring.chunks import ChunkScorer
 from batch_scoring.inputs import InputError, InputFile, read_chunks
 from batch_scoring.local import ChunkResult
-from batch_scoring.output import PREDICTION, REJECTS, SCORES, prediction_columns
+from batch_scoring.output import PREDICTION, REJECTS, ROW_COLUMNS, SCORES, prediction_columns
 from batch_scoring.refusers import Refuser, build_refusers
 from model_fetch.origin import RegistryOrigin
 
@@ -120,7 +120,7 @@ def _score(
         if names is not None and schema is not None
         else [F.col(c) for c in accepted.columns if c not in _ADDED_COLUMNS]
     )
-    row_columns = ["input_file", "input_row", *options.keep]
+    row_columns = [*ROW_COLUMNS, *options.keep]
     scored = accepted.select(*row_columns, predict(*model_columns).alias(_PREDICTION))
     if records:
         scored = scored.select(*row_columns, f"{_PREDICTION}.*")
@@ -129,7 +129,7 @@ def _score(
     scored = scored.select(*[_null_for_nan(F, field) for field in scored.schema.fields])
     scored.write.mode("overwrite").parquet(str(staging / SCORES))
     rejects = checked.where(F.col(_REFUSAL).isNotNull()).select(
-        "input_file", "input_row", F.col(_REFUSAL).alias("reason")
+        *ROW_COLUMNS, F.col(_REFUSAL).alias("reason")
     )
     rejects.write.mode("overwrite").parquet(str(staging / REJECTS))
     checked.unpersist()
@@ -138,7 +138,7 @@ def _score(
     return ChunkResult(scored_rows + rejected_rows, scored_rows, rejected_rows)
 
 
-_ADDED_COLUMNS = ("input_file", "input_row", _REFUSAL)
+_ADDED_COLUMNS = (*ROW_COLUMNS, _REFUSAL)
 
 
 # The Spark type of each plain signature type: the column is cast to it before predict, as

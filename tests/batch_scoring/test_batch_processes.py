@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow.dataset as ds
 import pytest
 
-from batch_scoring.output import MANIFEST
+from batch_scoring.output import MANIFEST, ROW_COLUMNS
 from batch_scoring.run import BatchOptions, run_batch
 from registry_scripts.demo_data import LABEL, make_credit_dataset
 from tests.batch_scoring.conftest import BatchModels
@@ -31,8 +31,6 @@ from tests.support.production import RunningServer, start_server, wait_ready
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow  # they start the production command, workers, Spark
-
-ROW_COLUMNS = ("input_file", "input_row")
 
 
 def batch_rows(directory: Path) -> list[dict[str, Any]]:
