@@ -120,41 +120,54 @@ def run_batch(
         changed = [source.name for source in inputs if not source.unchanged()]
         if changed:
             raise InputError(f"input changed while it was scored: {', '.join(changed)}")
-        complete = total is None or progress.rows == total
-        share = progress.rejected / progress.rows if progress.rows else 0.0
-        failure = None
-        if not complete or share > options.max_reject_share:
-            failure = (
-                f"{progress.rejected} of {progress.rows} rows read were rejected "
-                f"({share:.4%}), more than --max-reject-share {options.max_reject_share:.4%}"
-                + ("" if complete else f"; stopped before the last {total - progress.rows} rows")  # type: ignore[operator]
-            )
-        manifest = {
-            "status": "failed" if failure else "succeeded",
-            "failure": failure,
-            "model": {
-                "requested_uri": options.model_uri,
-                "name": model.description.name,
-                "version": model.description.version,
-                "resolved_uri": model.description.resolved_uri,
-                "run_id": model.description.run_id,
-            },
-            "engine": _engine(options, total),
-            "inputs": [source.manifest_entry() for source in inputs],
-            "rows": {"in": progress.rows, "scored": progress.scored, "rejected": progress.rejected},
-            "reject_share": share,
-            "max_reject_share": options.max_reject_share,
-            "kept_columns": list(options.keep),
-            "parts": {
-                SCORES: output.parts(SCORES) if not failure else [],
-                REJECTS: output.parts(REJECTS),
-            },
-            "packages": model.description.packages,
-            "started_at": started_at,
-            "ended_at": _now(),
-        }
+        manifest = _manifest(options, model, inputs, progress, output, started_at)
         output.commit(manifest)
     return manifest
+
+
+def _manifest(
+    options: BatchOptions,
+    model: ServedModel,
+    inputs: list[InputFile],
+    progress: Progress,
+    output: StagedOutput,
+    started_at: str,
+) -> dict[str, Any]:
+    """What the run scored, with what, and whether it succeeded."""
+    total = progress.rows_total
+    stopped = 0 if total is None else total - progress.rows
+    share = progress.rejected / progress.rows if progress.rows else 0.0
+    failure = None
+    if stopped or share > options.max_reject_share:
+        failure = (
+            f"{progress.rejected} of {progress.rows} rows read were rejected "
+            f"({share:.4%}), more than --max-reject-share {options.max_reject_share:.4%}"
+            + (f"; stopped before the last {stopped} rows" if stopped else "")
+        )
+    return {
+        "status": "failed" if failure else "succeeded",
+        "failure": failure,
+        "model": {
+            "requested_uri": options.model_uri,
+            "name": model.description.name,
+            "version": model.description.version,
+            "resolved_uri": model.description.resolved_uri,
+            "run_id": model.description.run_id,
+        },
+        "engine": _engine(options, total),
+        "inputs": [source.manifest_entry() for source in inputs],
+        "rows": {"in": progress.rows, "scored": progress.scored, "rejected": progress.rejected},
+        "reject_share": share,
+        "max_reject_share": options.max_reject_share,
+        "kept_columns": list(options.keep),
+        "parts": {
+            SCORES: [] if failure else output.parts(SCORES),
+            REJECTS: output.parts(REJECTS),
+        },
+        "packages": model.description.packages,
+        "started_at": started_at,
+        "ended_at": _now(),
+    }
 
 
 def _copy_and_load(model_uri: str, scratch: Path) -> tuple[ServedModel, Path]:
