@@ -42,8 +42,10 @@ COPY app/ app/
 COPY model_fetch/ model_fetch/
 COPY model_wrapper/ model_wrapper/
 COPY registry_scripts/ registry_scripts/
+# The batch command (k8s/batch): its local engine needs nothing the server does not.
+COPY batch_scoring/ batch_scoring/
 # Bytecode is written now: at run time the code is read-only and owned by root.
-RUN python -m compileall -q app model_fetch model_wrapper registry_scripts
+RUN python -m compileall -q app model_fetch model_wrapper registry_scripts batch_scoring
 USER 10001:10001
 EXPOSE 8000
 # Kubernetes uses its own probes; this serves podman and docker users.

@@ -21,10 +21,11 @@ GITLAB_CI_LOCAL := $(PIPELINE_TOOLS)/node_modules/.bin/gitlab-ci-local
 # both ignored by git. Point MLFLOW_TRACKING_URI at an `mlflow server` to use that instead.
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 
-.PHONY: help serve test test-fast lint format typecheck bench bench-profile bench-overload lock \
-	audit clean drill
+.PHONY: help serve test test-fast lint format typecheck bench bench-profile bench-overload \
+	bench-batch lock audit clean drill
 
-$(STAMP): requirements.txt requirements-dev.txt requirements-deploy.txt requirements-fuzz.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements-deploy.txt requirements-fuzz.txt \
+		requirements-spark.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip==$(PIP_VERSION)
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
@@ -134,6 +135,11 @@ bench-overload: $(STAMP)
 ## Inject each failure into a local production-like stack; measure time to detect and recover.
 drill: $(STAMP)
 	$(BIN)/python -m drills --output drills/results/latest.json $(DRILL_FLAGS)
+
+# BATCH_FLAGS: e.g. --rows 10000 100000 1000000 (docs/batch.md has the figures).
+## Batch scoring rows/s: the batch command against a plain predict loop and spark_udf.
+bench-batch: $(STAMP)
+	$(BIN)/python -m bench.batch $(BATCH_FLAGS)
 
 ## Remove the virtual environments, the npm tools and the caches.
 clean:

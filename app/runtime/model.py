@@ -146,7 +146,7 @@ def load_served_model(uri: str) -> ServedModel:
         local_path = str(download_model(uri, origin))
         mlmodel = Model.load(local_path)
         pyfunc_model = mlflow.pyfunc.load_model(
-            local_path, model_config=_config_overrides(mlmodel, origin)
+            local_path, model_config=config_overrides(mlmodel, origin)
         )
         guardrails_text = read_rules_text(origin, Path(local_path))
     except Exception as error:
@@ -170,8 +170,10 @@ def load_served_model(uri: str) -> ServedModel:
     return ServedModel(pyfunc_model, description, mlmodel.get_serving_input(local_path))
 
 
-def _config_overrides(mlmodel: Model, origin: RegistryOrigin) -> dict[str, Any] | None:
-    """Tell a model that accepts them its registry name and version (see model_wrapper)."""
+def config_overrides(mlmodel: Model, origin: RegistryOrigin) -> dict[str, Any] | None:
+    """Tell a model that accepts them its registry name and version (see model_wrapper).
+
+    Public: the batch command hands the same overrides to MLflow's spark_udf."""
     logged = (mlmodel.flavors.get("python_function") or {}).get("config") or {}
     identity = {"model_name": origin.name, "model_version": origin.version}
     overrides = {key: value for key, value in identity.items() if key in logged and value}

@@ -17,7 +17,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from starlette.concurrency import run_in_threadpool
 
-from app.errors import BadRequestError, PredictionFailedError, SchemaMismatchError
+from app.errors import PredictionFailedError
 from app.observability.drift import DriftMonitor
 from app.observability.metrics import ServingMetrics
 from app.observability.stages import ENCODE, PARSE, PREDICT, VALIDATE, current_stage_times
@@ -28,31 +28,16 @@ from app.protocol.parsing import JSON, ScoringRequest, parse_request
 from app.protocol.validation import check_params
 from app.runtime.batching import MicroBatcher
 from app.runtime.guardrails import RequestGuardrails
+from app.runtime.input_refusal import input_refusal
 from app.runtime.model import ServedModel
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 _FAILED = "the model failed to score this request; the server log has the detail"
-# MLflow's error codes for input it refuses are ours too: the same classes answer them.
-_CLIENT_ERRORS = {error.error_code: error for error in (SchemaMismatchError, BadRequestError)}
-# MLflow's enforcement messages quote the input they refuse: those get words of ours. A
-# model's own MlflowException (the demo's threshold check) keeps its message.
-_QUOTING_PREFIXES = {
-    "Failed to enforce schema": "the input does not match the model's signature",
-    "Failed to validate data against type hint": "the input does not match the model's type hints",
-    "Failed to convert": "the input does not match the model's signature",
-    "Incompatible": "the input does not match the model's signature",
-    "Invalid parameters": "the params do not match the model's params schema",
-    "Failed to validate": "the input does not match the model's signature",
-}
 # Distinct values of the counted output field labelled apart; more are counted as "other",
 # so a field of free text cannot flood /metrics with series.
 MAX_COUNTED_VALUES = 32
-_UNCHECKED_INPUT_FAILED = (
-    "the model could not score this input; it has no signature to check requests against, "
-    "so send the columns and types it was trained on"
-)
 
 
 class Scorer:
@@ -160,18 +145,12 @@ class Scorer:
         started = time.perf_counter()
         try:
             predictions = self.model.predict(data, params)
-        except MlflowException as error:
-            client_error = _CLIENT_ERRORS.get(error.error_code)
-            if client_error is None:
-                logger.exception("the model failed with %s", error.error_code)
-                raise PredictionFailedError(_FAILED) from error
-            logger.info("MLflow refused the input: %s", error.error_code)
-            raise client_error(_refusal(error.message)) from None
         except Exception as error:
-            if self._unchecked:
-                logger.info("the model raised %s on unchecked input", type(error).__name__)
-                raise BadRequestError(_UNCHECKED_INPUT_FAILED) from None
-            logger.exception("the model failed with %s", type(error).__name__)
+            refusal = input_refusal(error, unchecked=self._unchecked)
+            if refusal is not None:
+                raise refusal from None
+            name = error.error_code if isinstance(error, MlflowException) else type(error).__name__
+            logger.exception("the model failed with %s", name)
             raise PredictionFailedError(_FAILED) from error
         finally:
             self.metrics.predict_seconds.observe(time.perf_counter() - started)
@@ -198,13 +177,6 @@ class Scorer:
 
 def _untimed() -> None:
     """Outside a request (the warm-up) no stage is timed."""
-
-
-def _refusal(message: str) -> str:
-    for prefix, words in _QUOTING_PREFIXES.items():
-        if message.startswith(prefix):
-            return f"{words} (see GET /version)"
-    return message.splitlines()[0] if message else "the model refused this input"
 
 
 def _encode(outputs: Any, request: ScoringRequest) -> bytes:

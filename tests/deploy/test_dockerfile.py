@@ -125,6 +125,7 @@ def test_build_context_is_an_allowlist() -> None:
         "!model_fetch/",
         "!model_wrapper/",
         "!registry_scripts/",
+        "!batch_scoring/",
     }
 
 

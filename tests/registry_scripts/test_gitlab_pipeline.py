@@ -192,7 +192,7 @@ def test_jobs_rules_and_needs_as_gitlab_reads_them(
 ) -> None:
     """gitlab-ci-local applies GitLab's own checks (e.g. cache:key:files takes one or two
     files) and rules: release jobs on main, manual promote and rollbacks; on MRs only the
-    tests and the audit of the locked requirements."""
+    tests and the audit of the locked requirements; on schedules only batch scoring."""
     pipeline = Pipeline(checkout, job_venv, tmp_path, "http://127.0.0.1:9")
     listed = pipeline.run("--list-json")
     assert listed.returncode == 0, show(listed)
@@ -207,6 +207,7 @@ def test_jobs_rules_and_needs_as_gitlab_reads_them(
         "deploy": "on_success",
         "rollback-model": "manual",
         "rollback-release": "manual",
+        "batch-score": "never",
     }
     needs = {name: [n["job"] for n in job.get("needs") or []] for name, job in jobs.items()}
     assert needs["deploy"] == ["candidate", "build-image", "promote"]
@@ -217,6 +218,16 @@ def test_jobs_rules_and_needs_as_gitlab_reads_them(
     # --list-json lists when:never jobs too.
     runs = [job["name"] for job in json.loads(merge_request.stdout) if job["when"] != "never"]
     assert runs == ["test", "audit"]
+
+    schedule = pipeline.run(
+        "--list-json",
+        CI_PIPELINE_SOURCE="schedule",
+        BATCH_INPUT="/data/applicants",
+        BATCH_OUTPUT="/data/scores",
+    )
+    assert schedule.returncode == 0, show(schedule)
+    runs = [job["name"] for job in json.loads(schedule.stdout) if job["when"] != "never"]
+    assert runs == ["batch-score"]
 
 
 def _first_version_in_production(client: MlflowClient) -> str:
