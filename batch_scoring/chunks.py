@@ -9,12 +9,12 @@ encoder and decoded again, so each row's output is exactly what /invocations ans
 
 When MLflow refuses a chunk the refusers let through (a type they do not check, a model
 without a signature), the chunk is halved until each refused row stands alone, so only
-the refused rows are set apart, each with the reason the server gives.
+the refused rows are set apart, each with the reason the server gives. Answers that break
+an enforced output rule of the version are set apart too, as the server refuses them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,11 +23,13 @@ import orjson
 import pandas as pd
 
 from app.errors import ServingError
+from app.guardrails.engine import RuleEngine
 from app.protocol.encoding import encode_predictions, to_jsonable
 from app.protocol.frames import FrameBuilder
 from app.runtime.input_refusal import input_refusal
 from app.runtime.model import ServedModel
-from batch_scoring.refusers import Positions, Refuser, signature_columns
+from batch_scoring.guardrails import enforces_output_rules, refuse_outputs
+from batch_scoring.refusers import Positions, build_refusers, signature_columns
 
 
 class ModelFailedError(Exception):
@@ -43,9 +45,10 @@ class ScoredChunk:
 
 
 class ChunkScorer:
-    def __init__(self, model: ServedModel, refusers: Sequence[Refuser]) -> None:
+    def __init__(self, model: ServedModel, engine: RuleEngine | None) -> None:
         self.model = model
-        self.refusers = list(refusers)
+        self.refusers = build_refusers(model, engine)
+        self.output_rules = engine if enforces_output_rules(engine) else None
         self.to_frame = FrameBuilder(model.input_schema)
         self._unchecked = model.input_schema is None
 
@@ -60,6 +63,8 @@ class ChunkScorer:
         outputs: dict[int, Any] = {}
         if len(accepted):
             self._predict(columns, accepted, outputs, rejected)
+        if self.output_rules is not None and outputs:
+            self._refuse_answers(columns, outputs, rejected)
         scored = np.array(sorted(outputs), dtype=np.intp)
         return ScoredChunk(scored, [outputs[int(row)] for row in scored], rejected)
 
@@ -81,6 +86,20 @@ class ChunkScorer:
             self._predict(columns, rows[middle:], outputs, rejected)
             return
         outputs.update(zip(rows.tolist(), answers, strict=True))
+
+    def _refuse_answers(
+        self, columns: dict[str, Any], outputs: dict[int, Any], rejected: dict[int, str]
+    ) -> None:
+        """Rows whose answer breaks an enforced output rule leave the scores for the
+        rejects, as the server refuses such an answer (422)."""
+        assert self.output_rules is not None
+        answered = np.array(sorted(outputs), dtype=np.intp)
+        inputs = {name: values[answered] for name, values in columns.items()}
+        answers = [outputs[int(row)] for row in answered]
+        for mask, reason in refuse_outputs(self.output_rules, inputs, answers):
+            for position in answered[mask].tolist():
+                rejected[position] = reason
+                del outputs[position]
 
     def _answers(self, columns: dict[str, Any], rows: Positions) -> list[Any]:
         """The rows' answers; the ServingError the server answers when it refuses them."""

@@ -23,9 +23,9 @@ import pyarrow.parquet as pq
 
 from app.runtime.model import ServedModel, load_served_model
 from batch_scoring.chunks import ChunkScorer
+from batch_scoring.guardrails import rule_engine
 from batch_scoring.inputs import Chunk, InputError
 from batch_scoring.output import REJECTS, SCORES, part_name, rejects_table, scores_table
-from batch_scoring.refusers import build_refusers
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ _scorer: ChunkScorer | None = None
 def use_model(model: ServedModel) -> None:
     """Score in this process with `model` (the parent, with one worker)."""
     global _scorer
-    _scorer = ChunkScorer(model, build_refusers(model))
+    _scorer = ChunkScorer(model, rule_engine(model))
 
 
 def _start_worker(model_dir: str, threads: int) -> None:

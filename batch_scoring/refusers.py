@@ -3,8 +3,7 @@
 A refuser takes the chunk as read and returns refusals: a boolean mask over its rows and
 the reason for those rows. A row takes the reason of the first refuser that marks it, and
 is written to the rejects output instead of being scored. `build_refusers` makes the list
-for a model; a further per-row check (business rules of a model version, say) is one more
-entry there.
+for a model: its signature's check, then its enforced input rules (batch_scoring.guardrails).
 
 The signature refuser applies the server's own check of a JSON request
 (app.protocol.validation.check_columns) to the columns as the JSON path sees them. The
@@ -23,9 +22,11 @@ import pandas as pd
 from mlflow.types import Schema
 
 from app.errors import ServingError
+from app.guardrails.engine import RuleEngine
 from app.protocol.frames import has_columns
 from app.protocol.validation import check_columns, require_columns
 from app.runtime.model import ServedModel
+from batch_scoring.guardrails import refusals
 
 Mask = np.ndarray[Any, np.dtype[np.bool_]]
 Refusal = tuple[Mask, str]
@@ -33,12 +34,17 @@ Refuser = Callable[[pd.DataFrame], Sequence[Refusal]]
 Positions = np.ndarray[Any, np.dtype[np.intp]]
 
 
-def build_refusers(model: ServedModel) -> list[Refuser]:
-    """The refusers for `model`, in the order their reasons win."""
-    if not has_columns(model.input_schema):
-        return []  # no signature: MLflow's own enforcement, at predict, refuses rows
-    assert model.input_schema is not None
-    return [SignatureRefuser(model.input_schema)]
+def build_refusers(model: ServedModel, engine: RuleEngine | None) -> list[Refuser]:
+    """The refusers for `model` and the engine of its rules, in the order their reasons
+    win: the signature's, then the enforced input rules' (the server's order too)."""
+    refusers: list[Refuser] = []
+    # No signature: MLflow's own enforcement, at predict, refuses rows.
+    if has_columns(model.input_schema):
+        assert model.input_schema is not None
+        refusers.append(SignatureRefuser(model.input_schema))
+    if engine is not None and engine.input_rules:
+        refusers.append(InputRulesRefuser(model, engine))
+    return refusers
 
 
 def signature_columns(frame: pd.DataFrame, schema: Schema | None) -> dict[str, Any]:
@@ -94,3 +100,16 @@ class SignatureRefuser:
             middle = len(rows) // 2
             self._refuse(columns, rows[:middle], reasons)
             self._refuse(columns, rows[middle:], reasons)
+
+
+class InputRulesRefuser:
+    """Rows breaking an enforced input rule of the version, checked on the columns as the
+    server's JSON path holds them."""
+
+    def __init__(self, model: ServedModel, engine: RuleEngine) -> None:
+        self.schema = model.input_schema
+        self.engine = engine
+
+    def __call__(self, frame: pd.DataFrame) -> list[Refusal]:
+        columns = signature_columns(frame, self.schema)
+        return refusals(self.engine.check_inputs(columns, len(frame)), len(frame), "input")

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from app.errors import ModelLoadError
 from app.runtime.model import ServedModel, load_served_model
+from batch_scoring.guardrails import rule_engine
 from batch_scoring.inputs import Chunk, InputError, InputFile, find_inputs, read_chunks
 from batch_scoring.local import ChunkJob, ChunkResult, score_locally
 from batch_scoring.output import REJECTS, SCORES, StagedOutput
@@ -188,6 +189,7 @@ def _copy_and_load(model_uri: str, scratch: Path) -> tuple[ServedModel, Path]:
 
 
 def _check_model(model: ServedModel) -> None:
+    rule_engine(model)  # rules that do not fit the signature stop the run here
     if model.contract.from_type_hints:
         raise ModelLoadError(
             "the model's signature comes from its type hints; batch scoring takes models "

@@ -32,10 +32,12 @@ import pyarrow.dataset as ds
 from mlflow.models import Model
 from mlflow.types import DataType
 
+from app.guardrails.engine import RuleEngine
 from app.protocol.frames import has_columns
 from app.protocol.validation import plain_type
 from app.runtime.model import ServedModel, config_overrides
 from batch_scoring.chunks import ChunkScorer
+from batch_scoring.guardrails import enforces_output_rules, rule_engine
 from batch_scoring.inputs import InputError, InputFile, read_chunks
 from batch_scoring.local import ChunkResult
 from batch_scoring.output import PREDICTION, REJECTS, ROW_COLUMNS, SCORES, prediction_columns
@@ -88,8 +90,14 @@ def _score(
     from pyspark.sql.pandas.types import from_arrow_type
     from pyspark.sql.types import StringType, StructField, StructType
 
-    refusers = build_refusers(model)
-    records, output_type = _output_type(model, refusers, inputs)
+    engine = rule_engine(model)
+    if enforces_output_rules(engine):
+        raise InputError(
+            "this model version enforces business rules on its answers, which the spark "
+            "engine does not apply: score it with --engine local"
+        )
+    refusers = build_refusers(model, engine)
+    records, output_type = _output_type(model, engine, inputs)
     description = model.description
     origin = RegistryOrigin(description.resolved_uri, description.name, description.version)
     predict = mlflow.pyfunc.spark_udf(
@@ -199,11 +207,11 @@ def _refuse_rows(refusers: list[Refuser]) -> Any:
 
 
 def _output_type(
-    model: ServedModel, refusers: list[Refuser], inputs: list[InputFile]
+    model: ServedModel, engine: RuleEngine | None, inputs: list[InputFile]
 ) -> tuple[bool, pa.DataType]:
     """Whether the model answers records, and the Arrow type of its answer: from its
     answer to the first rows it does not refuse, scored as the local engine scores them."""
-    scorer = ChunkScorer(model, refusers)
+    scorer = ChunkScorer(model, engine)
     for chunk in read_chunks(inputs, _SAMPLE_ROWS):
         frame = chunk.data.to_pandas() if isinstance(chunk.data, pa.RecordBatch) else chunk.data
         predictions = scorer.score(frame).predictions

@@ -86,7 +86,7 @@ class RequestGuardrails:
         """After predict: count, and raise when an enforced output rule is broken."""
         if self.engine.output_rules:
             inputs = _input_columns(data) or {}
-            table, rows = _output_columns(outputs, self.engine, rows)
+            table, rows = output_columns(outputs, self.engine, rows)
             results = self.engine.check_outputs(inputs, table, rows)
             self._apply(results, "output", broken_before)
         elif self.breaker is not None:
@@ -118,7 +118,7 @@ class RequestGuardrails:
             self.breaker.record(counts_for_breaker)
         if refused:
             logger.info("request refused by guardrails: %s", ", ".join(r.rule.id for r in refused))
-            raise GuardrailViolationError(_refusal(refused, side))
+            raise GuardrailViolationError(refusal_message(refused, side))
         return counts_for_breaker
 
     def _refuse_while_open(self) -> None:
@@ -175,7 +175,7 @@ def _input_columns(data: Any) -> Columns | None:
     return data if isinstance(data, dict | pd.DataFrame) else None
 
 
-def _output_columns(outputs: Any, engine: RuleEngine, rows: int) -> tuple[Columns, int]:
+def output_columns(outputs: Any, engine: RuleEngine, rows: int) -> tuple[Columns, int]:
     """The answer's fields the output rules read, as columns. A field the answer lacks is
     missing on every row (only `not_null` catches that)."""
     if isinstance(outputs, dict):
@@ -196,7 +196,9 @@ def _output_columns(outputs: Any, engine: RuleEngine, rows: int) -> tuple[Column
     return columns, len(records)
 
 
-def _refusal(refused: list[RuleResult], side: str) -> str:
+def refusal_message(refused: list[RuleResult], side: str) -> str:
+    """What a 422 says of the enforced rules `refused` broke: rule, target and rows, never a
+    value (the batch command gives each refused row the words its request alone gets)."""
     parts = []
     for result in refused[:MAX_RULES_NAMED]:
         rule = result.rule

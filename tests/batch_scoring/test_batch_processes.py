@@ -73,19 +73,20 @@ def demo_frame(rows: int) -> pd.DataFrame:
     return make_credit_dataset(n_rows=rows, seed=11).drop(columns=[LABEL])
 
 
-@pytest.mark.parametrize("model", ["demo", "classifier", "labeller"])
+@pytest.mark.parametrize("model", ["demo", "classifier", "labeller", "guarded"])
 def test_each_row_gets_what_invocations_answers_for_it(
     model: str, batch_models: BatchModels, serve: Any, tmp_path: Path
 ) -> None:
     """The same rows scored by the production command and in batch (chunks of 64; two
     worker processes for the demo): equal answers, and each refused row's reason is the message
-    the server answers for that row alone."""
+    the server answers for that row alone: a value the signature refuses, or one breaking an
+    enforced business rule of the version, on its input or on the model's answer."""
     refused: list[int] = []
     if model == "demo":
         uri, frame = "models:/credit-risk-scoring/1", demo_frame(300)
     elif model == "classifier":
         uri, frame = f"models:/{batch_models.classifier}/1", iris_frame()[0]
-    else:
+    elif model == "labeller":
         uri = f"models:/{batch_models.labeller}/1"
         positions = np.arange(200)
         frame = pd.DataFrame(
@@ -94,6 +95,15 @@ def test_each_row_gets_what_invocations_answers_for_it(
         frame.loc[17, "count"] = 0.5
         frame.loc[150, "amount"] = np.nan
         refused = [17, 150]
+    else:
+        uri = f"models:/{batch_models.guarded}/1"
+        positions = np.arange(200)
+        channels = np.array(["web", "branch", "phone"])[positions % 3]
+        frame = pd.DataFrame({"age": 20 + positions % 60, "amount": positions * 20.0})
+        frame["channel"] = channels
+        # Age 20 breaks `adult` (input); an amount above 3,500 scores above 3.5 and breaks
+        # `score-bound` (output); a phone channel only warns.
+        refused = sorted({*positions[positions % 60 == 0], *positions[positions * 20 > 3500]})
     frame.iloc[: len(frame) // 2].to_parquet(tmp_path / "in.parquet")
     frame.iloc[len(frame) // 2 :].reset_index(drop=True).to_csv(tmp_path / "in.csv", index=False)
     manifest = run_batch(
