@@ -27,11 +27,13 @@ from app.http.routes import InvocationsEndpoint, build_model_router
 from app.http.tracing import Tracing, TracingMiddleware, tracing_configured
 from app.observability.drift import DriftMonitor
 from app.observability.log import set_model_identity
-from app.observability.metrics import ServingMetrics
+from app.observability.metrics import ServingMetrics, ShadowMetrics
 from app.observability.stages import StageTimingMiddleware
+from app.protocol.frames import FrameBuilder
 from app.readiness import Readiness
 from app.runtime.model import ServedModel, load_served_model
 from app.runtime.scoring import Scorer
+from app.runtime.shadow import ShadowScorer
 from app.runtime.warm_up import warm_up
 from app.server.worker import exit_when_orphaned
 from app.settings import Settings
@@ -99,7 +101,18 @@ def create_app(
         if description.training_profile
         else None
     )
-    scorer = Scorer(model, metrics, settings, drift)
+    shadow = (
+        ShadowScorer(
+            _load_shadow_model(settings.shadow_model_uri),
+            FrameBuilder(model.input_schema),
+            ShadowMetrics(metrics.registry),
+            sample_rate=settings.shadow_sample_rate,
+            queue_size=settings.shadow_queue_size,
+        )
+        if settings.shadow_model_uri
+        else None
+    )
+    scorer = Scorer(model, metrics, settings, drift, shadow)
     tracing = (
         Tracing(description, span_exporter)
         if span_exporter is not None or tracing_configured(settings)
@@ -118,6 +131,8 @@ def create_app(
         ).set(1)
         metrics.model_load_seconds.set(description.load_seconds)
         scorer.batcher.start()
+        if shadow is not None:
+            shadow.start()
         if tracing is not None:
             tracing.start()
         warming = asyncio.create_task(
@@ -128,6 +143,8 @@ def create_app(
         orphan_watch.cancel()
         warming.cancel()
         await scorer.batcher.stop()
+        if shadow is not None:
+            shadow.stop()
         if tracing is not None:
             tracing.stop()
         metrics.ready.set(0)
@@ -166,3 +183,20 @@ def create_app(
     # Outermost: every stage of the request is timed within it.
     app.add_middleware(StageTimingMiddleware, metrics=metrics, server_timing=settings.server_timing)
     return app
+
+
+def _load_shadow_model(uri: str) -> ServedModel:
+    """The candidate to compare: asked for by the operator, so one that cannot load stops
+    the start (exit 3) rather than serving without the comparison they expect."""
+    try:
+        shadow_model = load_served_model(uri)
+    except ModelLoadError as error:
+        logger.critical("shadow model did not load, server not started: %s", error)
+        raise SystemExit(3) from None
+    logger.info(
+        "shadow model loaded: %s resolved to %s in %.2f s; its answers are compared, never sent",
+        uri,
+        shadow_model.description.resolved_uri,
+        shadow_model.description.load_seconds,
+    )
+    return shadow_model

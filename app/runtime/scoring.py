@@ -28,6 +28,7 @@ from app.protocol.parsing import JSON, ScoringRequest, parse_request
 from app.protocol.validation import check_params
 from app.runtime.batching import MicroBatcher
 from app.runtime.model import ServedModel
+from app.runtime.shadow import ShadowScorer
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -61,10 +62,12 @@ class Scorer:
         metrics: ServingMetrics,
         settings: Settings,
         drift: DriftMonitor | None = None,
+        shadow: ShadowScorer | None = None,
     ) -> None:
         self.model = model
         self.metrics = metrics
         self.drift = drift
+        self.shadow = shadow
         self.to_frame = FrameBuilder(model.input_schema)
         self.budget = RequestBudget.for_model(
             model.input_schema,
@@ -129,6 +132,10 @@ class Scorer:
                 times.lap(PREDICT)
         self.metrics.rows.observe(request.rows)
         self._count_predictions(outputs)
+        if self.shadow is not None:  # queued for the candidate, never waited for
+            self.shadow.offer(
+                request.data, request.batchable, request.params, request.rows, outputs
+            )
         body = _encode(outputs, request)
         if times is not None:
             times.lap(ENCODE)
