@@ -87,8 +87,13 @@ def read_evidence(metrics_url: str | None, prometheus: str | None, selector: str
 
 def read_server(metrics_url: str) -> ShadowEvidence:
     """The evidence in a server's /metrics exposition (its ops listener's, or the main port's)."""
+    return evidence_from_exposition(_fetch(metrics_url).decode())
+
+
+def evidence_from_exposition(text: str) -> ShadowEvidence:
+    """The evidence in Prometheus' text exposition format."""
     evidence = ShadowEvidence()
-    for family in text_string_to_metric_families(_fetch(metrics_url).decode()):
+    for family in text_string_to_metric_families(text):
         for sample in family.samples:
             _add(evidence, sample.name, sample.labels, sample.value)
     return evidence
