@@ -7,8 +7,8 @@ cells, quantiles of numeric differences, failures. `shadow_report` prints that s
 `promote --require-shadow-agreement` holds a candidate to it.
 
 Agreement of a field: for a non-numeric field, the share of compared rows whose two values
-are equal; for a numeric field, the share whose two values are exactly equal (the
-difference histogram's first bucket, le="0.0").
+are equal (the server's `agreed` label); for a numeric field, the share whose two values
+are exactly equal (the difference histogram's first bucket, le="0.0").
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ class ShadowEvidence:
     shadow_versions: set[tuple[str, str]] = field(default_factory=set)  # (name, version)
     rows: dict[str, float] = field(default_factory=dict)  # outcome -> rows
     errors: float = 0.0
-    pairs: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    # (field, primary value, shadow value, agreed) -> rows
+    pairs: dict[tuple[str, str, str, bool], float] = field(default_factory=dict)
     # field -> {upper bound: cumulative count}
     differences: dict[str, dict[float, float]] = field(default_factory=dict)
     latency: dict[float, float] = field(default_factory=dict)  # upper bound -> cumulative
@@ -49,18 +50,18 @@ class ShadowEvidence:
         return self.rows.get("compared", 0.0)
 
     def fields(self) -> list[str]:
-        return sorted({name for name, _, _ in self.pairs} | set(self.differences))
+        return sorted({pair[0] for pair in self.pairs} | set(self.differences))
 
     def categorical_fields(self) -> list[str]:
-        return sorted({name for name, _, _ in self.pairs})
+        return sorted({pair[0] for pair in self.pairs})
 
     def agreement(self, name: str) -> tuple[float, float]:
         """(agreeing rows, compared rows) of one output field."""
         if name in self.differences:
             buckets = self.differences[name]
             return buckets.get(_EXACT, 0.0), buckets.get(math.inf, 0.0)
-        cells = [(p, s, n) for (f, p, s), n in self.pairs.items() if f == name]
-        return sum(n for p, s, n in cells if p == s), sum(n for _, _, n in cells)
+        cells = [(agreed, n) for (f, _, _, agreed), n in self.pairs.items() if f == name]
+        return sum(n for agreed, n in cells if agreed), sum(n for _, n in cells)
 
 
 def add_source_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:
@@ -104,7 +105,7 @@ _PROMETHEUS_QUERIES = {
     "model_shadow_rows_total": "sum by (outcome) (model_shadow_rows_total{S})",
     "model_shadow_errors_total": "sum(model_shadow_errors_total{S})",
     "model_shadow_agreement_total": (
-        "sum by (field, primary, shadow) (model_shadow_agreement_total{S})"
+        "sum by (field, primary, shadow, agreed) (model_shadow_agreement_total{S})"
     ),
     "model_shadow_difference_bucket": "sum by (field, le) (model_shadow_difference_bucket{S})",
     "model_shadow_predict_duration_seconds_bucket": (
@@ -146,7 +147,8 @@ def summarize(evidence: ShadowEvidence) -> dict[str, Any]:
             }
         fields[name] = summary
     disagreements = sorted(
-        ((n, f, p, s) for (f, p, s), n in evidence.pairs.items() if p != s), reverse=True
+        ((n, f, p, s) for (f, p, s, agreed), n in evidence.pairs.items() if not agreed),
+        reverse=True,
     )[:LARGEST_CELLS]
     return {
         "shadow": [{"name": n, "version": v} for n, v in sorted(evidence.shadow_versions)],
@@ -239,7 +241,7 @@ def _add(evidence: ShadowEvidence, name: str, labels: dict[str, str], value: flo
     elif name == "model_shadow_errors_total":
         evidence.errors += value
     elif name == "model_shadow_agreement_total":
-        pair = (labels["field"], labels["primary"], labels["shadow"])
+        pair = (labels["field"], labels["primary"], labels["shadow"], labels["agreed"] == "true")
         evidence.pairs[pair] = evidence.pairs.get(pair, 0.0) + value
     elif name == "model_shadow_difference_bucket":
         buckets = evidence.differences.setdefault(labels["field"], defaultdict(float))

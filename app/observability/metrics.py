@@ -254,9 +254,9 @@ class ShadowMetrics:
         )
         self.agreement = Counter(
             "model_shadow_agreement_total",
-            "Compared rows by output field and the served (primary) and shadow values of a "
-            "non-numeric field: agreement where they are equal.",
-            ["field", "primary", "shadow"],
+            "Compared rows by non-numeric output field, its served (primary) and shadow values "
+            '(at most 32 of each, then "other") and whether the two agreed (equal values).',
+            ["field", "primary", "shadow", "agreed"],
             registry=registry,
         )
         self.difference = Histogram(

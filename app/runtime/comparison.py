@@ -4,7 +4,8 @@ Any PyFunc output is compared, in the JSON-able form the server answers with: re
 DataFrame), a list of values or of lists (a Series, an array), a mapping of columns, one
 value. Each becomes rows of named fields; unnamed values are the field UNNAMED_FIELD,
 columns of a 2-D array the fields "0", "1", ... A field numeric on both sides is compared
-by its absolute difference; any other field by the pair (primary value, shadow value).
+by its absolute difference; any other field by the pair (primary value, shadow value) and
+whether the two are equal.
 
 Only output values are kept, as labels, bounded in number like the served model's counted
 values (app.runtime.scoring): never an input value.
@@ -23,8 +24,9 @@ UNNAMED_FIELD = "output"
 MAX_COMPARED_FIELDS = 32
 MAX_COMPARED_VALUES = 32
 OTHER = "other"
-# A field one side answered and the other did not.
+# The label of a field one side answered and the other did not.
 MISSING = "missing"
+_ABSENT = object()
 _LABEL_CHARS = 64
 
 
@@ -34,8 +36,8 @@ class Comparison:
 
     rows: int = 0  # rows compared
     mismatched: int = 0  # primary rows that could not be paired (the row counts differ)
-    # (field, primary label, shadow label) -> rows
-    pairs: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    # (field, primary label, shadow label, whether the two values are equal) -> rows
+    pairs: Counter[tuple[str, str, str, bool]] = field(default_factory=Counter)
     # field -> absolute differences, one per compared row
     differences: dict[str, list[float]] = field(default_factory=dict)
 
@@ -53,7 +55,10 @@ class BoundedLabels:
         return _bounded(name[:_LABEL_CHARS], self._fields, MAX_COMPARED_FIELDS)
 
     def value(self, field_label: str, value: Any) -> str:
-        text = "none" if value is None else str(value)[:_LABEL_CHARS]
+        if value is _ABSENT:
+            text = MISSING
+        else:
+            text = "none" if value is None else str(value)[:_LABEL_CHARS]
         seen = self._values.setdefault(field_label, set())
         return _bounded(text, seen, MAX_COMPARED_VALUES)
 
@@ -83,8 +88,8 @@ def compare_outputs(primary: Any, shadow: Any, labels: BoundedLabels) -> Compari
         comparison.rows += 1
         for name in primary_row.keys() | shadow_row.keys():
             field_label = labels.field(name)
-            primary_value = primary_row.get(name, MISSING)
-            shadow_value = shadow_row.get(name, MISSING)
+            primary_value = primary_row.get(name, _ABSENT)
+            shadow_value = shadow_row.get(name, _ABSENT)
             if name in primary_row and name in shadow_row:
                 difference = _difference(primary_value, shadow_value)
                 if difference is not None:
@@ -94,6 +99,7 @@ def compare_outputs(primary: Any, shadow: Any, labels: BoundedLabels) -> Compari
                 field_label,
                 labels.value(field_label, primary_value),
                 labels.value(field_label, shadow_value),
+                _equal(primary_value, shadow_value),
             )
             comparison.pairs[pair] += 1
     return comparison
@@ -105,6 +111,15 @@ def _row(item: Any) -> dict[str, Any]:
     if isinstance(item, list):
         return {str(index): value for index, value in enumerate(item)}
     return {UNNAMED_FIELD: item}
+
+
+def _equal(primary: Any, shadow: Any) -> bool:
+    """Equality of the values themselves: two labels may be equal ("other", a cut text)
+    when the values are not."""
+    try:
+        return bool(primary == shadow)
+    except Exception:  # an object whose == does not give one truth value
+        return repr(primary) == repr(shadow)
 
 
 def _difference(primary: Any, shadow: Any) -> float | None:

@@ -150,8 +150,10 @@ class ShadowScorer:
             metrics.rows_for(COMPARED).inc(comparison.rows)
         if comparison.mismatched:
             metrics.rows_for(MISMATCHED).inc(comparison.mismatched)
-        for (field_label, primary, shadow), count in comparison.pairs.items():
-            metrics.agreement_for(field_label, primary, shadow).inc(count)
+        for (field_label, primary, shadow, agreed), count in comparison.pairs.items():
+            metrics.agreement_for(field_label, primary, shadow, "true" if agreed else "false").inc(
+                count
+            )
         for field_label, differences in comparison.differences.items():
             histogram = metrics.difference_for(field_label)
             for difference in differences:

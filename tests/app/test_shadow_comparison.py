@@ -47,7 +47,7 @@ def test_text_fields_are_counted_by_value_pair_and_numbers_by_difference() -> No
     shadow = [{"label": "a", "score": 0.75}, {"label": "a", "score": 0.25}]
     comparison = compare_outputs(primary, shadow, BoundedLabels())
     assert comparison.rows == 2
-    assert comparison.pairs == {("label", "a", "a"): 1, ("label", "b", "a"): 1}
+    assert comparison.pairs == {("label", "a", "a", True): 1, ("label", "b", "a", False): 1}
     assert comparison.differences == {"score": [0.25, 0.0]}
 
 
@@ -56,12 +56,12 @@ def test_numpy_numbers_are_numeric_and_booleans_are_classes() -> None:
         [{"n": np.int64(3), "flag": True}], [{"n": np.float32(1.5), "flag": False}], BoundedLabels()
     )
     assert comparison.differences == {"n": [1.5]}
-    assert comparison.pairs == {("flag", "True", "False"): 1}
+    assert comparison.pairs == {("flag", "True", "False", False): 1}
 
 
 def test_a_field_one_side_lacks_is_counted_as_missing() -> None:
     comparison = compare_outputs([{"a": 1}], [{"a": 1, "b": "new"}], BoundedLabels())
-    assert comparison.pairs == {("b", MISSING, "new"): 1}
+    assert comparison.pairs == {("b", MISSING, "new", False): 1}
     assert comparison.differences == {"a": [0.0]}
 
 
@@ -74,7 +74,7 @@ def test_a_shadow_answering_another_row_count_is_mismatched_not_compared() -> No
 
 def test_a_non_finite_number_is_compared_as_a_value() -> None:
     comparison = compare_outputs([float("nan")], [0.5], BoundedLabels())
-    assert comparison.pairs == {(UNNAMED_FIELD, "nan", "0.5"): 1}
+    assert comparison.pairs == {(UNNAMED_FIELD, "nan", "0.5", False): 1}
 
 
 def test_distinct_values_beyond_the_bound_are_labelled_other() -> None:
@@ -82,16 +82,21 @@ def test_distinct_values_beyond_the_bound_are_labelled_other() -> None:
     labels = BoundedLabels()
     texts = [f"text {i}" for i in range(MAX_COMPARED_VALUES + 5)]
     comparison = compare_outputs(texts, texts, labels)
-    values = {primary for (_, primary, _) in comparison.pairs}
+    values = {pair[1] for pair in comparison.pairs}
     assert len(values) == MAX_COMPARED_VALUES + 1
     assert OTHER in values
-    assert comparison.pairs[(UNNAMED_FIELD, OTHER, OTHER)] == 5
+    assert comparison.pairs[(UNNAMED_FIELD, OTHER, OTHER, True)] == 5
 
 
-def test_long_values_are_cut_in_labels() -> None:
-    comparison = compare_outputs(["x" * 500], ["y"], BoundedLabels())
-    ((_, primary, _),) = comparison.pairs
-    assert primary == "x" * 64
+def test_values_that_share_a_label_are_still_compared_themselves() -> None:
+    """Two long texts cut to the same label, or two values both past the bound, differ."""
+    comparison = compare_outputs(["x" * 100 + "a"], ["x" * 100 + "b"], BoundedLabels())
+    assert comparison.pairs == {(UNNAMED_FIELD, "x" * 64, "x" * 64, False): 1}
+
+
+def test_a_missing_field_differs_from_a_value_spelt_missing() -> None:
+    comparison = compare_outputs([{"a": MISSING}], [{}], BoundedLabels())
+    assert comparison.pairs == {("a", MISSING, MISSING, False): 1}
 
 
 def _sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
@@ -134,9 +139,8 @@ def test_the_shadow_compares_its_own_answer_with_the_served_one(
     assert _sample(registry, "model_shadow_rows_total", outcome="compared") == 1
     for name in ("risk_level", "decision"):
         value = str(primary[name].iloc[0])
-        assert _sample(
-            registry, "model_shadow_agreement_total", field=name, primary=value, shadow=value
-        )
+        labels = {"field": name, "primary": value, "shadow": value, "agreed": "true"}
+        assert _sample(registry, "model_shadow_agreement_total", **labels) == 1
     assert _sample(registry, "model_shadow_difference_bucket", field="score", le="0.0") == 1
     shadow.score(ShadowJob({"wrong": [1]}, True, None, 1, to_jsonable(primary)))
     assert _sample(registry, "model_shadow_rows_total", outcome="failed") == 1

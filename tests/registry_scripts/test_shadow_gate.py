@@ -36,8 +36,8 @@ def exported(
     shadow = [{"class": "a", "p": 0.5}] * agreeing + [{"class": "b", "p": 0.75}] * disagreeing
     comparison = compare_outputs(primary, shadow, labels)
     metrics.rows_for("compared").inc(comparison.rows)
-    for (field, p, s), count in comparison.pairs.items():
-        metrics.agreement_for(field, p, s).inc(count)
+    for (field, p, s, agreed), count in comparison.pairs.items():
+        metrics.agreement_for(field, p, s, str(agreed).lower()).inc(count)
     for field, differences in comparison.differences.items():
         for difference in differences:
             metrics.difference_for(field).observe(difference)
