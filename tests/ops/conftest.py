@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry, generate_latest
 from starlette.routing import BaseRoute
 
+from app.observability.metrics import ShadowMetrics
 from tests.ops.promql import ANNOUNCED_METRICS, exported_labels, find_tool
 from tests.support.demo import VALID_ROW
 
@@ -23,9 +25,25 @@ def exported_metrics(client: TestClient) -> dict[str, set[str]]:
     response = client.get("/metrics")
     assert response.status_code == 200
     exported = exported_labels(response.text)
+    for name, labels in shadow_metrics_exported().items():
+        exported.setdefault(name, set()).update(labels)
     for name, labels in ANNOUNCED_METRICS.items():
         exported.setdefault(name, set()).update(labels)
     return exported
+
+
+def shadow_metrics_exported() -> dict[str, set[str]]:
+    """What a server with a shadow model adds (app.runtime.shadow), from its metrics class
+    after one comparison: the suite's app has no shadow, so it exports none of them."""
+    registry = CollectorRegistry()
+    metrics = ShadowMetrics(registry)
+    metrics.info.labels("name", "2", "run").set(1)
+    metrics.rows_for("compared").inc()
+    metrics.errors.inc()
+    metrics.agreement_for("label", "a", "b", "false").inc()
+    metrics.difference_for("score").observe(0.1)
+    metrics.predict_seconds.observe(0.01)
+    return exported_labels(generate_latest(registry).decode())
 
 
 @pytest.fixture(scope="session")
