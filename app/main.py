@@ -101,17 +101,7 @@ def create_app(
         if description.training_profile
         else None
     )
-    shadow = (
-        ShadowScorer(
-            _load_shadow_model(settings.shadow_model_uri),
-            FrameBuilder(model.input_schema),
-            ShadowMetrics(metrics.registry),
-            sample_rate=settings.shadow_sample_rate,
-            queue_size=settings.shadow_queue_size,
-        )
-        if settings.shadow_model_uri
-        else None
-    )
+    shadow = _build_shadow(settings, model, metrics)
     scorer = Scorer(model, metrics, settings, drift, shadow)
     tracing = (
         Tracing(description, span_exporter)
@@ -183,6 +173,29 @@ def create_app(
     # Outermost: every stage of the request is timed within it.
     app.add_middleware(StageTimingMiddleware, metrics=metrics, server_timing=settings.server_timing)
     return app
+
+
+def _build_shadow(
+    settings: Settings, model: ServedModel, metrics: ServingMetrics
+) -> ShadowScorer | None:
+    """The candidate SHADOW_MODEL_URI names, fed what the served model is fed; None unset.
+    Its queued requests are predicted together under the rule the served model's
+    micro-batching follows (BATCHING, or the candidate's own metadata)."""
+    if not settings.shadow_model_uri:
+        return None
+    shadow_model = _load_shadow_model(settings.shadow_model_uri)
+    combine = settings.batching
+    if combine is None:
+        combine = shadow_model.description.serving.rows_are_independent
+    return ShadowScorer(
+        shadow_model,
+        FrameBuilder(model.input_schema),
+        ShadowMetrics(metrics.registry),
+        sample_rate=settings.shadow_sample_rate,
+        queue_size=settings.shadow_queue_size,
+        combine=combine,
+        max_batch_rows=settings.batch_max_rows,
+    )
 
 
 def _load_shadow_model(uri: str) -> ServedModel:

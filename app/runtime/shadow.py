@@ -4,7 +4,10 @@ After the served model answers a request, the scorer offers the request's input 
 answer here. A share of them (SHADOW_SAMPLE_RATE) goes into a bounded queue, without
 waiting: a full queue drops the work and counts it. One thread per worker, started after
 fork, predicts each with the shadow model and compares the two answers
-(app.runtime.comparison) into the model_shadow_* metrics. The client's answer, status and
+(app.runtime.comparison) into the model_shadow_* metrics. When the shadow model's rows
+are independent (the rule the served model's micro-batching follows), the thread predicts
+everything queued in one call, so under load the shadow costs one predict per batch rather
+than one per request. The client's answer, status and
 latency never wait for the shadow; its failures are counted and logged (their type only,
 never a value), never raised.
 
@@ -24,6 +27,8 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any
+
+import pandas as pd
 
 from app.observability.metrics import ShadowMetrics
 from app.protocol.encoding import to_jsonable
@@ -59,11 +64,15 @@ class ShadowScorer:
         *,
         sample_rate: float,
         queue_size: int,
+        combine: bool = False,
+        max_batch_rows: int = 512,
     ) -> None:
         self.model = model
         self.metrics = metrics
         self._to_frame = to_frame
         self._sample_rate = sample_rate
+        self._combine = combine
+        self._max_batch_rows = max_batch_rows
         self._queue: queue.Queue[ShadowJob | None] = queue.Queue(maxsize=queue_size)
         self._labels = BoundedLabels()
         self._thread: threading.Thread | None = None
@@ -121,10 +130,32 @@ class ShadowScorer:
                 if job is not None:
                     self.metrics.rows_for(DROPPED).inc(job.rows)
                 return
-            self.score(job)
+            jobs, ending = self._take_more(job)
+            for group in _groups(jobs, self._combine):
+                if len(group) == 1:
+                    self.score(group[0])
+                else:
+                    self.score_together(group)
+            if ending:
+                return
+
+    def _take_more(self, first: ShadowJob) -> tuple[list[ShadowJob], bool]:
+        """The first job and, when requests may be combined, whatever else is queued, up to
+        max_batch_rows rows; and whether the signal to end came meanwhile."""
+        jobs, rows = [first], first.rows
+        while self._combine and rows < self._max_batch_rows:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:
+                return jobs, True
+            jobs.append(job)
+            rows += job.rows
+        return jobs, False
 
     def score(self, job: ShadowJob) -> None:
-        """Predict with the shadow and record the comparison; never raises."""
+        """Predict one request with the shadow and record the comparison; never raises."""
         started = time.perf_counter()
         try:
             data = self._to_frame(job.data) if job.batchable else job.data
@@ -136,6 +167,30 @@ class ShadowScorer:
             self._log_failure(error)
             return
         self.metrics.predict_seconds.observe(time.perf_counter() - started)
+        self._compare(job, shadow_outputs)
+
+    def score_together(self, jobs: list[ShadowJob]) -> None:
+        """Predict queued requests in one call (the shadow's rows are independent), as the
+        served model's micro-batcher does, and compare each request's share of the answer.
+        A call that fails, or an answer that is not one value per row, is done again one
+        request at a time, so each request's outcome is its own. Never raises."""
+        started = time.perf_counter()
+        try:
+            frame = pd.concat([self._to_frame(job.data) for job in jobs], ignore_index=True)
+            outputs = to_jsonable(self.model.predict(frame, jobs[0].params))
+        except Exception:
+            outputs = None
+        self.metrics.predict_seconds.observe(time.perf_counter() - started)
+        if not isinstance(outputs, list) or len(outputs) != sum(job.rows for job in jobs):
+            for job in jobs:
+                self.score(job)
+            return
+        offset = 0
+        for job in jobs:
+            self._compare(job, outputs[offset : offset + job.rows])
+            offset += job.rows
+
+    def _compare(self, job: ShadowJob, shadow_outputs: Any) -> None:
         try:
             comparison = compare_outputs(job.primary_outputs, shadow_outputs, self._labels)
         except Exception as error:  # an output shape the comparison did not foresee
@@ -174,3 +229,21 @@ class ShadowScorer:
         )
         self._failures_unlogged = 0
         self._failure_logged_at = now
+
+
+def _groups(jobs: list[ShadowJob], combine: bool) -> list[list[ShadowJob]]:
+    """Consecutive jobs one predict call may take: tabular, with the same params."""
+    groups: list[list[ShadowJob]] = []
+    for job in jobs:
+        previous = groups[-1][-1] if groups else None
+        if (
+            combine
+            and previous is not None
+            and job.batchable
+            and previous.batchable
+            and job.params == previous.params
+        ):
+            groups[-1].append(job)
+        else:
+            groups.append([job])
+    return groups

@@ -145,3 +145,26 @@ def test_the_shadow_compares_its_own_answer_with_the_served_one(
     shadow.score(ShadowJob({"wrong": [1]}, True, None, 1, to_jsonable(primary)))
     assert _sample(registry, "model_shadow_rows_total", outcome="failed") == 1
     assert _sample(registry, "model_shadow_errors_total") == 1
+
+
+def test_queued_requests_are_predicted_together_and_compared_each(
+    served_model: ServedModel,
+) -> None:
+    """One predict for three requests; a request the model refuses is done again alone and
+    fails alone, its neighbours still compared."""
+    registry = CollectorRegistry()
+    to_frame = FrameBuilder(served_model.input_schema)
+    shadow = ShadowScorer(
+        served_model, to_frame, ShadowMetrics(registry), sample_rate=1.0, queue_size=8
+    )
+    data = {name: [value, value] for name, value in VALID_ROW.items()}
+    primary = to_jsonable(served_model.predict(to_frame(data)))
+    good = ShadowJob(data, True, None, 2, primary)
+    shadow.score_together([good, good, good])
+    assert _sample(registry, "model_shadow_rows_total", outcome="compared") == 6
+    assert _sample(registry, "model_shadow_predict_duration_seconds_count") == 1
+    refused = ShadowJob({**data, "age": ["old", "older"]}, True, None, 2, primary)
+    shadow.score_together([good, refused])
+    assert _sample(registry, "model_shadow_rows_total", outcome="compared") == 8
+    assert _sample(registry, "model_shadow_rows_total", outcome="failed") == 2
+    assert _sample(registry, "model_shadow_errors_total") == 1
