@@ -98,10 +98,11 @@ format: $(STAMP)
 
 # Every target MET or NOT MET, JSON and charts in bench/results/. `make bench
 # BENCH_FLAGS=--quick` for a smoke run.
-## Benchmark ours against `mlflow models serve`, then the serving stack's own cost.
+## Benchmark ours against `mlflow models serve`, the serving stack's own cost, a shadow's cost.
 bench: $(STAMP)
 	$(BIN)/python -m bench.compare $(BENCH_FLAGS)
 	$(BIN)/python -m bench.overhead $(BENCH_FLAGS)
+	$(BIN)/python -m bench.shadow $(BENCH_FLAGS)
 
 # PROFILE_FLAGS: e.g. --model demo --connections 64.
 ## Profile (py-spy) one worker serving the identity model: where a request's time goes.

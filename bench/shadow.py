@@ -1,6 +1,9 @@
 """What a shadow model costs the served one: the production command with and without one.
 
-python -m bench.shadow [--quick] [--rounds N] [--duration S]
+python -m bench.shadow [--quick] [--rounds N] [--duration S] [--warmup S]
+
+`make bench` runs it after bench.compare and bench.overhead with the same BENCH_FLAGS; the
+flags of theirs it does not take are ignored (and named).
 
 Trains the demo model into a temporary SQLite registry and starts the production command
 twice, 2 workers each: one serving it alone, one serving it with the same version as its
@@ -62,8 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.shadow", description=__doc__)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=8, help="seconds per cell")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per server")
     parser.add_argument("--quick", action="store_true", help="1 round of 3 s: a smoke run")
-    args = parser.parse_args(argv)
+    args, ignored = parser.parse_known_args(argv)
+    if ignored:
+        progress(f"ignored (flags of the other benches): {' '.join(ignored)}")
     rounds, duration = (1, 3) if args.quick else (args.rounds, args.duration)
     wrk = find_wrk()
     with tempfile.TemporaryDirectory(prefix="bench-shadow-") as scratch_name:
@@ -79,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         with serving_together([off, on], scratch) as servers:
             memory_mib = {server.spec.name: pss_mib(server) for server in servers}
             for server in servers:  # warm both: first requests, first shadow predicts
-                run_load(wrk, f"{server.spec.url}/invocations", body, 8, 2)
+                run_load(wrk, f"{server.spec.url}/invocations", body, 8, args.warmup)
             before = shadow_rows(servers[1])
             for round_index in range(rounds):
                 for connections in CONNECTIONS:

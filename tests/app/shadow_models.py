@@ -9,7 +9,8 @@ of a text `label` and a numeric `score`:
   flipping   the primary's answers, but for segments FLIPPED_SEGMENTS the other label and
              a score FLIPPED_SCORE_SHIFT higher: rows of those segments disagree
   failing    raises on every call
-  slow       the primary's answers after SLOW_PREDICT_SECONDS
+  slow       the primary's answers after SLOW_PREDICT_SECONDS; the only one that does not
+             declare its rows independent, so the shadow predicts each request alone
 The demo's canaries (tests/ops/canary_models.py) fail and sleep on the demo's applicants;
 these take a model that is not the demo.
 """
@@ -109,7 +110,7 @@ def make_registry(root: Path) -> dict[str, str]:
                 name="model",
                 python_model=models[role],
                 input_example=example,
-                metadata={"serving": {"rows_are_independent": True}},
+                metadata={"serving": {"rows_are_independent": role != "slow"}},
             )
         version = register_model_version(client, info.model_uri, NAME, run_id=run.info.run_id)
         made[role] = str(version.version)

@@ -25,8 +25,8 @@ def exported_metrics(client: TestClient) -> dict[str, set[str]]:
     response = client.get("/metrics")
     assert response.status_code == 200
     exported = exported_labels(response.text)
-    for name, labels in shadow_metrics_exported().items():
-        exported.setdefault(name, set()).update(labels)
+    for name, shadow_labels in shadow_metrics_exported().items():
+        exported.setdefault(name, set()).update(shadow_labels)
     for name, labels in ANNOUNCED_METRICS.items():
         exported.setdefault(name, set()).update(labels)
     return exported
