@@ -209,7 +209,7 @@ def check_shadow_agreement(
     if not checked:
         raise GateFailedError(
             "the shadow's outputs have no non-numeric field to check; name the fields "
-            "with --shadow-field",
+            "with --shadow-fields",
             details,
         )
     agreement: dict[str, float] = {}

@@ -73,7 +73,7 @@ def _promote(args: argparse.Namespace, client: MlflowClient) -> dict[str, Any]:
             version=version,
             bound=args.require_shadow_agreement,
             min_rows=args.min_shadow_rows,
-            fields=args.shadow_field,
+            fields=[name.strip() for name in args.shadow_fields.split(",") if name.strip()],
         )
     return promote_version(client, args.name, version, gate=gate, shadow=shadow)
 
@@ -102,10 +102,11 @@ def build_promote_parser() -> argparse.ArgumentParser:
         "(default: %(default)s)",
     )
     parser.add_argument(
-        "--shadow-field",
-        action="append",
-        help="with --require-shadow-agreement: an output field to check (repeat; default: "
-        "every non-numeric field; a numeric one counts exact equality)",
+        "--shadow-fields",
+        default="",
+        metavar="F1,F2",
+        help="with --require-shadow-agreement: the output fields to check, comma-separated "
+        "(default: every non-numeric field; a numeric one named counts exact equality)",
     )
     add_source_arguments(parser, prefix="shadow-")
     return parser

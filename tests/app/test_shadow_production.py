@@ -30,6 +30,8 @@ from tests.app.shadow_models import (
     primary_answers,
     rows_for,
 )
+from tests.ops.prometheus import JOB, running_prometheus
+from tests.ops.promql import find_tool
 from tests.support import PROJECT_ROOT
 from tests.support.demo import RegisteredDemo
 from tests.support.processes import run_module
@@ -192,6 +194,11 @@ def test_promotion_requires_the_shadow_agreement_and_rows_asked_for(
     code, refused = run("--require-shadow-agreement", str(agreement + 0.05))
     assert code == 3, refused
     assert "below" in refused["error"]
+    code, refused = run(
+        "--require-shadow-agreement", str(agreement + 0.05), "--shadow-fields", "score"
+    )
+    assert code == 3, refused
+    assert "on score" in refused["error"]
     code, refused = run("--require-shadow-agreement", "0.5", "--min-shadow-rows", "100000")
     assert code == 3, refused
     assert "fewer than" in refused["error"]
@@ -208,6 +215,34 @@ def test_promotion_requires_the_shadow_agreement_and_rows_asked_for(
     assert code == 0, accepted
     assert accepted["changed"] is True
     assert accepted["version"] == candidates["flipping"]
+
+
+def test_the_report_and_the_gate_read_prometheus_as_the_pipeline_does(
+    candidates: dict[str, str], flipping_server: RunningServer, tmp_path: Path
+) -> None:
+    """A real Prometheus scrapes the ops listener, as in Kubernetes; the report sums its series."""
+    rows = REQUESTS * SEGMENTS
+    target = flipping_server.ops_url.removeprefix("http://")
+    with running_prometheus(find_tool("prometheus"), tmp_path, [target]) as prometheus:
+        wait_until(
+            lambda: bool(prometheus.query(f"model_shadow_rows_total >= {rows}")),
+            60,
+            "the shadow's rows scraped",
+        )
+        source = ["--prometheus", prometheus.url, "--selector", f'job="{JOB}"']
+        code, report = registry_command(candidates, "shadow_report", *source)
+        assert code == 0, report
+        assert report["rows"]["compared"] == rows
+        assert abs(report["fields"]["label"]["agreement"] - (1 - FLIPPED_SHARE)) <= SHARE_TOLERANCE
+        code, refused = registry_command(
+            candidates,
+            "promote",
+            *["--name", candidates["name"], "--version", candidates["flipping"]],
+            *["--require-shadow-agreement", str(1 - FLIPPED_SHARE + 0.05)],
+            *["--shadow-prometheus", prometheus.url, "--shadow-selector", f'job="{JOB}"'],
+        )
+        assert code == 3, refused
+        assert "below" in refused["error"]
 
 
 @pytest.mark.parametrize("role", ["failing", "slow"])
