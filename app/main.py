@@ -102,7 +102,7 @@ def create_app(
         else None
     )
     shadow = _build_shadow(settings, model, metrics)
-    scorer = Scorer(model, metrics, settings, drift, shadow)
+    scorer = Scorer(model, metrics, settings, drift, shadow=shadow)
     tracing = (
         Tracing(description, span_exporter)
         if span_exporter is not None or tracing_configured(settings)
