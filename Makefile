@@ -99,11 +99,12 @@ format: $(STAMP)
 
 # Every target MET or NOT MET, JSON and charts in bench/results/. `make bench
 # BENCH_FLAGS=--quick` for a smoke run.
-## Benchmark ours against `mlflow models serve`, the serving stack's own cost, business rules' cost.
+## Benchmark ours against `mlflow models serve`, the serving stack's own cost, rules' and a shadow's.
 bench: $(STAMP)
 	$(BIN)/python -m bench.compare $(BENCH_FLAGS)
 	$(BIN)/python -m bench.overhead $(BENCH_FLAGS)
 	$(BIN)/python -m bench.guardrails_cost $(BENCH_FLAGS)
+	$(BIN)/python -m bench.shadow $(BENCH_FLAGS)
 
 # PROFILE_FLAGS: e.g. --model demo --connections 64.
 ## Profile (py-spy) one worker serving the identity model: where a request's time goes.

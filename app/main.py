@@ -29,12 +29,14 @@ from app.http.routes import InvocationsEndpoint, build_model_router
 from app.http.tracing import Tracing, TracingMiddleware, tracing_configured
 from app.observability.drift import DriftMonitor
 from app.observability.log import set_model_identity
-from app.observability.metrics import ServingMetrics
+from app.observability.metrics import ServingMetrics, ShadowMetrics
 from app.observability.stages import StageTimingMiddleware
+from app.protocol.frames import FrameBuilder
 from app.readiness import Readiness
 from app.runtime.guardrails import RequestGuardrails, load_guardrails
 from app.runtime.model import ServedModel, load_served_model
 from app.runtime.scoring import Scorer
+from app.runtime.shadow import ShadowScorer
 from app.runtime.warm_up import warm_up
 from app.server.worker import exit_when_orphaned
 from app.settings import Settings
@@ -114,7 +116,8 @@ def create_app(
     request_guardrails = (
         RequestGuardrails(guardrails, metrics, readiness) if guardrails is not None else None
     )
-    scorer = Scorer(model, metrics, settings, drift, request_guardrails)
+    shadow = _build_shadow(settings, model, metrics)
+    scorer = Scorer(model, metrics, settings, drift, guardrails=request_guardrails, shadow=shadow)
     tracing = (
         Tracing(description, span_exporter)
         if span_exporter is not None or tracing_configured(settings)
@@ -133,6 +136,8 @@ def create_app(
         ).set(1)
         metrics.model_load_seconds.set(description.load_seconds)
         scorer.batcher.start()
+        if shadow is not None:
+            shadow.start()
         if tracing is not None:
             tracing.start()
         warming = asyncio.create_task(
@@ -150,6 +155,8 @@ def create_app(
             breaker_watch.cancel()
         warming.cancel()
         await scorer.batcher.stop()
+        if shadow is not None:
+            shadow.stop()
         if tracing is not None:
             tracing.stop()
         metrics.ready.set(0)
@@ -189,3 +196,43 @@ def create_app(
     # Outermost: every stage of the request is timed within it.
     app.add_middleware(StageTimingMiddleware, metrics=metrics, server_timing=settings.server_timing)
     return app
+
+
+def _build_shadow(
+    settings: Settings, model: ServedModel, metrics: ServingMetrics
+) -> ShadowScorer | None:
+    """The candidate SHADOW_MODEL_URI names, fed what the served model is fed; None unset.
+    Its queued requests are predicted together under the rule the served model's
+    micro-batching follows (BATCHING, or the candidate's own metadata)."""
+    if not settings.shadow_model_uri:
+        return None
+    shadow_model = _load_shadow_model(settings.shadow_model_uri)
+    combine = settings.batching
+    if combine is None:
+        combine = shadow_model.description.serving.rows_are_independent
+    return ShadowScorer(
+        shadow_model,
+        FrameBuilder(model.input_schema),
+        ShadowMetrics(metrics.registry),
+        sample_rate=settings.shadow_sample_rate,
+        queue_size=settings.shadow_queue_size,
+        combine=combine,
+        max_batch_rows=settings.batch_max_rows,
+    )
+
+
+def _load_shadow_model(uri: str) -> ServedModel:
+    """The candidate to compare: asked for by the operator, so one that cannot load stops
+    the start (exit 3) rather than serving without the comparison they expect."""
+    try:
+        shadow_model = load_served_model(uri)
+    except ModelLoadError as error:
+        logger.critical("shadow model did not load, server not started: %s", error)
+        raise SystemExit(3) from None
+    logger.info(
+        "shadow model loaded: %s resolved to %s in %.2f s; its answers are compared, never sent",
+        uri,
+        shadow_model.description.resolved_uri,
+        shadow_model.description.load_seconds,
+    )
+    return shadow_model

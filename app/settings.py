@@ -93,6 +93,29 @@ class Settings(BaseSettings):
         description="Log healthy probe and /metrics requests too; failed ones always are.",
     )
 
+    # Shadow scoring (app.runtime.shadow)
+    shadow_model_uri: str | None = Field(
+        None,
+        description="A candidate model scored beside the served one, off the request path: "
+        "any MLflow model URI, as MODEL_URI. Its answers are compared with the served model's "
+        "field by field (model_shadow_* metrics) and never sent to a client. It loads at start "
+        "with the served model; one that cannot load stops the start (exit 3). Unset: none.",
+    )
+    shadow_sample_rate: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of scored requests also sent to the shadow model (when one is set).",
+    )
+    shadow_queue_size: int = Field(
+        64,
+        ge=1,
+        le=100_000,
+        description="Requests waiting for the shadow model, per worker; past it, shadow work "
+        'is dropped and counted (model_shadow_rows_total{outcome="dropped"}), never the '
+        "client's request.",
+    )
+
     # Micro-batching (per worker)
     batching: bool | None = Field(
         None,

@@ -26,6 +26,9 @@ from registry_scripts._registry import (
 
 logger = logging.getLogger(__name__)
 
+# What `promote --require-shadow-agreement` relied on (registry_scripts._shadow).
+SHADOW_EVIDENCE_TAGS = ("shadow.bound", "shadow.rows", "shadow.agreement")
+
 
 def promote_version(
     client: MlflowClient,
@@ -34,11 +37,13 @@ def promote_version(
     *,
     reason: str = "promote",
     gate: Mapping[str, str] | None = None,
+    shadow: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Move `production` (alias and stage) to `version`; idempotent.
 
-    `gate` holds the gate.* tags the promotion relied on; every promotion writes all the
-    audit.promoted_gate_* tags (empty without a gate), so none is left from an older one.
+    `gate` holds the gate.* tags the promotion relied on, `shadow` the shadow.* evidence
+    (registry_scripts._shadow); every promotion writes all the audit.promoted_gate_* and
+    audit.promoted_shadow_* tags (empty without), so none is left from an older one.
     Order matters for a run that dies half-way: `previous` is set before `production`
     moves and the stage follows the alias, so a re-run finishes the job.
     """
@@ -76,6 +81,10 @@ def promote_version(
             **{
                 f"audit.promoted_{tag.replace('.', '_')}": (gate or {}).get(tag, "")
                 for tag in GATE_PARAMETER_TAGS
+            },
+            **{
+                f"audit.promoted_{tag.replace('.', '_')}": (shadow or {}).get(tag, "")
+                for tag in SHADOW_EVIDENCE_TAGS
             },
         },
     )

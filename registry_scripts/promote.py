@@ -4,8 +4,11 @@ The `production` alias moves to the version and the version it replaces keeps th
 `previous` alias; the Production stage follows (the old holder is archived), so
 models:/NAME@production and models:/NAME/Production name the same version. Who, when,
 which pipeline and, with --require-gate, the gate's metric, floor, margin and value are
-written as `audit.*` version tags. Promoting the current Production version again changes
-nothing.
+written as `audit.*` version tags. With --require-shadow-agreement, the version must have
+been a serving pod's shadow model (SHADOW_MODEL_URI), compared with the served model on at
+least --min-shadow-rows rows, and have agreed with it at least that share on every checked
+field (registry_scripts._shadow); what it showed is written as audit tags too. Promoting the
+current Production version again changes nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from registry_scripts._registry import (
     check_gate_parameters,
     check_version_number,
 )
+from registry_scripts._shadow import add_source_arguments, check_shadow_agreement, read_evidence
 
 
 def check_gate_passed(tags: Mapping[str, str], name: str, version: str) -> dict[str, str]:
@@ -58,7 +62,20 @@ def _promote(args: argparse.Namespace, client: MlflowClient) -> dict[str, Any]:
     if args.require_gate:
         tags = client.get_model_version(args.name, version).tags
         gate = check_gate_passed(tags, args.name, version)
-    return promote_version(client, args.name, version, gate=gate)
+    shadow = None
+    if args.require_shadow_agreement is not None:
+        evidence = read_evidence(
+            args.shadow_metrics_url, args.shadow_prometheus, args.shadow_selector
+        )
+        shadow = check_shadow_agreement(
+            evidence,
+            name=args.name,
+            version=version,
+            bound=args.require_shadow_agreement,
+            min_rows=args.min_shadow_rows,
+            fields=[name.strip() for name in args.shadow_fields.split(",") if name.strip()],
+        )
+    return promote_version(client, args.name, version, gate=gate, shadow=shadow)
 
 
 def build_promote_parser() -> argparse.ArgumentParser:
@@ -70,6 +87,28 @@ def build_promote_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="refuse (exit 3) unless `validate` passed this version (tag gate.status=passed)",
     )
+    parser.add_argument(
+        "--require-shadow-agreement",
+        type=float,
+        metavar="SHARE",
+        help="refuse (exit 3) unless this version, as a serving pod's shadow model, agreed with "
+        "the served model on at least this share of rows, on every checked field",
+    )
+    parser.add_argument(
+        "--min-shadow-rows",
+        type=int,
+        default=500,
+        help="with --require-shadow-agreement: rows the shadow must have compared "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--shadow-fields",
+        default="",
+        metavar="F1,F2",
+        help="with --require-shadow-agreement: the output fields to check, comma-separated "
+        "(default: every non-numeric field; a numeric one named counts exact equality)",
+    )
+    add_source_arguments(parser, prefix="shadow-")
     return parser
 
 

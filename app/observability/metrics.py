@@ -207,6 +207,11 @@ class ServingMetrics:
         self.rejected_for = functools.lru_cache(maxsize=64)(self.rejected.labels)
         self.predictions_for = functools.lru_cache(maxsize=256)(self.predictions.labels)
 
+    @property
+    def registry(self) -> CollectorRegistry | None:
+        """The private registry of one process; None in multiprocess mode (files)."""
+        return self._registry
+
     def render(self) -> bytes:
         """The exposition text, merged across live and dead workers in multiprocess mode."""
         if self._registry is not None:
@@ -258,3 +263,58 @@ def _read_merged(read: Callable[[CollectorRegistry], _Read]) -> _Read:
         except (struct.error, FileNotFoundError):  # a file being created or deleted
             time.sleep(delay)
     return read(_merged_registry())
+
+
+# Absolute differences between the served model's and a shadow model's numeric outputs. The
+# first bucket counts exact agreement; the next ones rounding (float32 against float64).
+DIFFERENCE_BUCKETS = (0.0, 1e-9, 1e-6, 1e-4, 0.001, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 10, 100)
+
+
+class ShadowMetrics:
+    """The comparison of a shadow model with the served one (app.runtime.shadow); created
+    only when a shadow is configured, so a server without one exports none of them."""
+
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        self.info = Gauge(
+            "model_shadow_info",
+            "Always 1; the labels name the shadow model compared with the served one.",
+            ["name", "version", "run_id"],
+            registry=registry,
+            multiprocess_mode="max",
+        )
+        self.rows = Counter(
+            "model_shadow_rows_total",
+            "Scored rows offered to the shadow model, by outcome: compared, dropped (queue "
+            "full or shutting down), failed (the shadow raised), mismatched (another row count).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.errors = Counter(
+            "model_shadow_errors_total",
+            "Shadow predict calls that raised.",
+            registry=registry,
+        )
+        self.agreement = Counter(
+            "model_shadow_agreement_total",
+            "Compared rows by non-numeric output field, its served (primary) and shadow values "
+            '(at most 32 of each, then "other") and whether the two agreed (equal values).',
+            ["field", "primary", "shadow", "agreed"],
+            registry=registry,
+        )
+        self.difference = Histogram(
+            "model_shadow_difference",
+            "Absolute difference between the served and the shadow value of a numeric output "
+            "field, per compared row.",
+            ["field"],
+            buckets=DIFFERENCE_BUCKETS,
+            registry=registry,
+        )
+        self.predict_seconds = Histogram(
+            "model_shadow_predict_duration_seconds",
+            "Time spent inside the shadow model's predict call (off the request path).",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.rows_for = functools.lru_cache(maxsize=8)(self.rows.labels)
+        self.agreement_for = functools.lru_cache(maxsize=4096)(self.agreement.labels)
+        self.difference_for = functools.lru_cache(maxsize=256)(self.difference.labels)

@@ -30,6 +30,7 @@ from app.runtime.batching import MicroBatcher
 from app.runtime.guardrails import RequestGuardrails
 from app.runtime.input_refusal import input_refusal
 from app.runtime.model import ServedModel
+from app.runtime.shadow import ShadowScorer
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -48,11 +49,13 @@ class Scorer:
         settings: Settings,
         drift: DriftMonitor | None = None,
         guardrails: RequestGuardrails | None = None,
+        shadow: ShadowScorer | None = None,
     ) -> None:
         self.model = model
         self.guardrails = guardrails
         self.metrics = metrics
         self.drift = drift
+        self.shadow = shadow
         self.to_frame = FrameBuilder(model.input_schema)
         self.budget = RequestBudget.for_model(
             model.input_schema,
@@ -121,6 +124,10 @@ class Scorer:
             guardrails.check_output(request.data, outputs, request.rows, broken)
         self.metrics.rows.observe(request.rows)
         self._count_predictions(outputs)
+        if self.shadow is not None:  # queued for the candidate, never waited for
+            self.shadow.offer(
+                request.data, request.batchable, request.params, request.rows, outputs
+            )
         body = _encode(outputs, request)
         if times is not None:
             times.lap(ENCODE)

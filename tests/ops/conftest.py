@@ -7,8 +7,10 @@ from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry, generate_latest
 from starlette.routing import BaseRoute
 
+from app.observability.metrics import ShadowMetrics
 from app.runtime.model import ServedModel
 from model_wrapper.packaging import DEMO_RULES_FILE
 from tests.ops.promql import ANNOUNCED_METRICS, exported_labels, find_tool
@@ -46,9 +48,25 @@ def exported_metrics(client: TestClient, guarded_client: TestClient) -> dict[str
     exported = exported_labels(response.text)
     for name, label_names in guarded.items():
         exported.setdefault(name, set()).update(label_names)
+    for name, shadow_labels in shadow_metrics_exported().items():
+        exported.setdefault(name, set()).update(shadow_labels)
     for name, labels in ANNOUNCED_METRICS.items():
         exported.setdefault(name, set()).update(labels)
     return exported
+
+
+def shadow_metrics_exported() -> dict[str, set[str]]:
+    """What a server with a shadow model adds (app.runtime.shadow), from its metrics class
+    after one comparison: the suite's app has no shadow, so it exports none of them."""
+    registry = CollectorRegistry()
+    metrics = ShadowMetrics(registry)
+    metrics.info.labels("name", "2", "run").set(1)
+    metrics.rows_for("compared").inc()
+    metrics.errors.inc()
+    metrics.agreement_for("label", "a", "b", "false").inc()
+    metrics.difference_for("score").observe(0.1)
+    metrics.predict_seconds.observe(0.01)
+    return exported_labels(generate_latest(registry).decode())
 
 
 @pytest.fixture(scope="session")

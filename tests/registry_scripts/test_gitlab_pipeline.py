@@ -203,6 +203,8 @@ def test_jobs_rules_and_needs_as_gitlab_reads_them(
         "candidate": "on_success",
         "build-image": "on_success",
         "validate": "on_success",
+        "shadow-start": "manual",
+        "shadow-report": "manual",
         "promote": "manual",
         "deploy": "on_success",
         "rollback-model": "manual",
@@ -211,6 +213,7 @@ def test_jobs_rules_and_needs_as_gitlab_reads_them(
     }
     needs = {name: [n["job"] for n in job.get("needs") or []] for name, job in jobs.items()}
     assert needs["deploy"] == ["candidate", "build-image", "promote"]
+    assert needs["shadow-start"] == ["candidate", "validate"]
     assert needs["rollback-model"] == needs["rollback-release"] == []
 
     merge_request = pipeline.run("--list-json", CI_PIPELINE_SOURCE="merge_request_event")
@@ -314,3 +317,30 @@ def test_a_candidate_below_the_floor_stops_at_the_gate(
     assert production(client) == (v1, [v1])
     assert not any(call[0] == "apply" for call in pipeline.cluster().get("calls", []))
     assert models_deployed(pipeline) == [v1]
+
+
+@pytest.mark.slow
+def test_a_shadow_of_the_candidate_starts_beside_what_the_pods_serve(
+    pipeline: Pipeline, server_registry: str
+) -> None:
+    """The pods keep their image and model version, read from the cluster, and gain the
+    candidate as their shadow; Production does not move."""
+    client = MlflowClient(server_registry)
+    v1 = _first_version_in_production(client)
+    v2 = register_demo_version(client)
+    pipeline.seed_cluster("credit-risk-staging", v1)
+    served_image = f"{IMAGE_REPOSITORY}:0000000-model-{v1}"
+
+    started = pipeline.run(
+        "candidate", "validate", "shadow-start", "--manual", "shadow-start", K8S_OVERLAY="staging"
+    )
+
+    assert started.returncode == 0, show(started)
+    manifests = (pipeline.checkout / "manifests.yaml").read_text()
+    assert f"name: MODEL_URI\n          value: models:/{NAME}/{v1}\n" in manifests
+    assert f"name: SHADOW_MODEL_URI\n          value: models:/{NAME}/{v2}\n" in manifests
+    assert f"image: {served_image}\n" in manifests
+    assert "namespace: credit-risk-staging\n" in manifests
+    assert any(call[0] == "apply" for call in pipeline.cluster()["calls"])
+    assert pipeline.cluster()["revisions"][-1] == {"model-version": v1, "image": served_image}
+    assert production(client) == (v1, [v1])
