@@ -35,6 +35,7 @@ BURST_SECONDS = 20.0
 BURST_FACTOR = 4
 METRICS_TMPFS_SIZE = "1m"
 START_FAILURE_SECONDS = 120.0
+SHARE_SHIFT_BASELINE_SECONDS = 180.0
 
 
 @dataclass
@@ -67,6 +68,9 @@ class Failure:
     setup: Callable[[DrillContext], None] = lambda context: None  # before the pod starts
     cleanup: Callable[[DrillContext], None] = lambda context: None
     needs_canaries: bool = False
+    # Traffic before the injection, at least: an alert comparing with the recent past
+    # needs that past.
+    baseline_seconds: float = 0.0
 
 
 def _nothing(context: DrillContext) -> None:
@@ -244,7 +248,7 @@ FAILURES = (
         "failing-version",
         "a version raising on about half the requests promoted and rolled out",
         "stable",
-        frozenset({"ModelServingHighErrorRate"}),
+        frozenset({"ModelServingErrorBurst", "ModelServingHighErrorRate"}),
         _release("failing"),
         _roll_back,
         "registry_scripts.rollback, then the pod restarted",
@@ -254,14 +258,13 @@ FAILURES = (
         "skewed-version",
         "a version answering nearly every applicant 'high' risk promoted and rolled out",
         "stable",
-        # No rule watches the share of each predicted value yet (the canary's analysis
-        # compares it with the stable version, nothing does outside a release): the name
-        # stands for the alert that is missing, so the report shows the gap.
         frozenset({"ModelScoreDrift", "ModelFeatureDrift", "ModelPredictionShareShift"}),
         _release("skewed"),
         _roll_back,
         "registry_scripts.rollback, then the pod restarted",
         needs_canaries=True,
+        # ModelPredictionShareShift compares the last 2 minutes with the 30 before those.
+        baseline_seconds=SHARE_SHIFT_BASELINE_SECONDS,
     ),
     Failure(
         "latency",

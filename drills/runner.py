@@ -70,7 +70,8 @@ def run_drill(
 ) -> DrillResult:
     workdir = Path(tempfile.mkdtemp(prefix=f"{failure.name}-", dir=workroot))
     pod = ServingPod(workdir, registry, versions["name"])
-    cap = timing.baseline_seconds + timing.detect_seconds + timing.recover_seconds + 300
+    baseline_seconds = max(timing.baseline_seconds, failure.baseline_seconds)
+    cap = baseline_seconds + timing.detect_seconds + timing.recover_seconds + 300
     client = SteadyClient(pod.base_url, client_bodies(), rate=CLIENT_RATE)
     context = DrillContext(pod, registry, versions, faults_dir, client)
     context.promote(failure.base_role)
@@ -81,7 +82,7 @@ def run_drill(
         client.capture_reference()
         with running_monitoring(workdir, f"127.0.0.1:{pod.ops_port}", intervals) as alerts:
             client.run(cap)
-            time.sleep(timing.baseline_seconds)
+            time.sleep(baseline_seconds)
             injected = time.monotonic()
             failure.inject(context)
             detect_by = injected + timing.detect_seconds
