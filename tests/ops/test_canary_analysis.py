@@ -20,6 +20,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from itertools import takewhile
 from typing import Any
 
 import httpx
@@ -508,9 +509,10 @@ def _canary_row_queries() -> list[tuple[str, str]]:
     dashboard = json.loads(DASHBOARD_PATH.read_text())
     panels = dashboard["panels"]
     row = next(i for i, p in enumerate(panels) if p["type"] == "row" and "Canary" in p["title"])
+    in_row = takewhile(lambda panel: panel["type"] != "row", panels[row + 1 :])
     return [
         (panel["title"], target["expr"])
-        for panel in panels[row + 1 :]
+        for panel in in_row
         for target in panel["targets"]
         if "model_info" in target["expr"]
     ]
