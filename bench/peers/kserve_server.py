@@ -23,7 +23,7 @@ from kserve.utils.utils import get_predict_response
 # it can answer: on a busy 2-core machine that takes longer, and the workers are killed and
 # respawned forever. The bench gives them 60 s; nothing else changes.
 WORKER_PING_TIMEOUT_S = 60.0
-RESTServerProcess.is_alive = partialmethod(  # type: ignore[method-assign]
+RESTServerProcess.is_alive = partialmethod(
     RESTServerProcess.is_alive, timeout=WORKER_PING_TIMEOUT_S
 )
 
