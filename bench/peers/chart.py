@@ -1,5 +1,4 @@
-"""peers.png: requests/s and p99 of every peer in every cell, one row of panels per model,
-and each peer's memory."""
+"""peers.png: requests/s, latency and memory of every peer, cell by cell, per model."""
 
 from __future__ import annotations
 
@@ -46,28 +45,30 @@ def _bars(
     axis.set_xticks(range(len(peers)), [results.label(peer) for peer in peers], rotation=35,
                     ha="right", fontsize=7)  # fmt: skip
     axis.set_title(title, fontsize=9)
-    axis.set_yscale("log")
     axis.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     axis.grid(axis="y", alpha=0.3)
 
 
 def write_peers_chart(results: PeerResults, path: Path) -> None:
-    """Per model: req/s of each cell (log), p99 of each cell (log) and PSS after warm-up."""
-    panels = 2 * len(CELLS) + 1
+    """Two rows of panels per model: req/s of each cell and PSS after warm-up; p50 at one
+    connection and p99 of each cell."""
     figure, axes = plt.subplots(
-        len(results.models), panels, figsize=(3.2 * panels, 4.2 * len(results.models)),
+        2 * len(results.models), len(CELLS) + 1, figsize=(16, 7.5 * len(results.models)),
         squeeze=False,
     )  # fmt: skip
-    for row, run in zip(axes, results.models, strict=True):
-        for index, (rows, connections) in enumerate(CELLS):
+    for index, run in enumerate(results.models):
+        top, bottom = axes[2 * index], axes[2 * index + 1]
+        for column, (rows, connections) in enumerate(CELLS):
             cell = f"{rows} row{'s' if rows > 1 else ''}, c={connections}"
             summaries = {peer: run.cell(peer, rows, connections) for peer in run.measured}
             throughput = {p: s.requests_per_second for p, s in summaries.items() if s}
             p99 = {p: s.p99_ms for p, s in summaries.items() if s}
-            _bars(row[index], results, run, throughput, f"{run.model}: req/s, {cell}")
-            _bars(row[len(CELLS) + index], results, run, p99, f"{run.model}: p99 ms, {cell}")
+            _bars(top[column], results, run, throughput, f"{run.model}: req/s, {cell}")
+            _bars(bottom[column + 1], results, run, p99, f"{run.model}: p99 ms, {cell}")
         pss = {peer: mib for peer in run.measured if (mib := run.pss_mib(peer)) is not None}
-        _bars(row[-1], results, run, pss, f"{run.model}: PSS MiB after warm-up")
+        _bars(top[-1], results, run, pss, f"{run.model}: PSS MiB after warm-up")
+        first = {p: s.p50_ms for p in run.measured if (s := run.cell(p, *CELLS[0]))}
+        _bars(bottom[0], results, run, first, f"{run.model}: p50 ms, 1 row, c=1")
     machine, settings = results.machine, results.settings
     load = machine["load_average_at_start"][0]
     figure.suptitle(
@@ -77,5 +78,5 @@ def write_peers_chart(results: PeerResults, path: Path) -> None:
     )
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
+    figure.savefig(path, dpi=90)
     plt.close(figure)

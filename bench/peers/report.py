@@ -271,8 +271,8 @@ def render(results: PeerResults) -> str:
         f"{settings['rounds']} round(s) of {settings['duration_s']} s per cell, peers "
         "alternated (the order rotates every round); medians over rounds",
         "",
-        *machine_lines(results.machine),
-        f"Command: {results.command}",
+        *(f"- {line}" for line in machine_lines(results.machine)),
+        f"- Command: `{results.command}` ({results.settings['wall_time_s']} s)",
         "",
         "Versions:",
         *(
@@ -282,9 +282,9 @@ def render(results: PeerResults) -> str:
         ),
     ]
     for run in results.models:
-        lines += ["", f"## {run.model}: {run.model_uri}", "", "Commands:"]
+        lines += ["", f"### {run.model} model: `{run.model_uri}`", "", "Commands:", ""]
         lines += [f"- {results.label(peer)}: `{command}`" for peer, command in run.commands.items()]
-        lines += ["", "Same rows to every peer, answers compared with ours before timing:"]
+        lines += ["", "Same rows to every peer, answers compared with ours before timing:", ""]
         for peer, items in run.verifications.items():
             for item in items:
                 verdict = "OK" if item.equal else "DIFFERENT"
@@ -292,7 +292,7 @@ def render(results: PeerResults) -> str:
                     f"- {results.label(peer)}, {item.rows} row(s): {verdict}, {item.detail}"
                 )
         for peer, reason in run.unavailable.items():
-            lines.append(f"- NOT MEASURED {results.label(peer)}: {reason}")
+            lines.append(f"- NOT MEASURED {results.label(peer)}: {reason.replace(chr(10), ' / ')}")
         lines += ["", *render_table(results, run), "", *_ratio_lines(results, run)]
     load = statistics.mean(results.machine["load_average_at_start"][:1])
     lines += [

@@ -51,6 +51,8 @@ from bench.verify import Verification, post_json, verify_rows
 WORKERS = 2
 BODY_ROWS = sorted({rows for rows, _ in CELLS})
 RESULTS_JSON = RESULTS_DIR / "peers-latest.json"
+# The report as printed: docs/peers.md includes it (docs/hooks/bench_charts.py).
+RESULTS_REPORT = RESULTS_DIR / "peers-latest.md"
 RESULTS_CHART = RESULTS_DIR / "peers.png"
 
 
@@ -275,12 +277,14 @@ def main(argv: list[str] | None = None) -> int:
     machine["load_average_at_end"] = os.getloadavg()
     settings["wall_time_s"] = round(time.monotonic() - started)
     results = PeerResults(command, settings, machine, peers, models)
-    print(render(results))
+    report = render(results)
+    print(report)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     RESULTS_JSON.write_text(json.dumps(results.as_dict(), indent=2) + "\n")
+    RESULTS_REPORT.write_text(report + "\n")
     write_peers_chart(results, RESULTS_CHART)
-    print(
-        f"\nWrote {RESULTS_JSON.relative_to(PROJECT_ROOT)} and "
-        f"{RESULTS_CHART.relative_to(PROJECT_ROOT)}"
+    written = (
+        path.relative_to(PROJECT_ROOT) for path in (RESULTS_JSON, RESULTS_REPORT, RESULTS_CHART)
     )
+    print(f"\nWrote {', '.join(map(str, written))}")
     return 0
