@@ -182,8 +182,10 @@ def bench_model(
             if status != 200:
                 raise SystemExit(f"{model}: our server answered {status}: {answer[:300]!r}")
             ours_rows[rows] = ours_peer.rows(answer)
-        verifications, agreeing = {}, []
+        verifications, agreeing = {}, [(ours_peer, ours)]
         for peer, server in servers:
+            if peer.name == OURS:  # the reference the others are compared with
+                continue
             checks = _verify(peer, server, bodies[peer.name], ours_rows)
             verifications[peer.name] = checks
             for check in checks:
