@@ -12,7 +12,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,6 @@ from bench.peers import formats
 from bench.servers import (
     HOST,
     OURS,
-    THEIRS,
     ServerSpec,
     free_port,
     ours_spec,
@@ -32,6 +31,7 @@ from bench.servers import (
 from tests.support import PROJECT_ROOT
 
 PEERS_DIR = Path(__file__).parent
+MLFLOW = "mlflow"
 PEERS_VENV = PROJECT_ROOT / ".venv-peers"
 # The name the V2 servers (MLServer, KServe) serve the model under: the URL names it.
 V2_MODEL_NAME = "model"
@@ -112,13 +112,14 @@ def _ours(placement: Placement) -> ServerSpec:
 
 
 def _mlflow(placement: Placement) -> ServerSpec:
-    return theirs_spec(
+    spec = theirs_spec(
         placement.model_uri,
         placement.tracking_uri,
         placement.workers,
         free_port(),
         placement.scratch,
     )
+    return replace(spec, name=MLFLOW)
 
 
 def _mlserver(placement: Placement, *, batching: bool) -> ServerSpec:
@@ -222,7 +223,7 @@ V2_JSON = "V2 inference protocol JSON"
 PEERS = (
     Peer(OURS, "ours", MLFLOW_JSON, None, "/invocations", formats.mlflow_body,
          formats.mlflow_rows, _ours),
-    Peer(THEIRS, "mlflow models serve", MLFLOW_JSON, None, "/invocations",
+    Peer(MLFLOW, "mlflow models serve", MLFLOW_JSON, None, "/invocations",
          formats.mlflow_body, formats.mlflow_rows, _mlflow),
     Peer("mlserver", "MLServer", V2_JSON, "mlserver", f"/v2/models/{V2_MODEL_NAME}/infer",
          formats.v2_body, formats.v2_rows, lambda placement: _mlserver(placement, batching=False)),
