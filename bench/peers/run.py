@@ -40,6 +40,7 @@ from bench.peers.report import (
     ModelRun,
     PeerInfo,
     PeerResults,
+    load_results,
     render,
 )
 from bench.peers.specs import PEERS, Peer, PeerUnavailableError, Placement, versions
@@ -240,6 +241,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: 1 round of 2 s cells, 1 s warm-up"
     )
+    parser.add_argument(
+        "--render",
+        type=Path,
+        metavar="JSON",
+        help="measure nothing: the report, its Markdown and chart again from a results JSON",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds, args.duration, args.warmup = 1, 2, 1
@@ -255,8 +262,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def write_results(results: PeerResults) -> None:
+    report = render(results)
+    print(report)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    RESULTS_JSON.write_text(json.dumps(results.as_dict(), indent=2) + "\n")
+    RESULTS_REPORT.write_text(report + "\n")
+    write_peers_chart(results, RESULTS_CHART)
+    written = [
+        path.relative_to(PROJECT_ROOT) for path in (RESULTS_JSON, RESULTS_REPORT, RESULTS_CHART)
+    ]
+    print(f"\nWrote {', '.join(map(str, written))}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.render:
+        write_results(load_results(json.loads(args.render.read_text())))
+        return 0
     wrk = prepare_run()
     if wrk is None:
         return 2
@@ -285,15 +308,5 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     machine["load_average_at_end"] = os.getloadavg()
     settings["wall_time_s"] = round(time.monotonic() - started)
-    results = PeerResults(command, settings, machine, peers, models)
-    report = render(results)
-    print(report)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    RESULTS_JSON.write_text(json.dumps(results.as_dict(), indent=2) + "\n")
-    RESULTS_REPORT.write_text(report + "\n")
-    write_peers_chart(results, RESULTS_CHART)
-    written = (
-        path.relative_to(PROJECT_ROOT) for path in (RESULTS_JSON, RESULTS_REPORT, RESULTS_CHART)
-    )
-    print(f"\nWrote {', '.join(map(str, written))}")
+    write_results(PeerResults(command, settings, machine, peers, models))
     return 0
