@@ -61,6 +61,9 @@ def write_peers_chart(results: PeerResults, path: Path) -> None:
         for column, (rows, connections) in enumerate(CELLS):
             cell = f"{rows} row{'s' if rows > 1 else ''}, c={connections}"
             summaries = {peer: run.cell(peer, rows, connections) for peer in run.measured}
+            ours = summaries.get(OURS)
+            if ours is not None and ours.errors:  # its latencies include the fast errors
+                cell += f"\n(ours: {100 * ours.errors / ours.requests:.0f} % errors, 503)"
             throughput = {p: s.requests_per_second for p, s in summaries.items() if s}
             p99 = {p: s.p99_ms for p, s in summaries.items() if s}
             _bars(top[column], results, run, throughput, f"{run.model}: req/s, {cell}")

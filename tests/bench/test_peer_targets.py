@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from bench.load import LoadResult
@@ -108,3 +110,19 @@ def test_the_report_names_a_peer_not_measured_and_why() -> None:
     )
     report = render(results(missing))
     assert "NOT MEASURED kserve: did not start: / boom" in report
+
+
+def test_a_latency_target_is_not_met_where_ours_shed_requests() -> None:
+    """wrk's percentiles include the 503s a shed request gets at once."""
+    demo = model_run(
+        DEMO, {"ours": (3000.0, 40.0, 4.0, 500.0), "mlserver": (900.0, 100.0, 5.0, 1.0)}
+    )
+    shed = [
+        CellRun(run.server, run.rows, run.connections, 0, replace(run.load, status_errors=5), 0.1)
+        if run.server == "ours" and run.connections == 64
+        else run
+        for run in demo.runs
+    ]
+    target = by_goal(results(replace(demo, runs=shed)).targets, "p99")
+    assert target.met is False
+    assert "503" in target.measured
