@@ -12,6 +12,11 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 TOOLS_VENV := .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.installed
 PIP_VERSION := 25.3
+# The serving peers of `make bench-peers` (MLServer, BentoML, KServe): their pins clash with
+# ours and with each other's, so each gets a venv of its own, from bench/peers/requirements-*.txt.
+PEERS_VENV := .venv-peers
+PEERS := mlserver bentoml kserve
+PEERS_STAMPS := $(foreach peer,$(PEERS),$(PEERS_VENV)/$(peer)/.installed)
 # gitlab-ci-local, pinned in tests/pipeline, runs .gitlab-ci.yml for the pipeline test
 # (needs Node 20 and npm).
 PIPELINE_TOOLS := tests/pipeline
@@ -21,8 +26,8 @@ GITLAB_CI_LOCAL := $(PIPELINE_TOOLS)/node_modules/.bin/gitlab-ci-local
 # both ignored by git. Point MLFLOW_TRACKING_URI at an `mlflow server` to use that instead.
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 
-.PHONY: help serve test test-fast lint format typecheck bench bench-profile bench-overload \
-	bench-batch lock audit clean drill
+.PHONY: help serve test test-fast lint format typecheck bench bench-peers bench-profile \
+	bench-overload bench-batch lock audit clean drill
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-deploy.txt requirements-fuzz.txt \
 		requirements-spark.txt
@@ -35,6 +40,17 @@ $(CHECKOV_STAMP): tests/deploy/requirements-checkov.txt
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip==$(PIP_VERSION)
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r tests/deploy/requirements-checkov.txt
+	touch $@
+
+# pip's output goes to $(PEERS_VENV)/<peer>.log: bench.peers reports a peer whose install
+# failed, with the end of that log, rather than leaving it out.
+$(PEERS_VENV)/%/.installed: bench/peers/requirements-%.txt
+	rm -rf $(PEERS_VENV)/$*
+	$(PYTHON) -m venv $(PEERS_VENV)/$*
+	$(PEERS_VENV)/$*/bin/python -m pip install --quiet --upgrade pip==$(PIP_VERSION) \
+		> $(PEERS_VENV)/$*.log 2>&1
+	$(PEERS_VENV)/$*/bin/python -m pip install -r bench/peers/requirements-$*.txt \
+		>> $(PEERS_VENV)/$*.log 2>&1
 	touch $@
 
 $(TOOLS_STAMP): requirements-tools.txt
@@ -106,6 +122,13 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.guardrails_cost $(BENCH_FLAGS)
 	$(BIN)/python -m bench.shadow $(BENCH_FLAGS)
 
+# Installs each peer in its own venv first; one that fails to install is reported by the bench
+# (with the end of its pip log), the others still run. BENCH_FLAGS=--quick for a smoke run.
+## Benchmark ours against MLServer, BentoML, KServe and `mlflow models serve`, side by side.
+bench-peers: $(STAMP)
+	-$(MAKE) --keep-going $(PEERS_STAMPS)
+	$(BIN)/python -m bench.peers $(BENCH_FLAGS)
+
 # PROFILE_FLAGS: e.g. --model demo --connections 64.
 ## Profile (py-spy) one worker serving the identity model: where a request's time goes.
 bench-profile: $(STAMP)
@@ -144,4 +167,4 @@ bench-batch: $(STAMP)
 
 ## Remove the virtual environments, the npm tools and the caches.
 clean:
-	rm -rf $(VENV) .venv-checkov $(TOOLS_VENV) $(PIPELINE_TOOLS)/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-checkov $(TOOLS_VENV) $(PEERS_VENV) $(PIPELINE_TOOLS)/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -66,10 +66,11 @@ def run_cell(
     connections: int,
     duration_s: int,
     round_index: int,
+    path: str = "/invocations",
 ) -> CellRun:
     wait_idle(server.pid, limit_s=CELL_IDLE_LIMIT_S)
     before = cpu_seconds(server.pid)
-    load = run_load(wrk, server.spec.url + "/invocations", body_file, connections, duration_s)
+    load = run_load(wrk, server.spec.url + path, body_file, connections, duration_s)
     # Requests still queued when wrk stopped are finished, and paid for, inside this cell.
     wait_idle(server.pid, limit_s=CELL_IDLE_LIMIT_S)
     return CellRun(

@@ -75,7 +75,7 @@ class Server:
         return self.process.pid
 
 
-def _base_env(tracking_uri: str, scratch: Path) -> dict[str, str]:
+def server_env(tracking_uri: str, scratch: Path) -> dict[str, str]:
     # What the tests keep from their environment, ours keeps here. So each server runs with
     # its own OMP_NUM_THREADS default: ours sets 1 in gunicorn_conf, MLflow's leaves native
     # thread pools at one thread per core.
@@ -92,7 +92,7 @@ def ours_spec(
     """The production command, as the image runs it."""
     metrics_dir = scratch / f"metrics-{port}"
     metrics_dir.mkdir(parents=True)
-    env = _base_env(tracking_uri, scratch) | {
+    env = server_env(tracking_uri, scratch) | {
         "MODEL_URI": model_uri,
         "HOST": HOST,
         "PORT": str(port),
@@ -123,7 +123,7 @@ def theirs_spec(
         "--port",
         str(port),
     ]
-    return ServerSpec(THEIRS, workers, port, command, _base_env(tracking_uri, scratch), "/ping")
+    return ServerSpec(THEIRS, workers, port, command, server_env(tracking_uri, scratch), "/ping")
 
 
 def floor_spec(workers: int, port: int, scratch: Path) -> ServerSpec:
@@ -137,7 +137,7 @@ def floor_spec(workers: int, port: int, scratch: Path) -> ServerSpec:
         "--no-control-socket",  # as in production: one per user would be shared
         "bench.floor_app:app",
     ]
-    env = _base_env("", scratch) | {"WORKERS": str(workers), "PORT": str(port)}
+    env = server_env("", scratch) | {"WORKERS": str(workers), "PORT": str(port)}
     env.pop("MLFLOW_TRACKING_URI")
     return ServerSpec(FLOOR, workers, port, command, env, "/ping")
 
@@ -174,6 +174,16 @@ def _is_ready(spec: ServerSpec) -> bool:
 
 def _tail(path: Path, lines: int = 15) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _first_error(path: Path, lines: int = 14) -> str:
+    """From the log's first traceback or error on (where a failed start-up says why), or
+    its end when it has none."""
+    text = path.read_text(errors="replace").splitlines()
+    for index, line in enumerate(text):
+        if "Traceback" in line or "Error" in line:
+            return "\n".join(text[index : index + lines])
+    return _tail(path, lines)
 
 
 def stop(server: Server, grace_s: float = 20.0) -> None:
@@ -237,6 +247,41 @@ def serving_together(
             raise
     finally:
         for server in servers:
+            stop(server)
+
+
+@contextmanager
+def serving_each(
+    specs: list[ServerSpec], log_dir: Path, start_limit_s: float = 300.0
+) -> Iterator[tuple[list[Server], dict[str, str]]]:
+    """As `serving_together`, but a server that exits or is not ready in time is stopped and
+    reported (its name: why, with the end of its log) while the others run: a peer that
+    cannot start is a finding, not the end of the run."""
+    started: list[Server] = []
+    failed: dict[str, str] = {}
+    try:
+        for spec in specs:
+            started.append(_start(spec, log_dir))
+        deadline = time.monotonic() + start_limit_s
+        ready = []
+        for server in started:
+            try:
+                _wait_ready(server, deadline, start_limit_s)
+            except AssertionError as error:
+                why = str(error).splitlines()[0]
+                failed[server.spec.name] = f"{why}\n{_first_error(server.log_path)}"
+                stop(server)
+            else:
+                ready.append(server)
+        for server in ready:
+            wait_idle(server.pid)
+        try:
+            yield ready, failed
+        except Exception:
+            _report_dead(ready)
+            raise
+    finally:
+        for server in started:
             stop(server)
 
 

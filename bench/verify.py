@@ -6,6 +6,7 @@ import json
 import math
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,3 +78,33 @@ def verify(ours_url: str, theirs_url: str, body: bytes, rows: int) -> Verificati
         f"(largest numeric difference {largest:.1e}; model_version not compared)"
     )
     return Verification(rows, statuses, True, detail)
+
+
+def verify_rows(
+    rows: int,
+    ours: list[dict[str, Any]],
+    name: str,
+    status: int,
+    answer: bytes,
+    read: Callable[[bytes], list[dict[str, Any]]],
+) -> Verification:
+    """Another server's answer, in its own protocol (`read` turns it into rows), against
+    our predictions for the same rows: the peers' check in `bench.peers`."""
+    statuses = {"ours": 200, name: status}
+    if status != 200:
+        return Verification(rows, statuses, False, f"{name} answered {status}: {answer[:300]!r}")
+    try:
+        theirs = read(answer)
+    except ValueError as error:  # not JSON, or not the protocol's shape
+        return Verification(rows, statuses, False, f"unreadable answer ({error}): {answer[:300]!r}")
+    problems, largest = _differences(ours, theirs)
+    if problems:
+        return Verification(rows, statuses, False, "; ".join(problems))
+    compared = sorted(set(ours[0]) - IGNORED_FIELDS) if ours else []
+    fields = ", ".join(compared) if len(compared) <= MAX_FIELDS_NAMED else f"{len(compared)} fields"
+    return Verification(
+        rows,
+        statuses,
+        True,
+        f"{len(ours)} predictions equal in {fields} (largest numeric difference {largest:.1e})",
+    )

@@ -1,0 +1,1 @@
+"""Tests of the benchmarks' own logic; the benchmarks themselves are run by hand."""
