@@ -26,14 +26,11 @@ from tests.deploy.test_image import (
     Podman,
     base_root_filesystem,
     pinned_pod_environment,
+    pod,
     wheelhouse,
 )
 from tests.support import PROJECT_ROOT
-from tests.support.ports import free_port
 from tests.support.processes import run_module
-from tests.support.waiting import wait_ready
-
-READY_SECONDS = 180.0
 
 
 def build_image(podman: Podman, registry: Path, work: Path) -> float:
@@ -60,27 +57,11 @@ def build_image(podman: Podman, registry: Path, work: Path) -> float:
 
 
 def time_to_ready(podman: Podman, env: dict[str, str], *extra: str) -> float:
-    """Seconds from `podman run` to /readyz 200, with the pod's securityContext and volumes."""
-    port = free_port()
+    """Seconds from `podman run` to /readyz 200, with the pod's securityContext and volumes
+    (the image test's `pod`)."""
     started = time.monotonic()
-    container = podman(
-        "run",
-        "--detach",
-        "--read-only",
-        "--tmpfs=/tmp:rw,size=512m",
-        "--tmpfs=/tmp/prometheus:rw,size=64m",
-        "--cap-drop=ALL",
-        "--security-opt=no-new-privileges",
-        f"--publish=127.0.0.1:{port}:8000",
-        *(f"--env={name}={value}" for name, value in env.items()),
-        *extra,
-        IMAGE,
-    ).strip()
-    try:
-        wait_ready(f"http://127.0.0.1:{port}/readyz", READY_SECONDS, get=None)
+    with pod(podman, IMAGE, env, *extra):
         return time.monotonic() - started
-    finally:
-        podman("rm", "--force", container)
 
 
 def measure(podman: Podman, registry: Path, work: Path, runs: int) -> dict[str, object]:
