@@ -22,6 +22,7 @@ import tempfile
 import time
 from contextlib import ExitStack
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import mlflow
@@ -30,11 +31,11 @@ from app.guardrails.rules import parse_rules
 from app.observability.metrics import ServingMetrics
 from app.readiness import Readiness
 from app.runtime.guardrails import RequestGuardrails
-from bench.load import LoadResult, find_wrk, run_load
+from bench.load import find_wrk
 from bench.payloads import make_body, make_frame
-from bench.proctree import cpu_seconds, wait_idle
 from bench.registry import create_demo_registry
 from bench.servers import free_port, ours_spec, serving
+from bench.side_by_side import Cells, measure, median_rate, print_table
 from registry_scripts._registration import register_model_version
 from registry_scripts.guardrails import attach_rules
 
@@ -156,54 +157,21 @@ def main(argv: list[str] | None = None) -> int:
             spec = replace(spec, name=label.split()[0], env=spec.env | ADMIT_ALL)
             servers.append((label, stack.enter_context(serving(spec, scratch))))
             print(f"{label}: {spec.describe()}")
-        results: dict[tuple[str, int], list[tuple[LoadResult, float]]] = {}
-        for round_index in range(rounds):
-            order = servers if round_index % 2 == 0 else servers[::-1]
-            for connections in CONNECTIONS:
-                for label, server in order:
-                    wait_idle(server.pid)
-                    before = cpu_seconds(server.pid)
-                    url = server.spec.url + "/invocations"
-                    load = run_load(wrk, url, body_file, connections, duration)
-                    wait_idle(server.pid)
-                    cpu_ms = (cpu_seconds(server.pid) - before) * 1000 / max(load.requests, 1)
-                    results.setdefault((label, connections), []).append((load, cpu_ms))
-        _report(results, [label for label, _ in servers])
+        results = measure(servers, CONNECTIONS, rounds, duration, body_file, wrk)
+        labels = [label for label, _ in servers]
+        print_table(results, labels, CONNECTIONS, partial(_print_target, results, labels))
     return 0
 
 
-def _report(
-    results: dict[tuple[str, int], list[tuple[LoadResult, float]]], labels: list[str]
-) -> None:
-    """Medians over rounds, ratios to rules off."""
+def _print_target(results: Cells, labels: list[str], connections: int) -> None:
+    """Rules on against rules off at one connection count, against the target."""
+    on_rate = median_rate(results, labels[1], connections)
+    drop = 1 - on_rate / median_rate(results, labels[0], connections)
+    met = "MET" if drop <= TARGET_THROUGHPUT_DROP else "NOT MET"
     print(
-        f"\n{'server':<14}{'conns':>6}{'req/s':>9}{'ratio':>7}{'p50 ms':>8}{'p99 ms':>8}"
-        f"{'cpu ms/req':>11}{'ratio':>7}{'err':>5}"
+        f"  {connections} connections: rules on {drop:+.1%} fewer req/s "
+        f"(target <= {TARGET_THROUGHPUT_DROP:.0%}: {met})"
     )
-    for connections in CONNECTIONS:
-        off = results[(labels[0], connections)]
-        off_rate = statistics.median(load.requests_per_second for load, _ in off)
-        off_cpu = statistics.median(cpu for _, cpu in off)
-        for label in labels:
-            runs = results[(label, connections)]
-            rate = statistics.median(load.requests_per_second for load, _ in runs)
-            cpu = statistics.median(cpu for _, cpu in runs)
-            print(
-                f"{label:<14}{connections:>6}{rate:>9.0f}{rate / off_rate:>7.2f}"
-                f"{statistics.median(load.p50_ms for load, _ in runs):>8.2f}"
-                f"{statistics.median(load.p99_ms for load, _ in runs):>8.2f}"
-                f"{cpu:>11.3f}{cpu / off_cpu:>7.2f}"
-                f"{sum(load.errors for load, _ in runs):>5}"
-            )
-        on_rate = statistics.median(
-            load.requests_per_second for load, _ in results[(labels[1], connections)]
-        )
-        drop = 1 - on_rate / off_rate
-        met = "MET" if drop <= TARGET_THROUGHPUT_DROP else "NOT MET"
-        print(
-            f"  {connections} connections: rules on {drop:+.1%} fewer req/s "
-            f"(target <= {TARGET_THROUGHPUT_DROP:.0%}: {met})"
-        )
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ req/s does. Ratios are to the first server.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -27,11 +26,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from bench.load import LoadResult, find_wrk, run_load
+from bench.load import find_wrk
 from bench.payloads import make_body
-from bench.proctree import cpu_seconds, wait_idle
 from bench.registry import create_demo_registry
 from bench.servers import PROJECT_ROOT, free_port, ours_spec, serving
+from bench.side_by_side import measure, print_table
 
 CONNECTIONS = (1, 32)
 WORKERS = 2
@@ -109,45 +108,9 @@ def main(argv: list[str] | None = None) -> int:
             spec = replace(spec, name=label.split()[0], cwd=tree, env=spec.env | env)
             servers.append((label, stack.enter_context(serving(spec, scratch))))
             print(f"{label}: {spec.describe()} {' '.join(f'{k}={v}' for k, v in env.items())}")
-        results: dict[tuple[str, int], list[tuple[LoadResult, float]]] = {}
-        for round_index in range(args.rounds):
-            order = servers if round_index % 2 == 0 else servers[::-1]
-            for connections in CONNECTIONS:
-                for label, server in order:
-                    wait_idle(server.pid)
-                    before = cpu_seconds(server.pid)
-                    url = server.spec.url + "/invocations"
-                    load = run_load(wrk, url, body_file, connections, args.duration)
-                    wait_idle(server.pid)  # what is still queued is paid for in this run
-                    cpu_ms = (cpu_seconds(server.pid) - before) * 1000 / max(load.requests, 1)
-                    results.setdefault((label, connections), []).append((load, cpu_ms))
-        _report(results, [label for label, _ in servers])
+        results = measure(servers, CONNECTIONS, args.rounds, args.duration, body_file, wrk)
+        print_table(results, [label for label, _ in servers], CONNECTIONS)
     return 0
-
-
-def _report(
-    results: dict[tuple[str, int], list[tuple[LoadResult, float]]], labels: list[str]
-) -> None:
-    """Medians over rounds."""
-    print(
-        f"\n{'server':<20}{'conns':>6}{'req/s':>9}{'ratio':>7}{'p50 ms':>8}{'p99 ms':>8}"
-        f"{'cpu ms/req':>11}{'ratio':>7}{'err':>5}"
-    )
-    for connections in CONNECTIONS:
-        first = results[(labels[0], connections)]
-        first_rate = statistics.median(load.requests_per_second for load, _ in first)
-        first_cpu = statistics.median(cpu for _, cpu in first)
-        for label in labels:
-            runs = results[(label, connections)]
-            rate = statistics.median(load.requests_per_second for load, _ in runs)
-            cpu = statistics.median(cpu for _, cpu in runs)
-            print(
-                f"{label:<20}{connections:>6}{rate:>9.0f}{rate / first_rate:>7.2f}"
-                f"{statistics.median(load.p50_ms for load, _ in runs):>8.2f}"
-                f"{statistics.median(load.p99_ms for load, _ in runs):>8.2f}"
-                f"{cpu:>11.3f}{cpu / first_cpu:>7.2f}"
-                f"{sum(load.errors for load, _ in runs):>5}"
-            )
 
 
 if __name__ == "__main__":
