@@ -225,17 +225,12 @@ class MicroBatcher:
         return [self._predict_alone(request) for request in group]
 
     def _predict_combined(self, group: list[PendingRequest]) -> list[Any] | None:
-        frame = _combine([request.data for request in group], self._to_frame)
+        frame = combine_inputs([request.data for request in group], self._to_frame)
         outputs = self._predict_rows(frame, group[0].params)
         self._observe_batch(len(frame))
         if not isinstance(outputs, list) or len(outputs) != len(frame):
             return None  # the model's output is not one entry per row: score apart
-        results = []
-        offset = 0
-        for request in group:
-            results.append(outputs[offset : offset + request.rows])
-            offset += request.rows
-        return results
+        return split_rows(outputs, [request.rows for request in group])
 
     def _predict_alone(self, request: PendingRequest) -> Any:
         try:
@@ -263,7 +258,7 @@ def _group_by_params(batch: list[PendingRequest]) -> list[list[PendingRequest]]:
     return list(groups.values())
 
 
-def _combine(
+def combine_inputs(
     inputs: list[ModelInput], to_frame: Callable[[ModelInput], pd.DataFrame]
 ) -> pd.DataFrame:
     """One frame for the group; column lists are joined before any DataFrame is built."""
@@ -278,3 +273,13 @@ def _combine(
                 joined[name].extend(values)
         return to_frame(joined)
     return pd.concat([to_frame(data) for data in inputs], ignore_index=True)
+
+
+def split_rows(outputs: list[Any], rows: list[int]) -> list[list[Any]]:
+    """A combined answer (one entry per row) cut back into each request's share."""
+    shares = []
+    offset = 0
+    for count in rows:
+        shares.append(outputs[offset : offset + count])
+        offset += count
+    return shares

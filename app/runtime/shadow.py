@@ -28,11 +28,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
-
 from app.observability.metrics import ShadowMetrics
 from app.protocol.encoding import to_jsonable
 from app.protocol.frames import FrameBuilder
+from app.runtime.batching import combine_inputs, split_rows
 from app.runtime.comparison import BoundedLabels, Comparison, compare_outputs
 from app.runtime.model import ServedModel
 
@@ -176,7 +175,7 @@ class ShadowScorer:
         request at a time, so each request's outcome is its own. Never raises."""
         started = time.perf_counter()
         try:
-            frame = pd.concat([self._to_frame(job.data) for job in jobs], ignore_index=True)
+            frame = combine_inputs([job.data for job in jobs], self._to_frame)
             outputs = to_jsonable(self.model.predict(frame, jobs[0].params))
         except Exception:
             outputs = None
@@ -185,10 +184,8 @@ class ShadowScorer:
             for job in jobs:
                 self.score(job)
             return
-        offset = 0
-        for job in jobs:
-            self._compare(job, outputs[offset : offset + job.rows])
-            offset += job.rows
+        for job, share in zip(jobs, split_rows(outputs, [job.rows for job in jobs]), strict=True):
+            self._compare(job, share)
 
     def _compare(self, job: ShadowJob, shadow_outputs: Any) -> None:
         try:
