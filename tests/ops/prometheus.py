@@ -35,6 +35,15 @@ class Prometheus:
         result: list[dict[str, Any]] = data["result"]
         return result
 
+    def targets_health(self) -> str:
+        """Each target's last scrape as Prometheus saw it, for a failure's message."""
+        targets = self.api("targets")["activeTargets"]
+        return "; ".join(
+            f"{t['scrapeUrl']}: {t['health']} in {t['lastScrapeDuration']:.3f} s"
+            f"{' (' + t['lastError'] + ')' if t['lastError'] else ''}"
+            for t in targets
+        )
+
 
 @contextmanager
 def running_prometheus(

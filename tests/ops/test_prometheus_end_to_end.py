@@ -100,12 +100,24 @@ def test_prometheus_evaluates_every_dashboard_query_and_rule_on_the_real_server(
     _send_traffic(production_server.base_url)
     prom = prometheus_scraping
 
+    ready_query = f'sum(model_ready{{job="{JOB}"}})'
+    traffic_query = f'sum(rate(http_requests_total{{job="{JOB}"}}[1m])) > 0'
+
     def scraped() -> bool:
-        ready = prom.query(f'sum(model_ready{{job="{JOB}"}})')
-        traffic = prom.query(f'sum(rate(http_requests_total{{job="{JOB}"}}[1m])) > 0')
+        ready = prom.query(ready_query)
+        traffic = prom.query(traffic_query)
         return bool(ready) and float(ready[0]["value"][1]) == 2 and bool(traffic)
 
-    wait_until(scraped, 30, "2 ready workers and traffic scraped")
+    wait_until(
+        scraped,
+        60,
+        "2 ready workers and traffic scraped",
+        detail=lambda: (
+            f"{ready_query} = {prom.query(ready_query)}\n"
+            f"{traffic_query} = {prom.query(traffic_query)}\n"
+            f"targets: {prom.targets_health()}\n{production_server.log_tail()}"
+        ),
+    )
 
     exposition = httpx.get(f"{production_server.ops_url}/metrics", timeout=10).text
     with_samples = {
