@@ -6,11 +6,14 @@ above `max_violation_share`, it opens. Open, it refuses scoring for `open_second
 default the window), then closes with an empty window: requests are scored and counted
 again, and it opens again if the share is still too high. Refused requests are not scored,
 so they cannot be counted; the cool-down is how the breaker learns that the share fell.
-State is per process (each Gunicorn worker has its own).
+State is per process (each Gunicorn worker has its own), shared by its event loop (which
+asks whether it is open) and its predict thread (which records requests): a lock keeps
+the counts whole.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -28,9 +31,14 @@ class Breaker:
         self._requests = 0
         self._violating = 0
         self._opened_at: float | None = None
+        self._lock = threading.Lock()
 
     def record(self, violated: bool) -> None:
         """Count one scored request; open when the share crosses the bound."""
+        with self._lock:
+            self._record(violated)
+
+    def _record(self, violated: bool) -> None:
         now = self._clock()
         second = int(now)
         if self._buckets and self._buckets[-1][0] == second:
@@ -56,14 +64,19 @@ class Breaker:
 
     def is_open(self) -> bool:
         """Open now? Past its cool-down it closes, with an empty window."""
-        if self._opened_at is None:
+        with self._lock:
+            if self._opened_at is None:
+                return False
+            if self._clock() - self._opened_at < self._open_seconds:
+                return True
+            self._reset()
             return False
-        if self._clock() - self._opened_at < self._open_seconds:
-            return True
-        self.reset()
-        return False
 
     def reset(self) -> None:
+        with self._lock:
+            self._reset()
+
+    def _reset(self) -> None:
         self._opened_at = None
         self._buckets.clear()
         self._requests = self._violating = 0

@@ -21,6 +21,8 @@ as the predict, and the loop is held no longer than one of its turns takes anywa
 
 Requests with different params are predicted apart. If a combined call fails, each of
 its requests is predicted on its own, so one bad request cannot fail its neighbours.
+The version's business rules run here too, once over the group's rows rather than once
+per request on the event loop; each request is still judged, and refused, on its own rows.
 A request whose caller gave up (timeout) is dropped before it is predicted.
 """
 
@@ -41,6 +43,7 @@ import pandas as pd
 
 from app.observability.stages import BATCH_WAIT, PREDICT, StageTimes
 from app.protocol.frames import ColumnData, ModelInput
+from app.runtime.guardrails import RequestGuardrails, Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -83,9 +86,11 @@ class MicroBatcher:
         max_wait_seconds: float,
         inline_max_seconds: float,
         observe_batch: ObserveBatch,
+        guardrails: RequestGuardrails | None = None,
         brief_seconds: float = BRIEF_SECONDS,
     ) -> None:
         self._predict_rows = predict_rows
+        self._guardrails = guardrails
         self._to_frame = to_frame
         self._enabled = enabled
         self._max_rows = max_batch_rows
@@ -211,10 +216,37 @@ class MicroBatcher:
         return results, time.perf_counter() - started
 
     def _predict_group(self, group: list[PendingRequest]) -> list[Any]:
-        """Runs in the predict thread: one call for the group, or one per request on failure."""
+        """Runs in the predict thread: the version's business rules over the group's rows
+        at once, then one predict call for the requests they admit (one per request on
+        failure), then the rules on the answers."""
+        guardrails = self._guardrails
+        if guardrails is None:
+            return self._predict_admitted(group, None)
+        verdicts = guardrails.judge_inputs(
+            join_inputs([request.data for request in group], self._to_frame),
+            [request.rows for request in group],
+        )
+        refusals = [verdict.refusal for verdict in verdicts]
+        admitted = [
+            (request, verdict)
+            for request, verdict in zip(group, verdicts, strict=True)
+            if verdict.refusal is None
+        ]
+        answers = iter(
+            self._predict_admitted(
+                [request for request, _ in admitted], [verdict for _, verdict in admitted]
+            )
+        )
+        return [next(answers) if refusal is None else refusal for refusal in refusals]
+
+    def _predict_admitted(
+        self, group: list[PendingRequest], verdicts: list[Verdict] | None
+    ) -> list[Any]:
+        """One call for the group, or one per request on failure; with `verdicts`, the
+        output rules judge the answers (an answer an enforced rule refuses is its error)."""
         if len(group) > 1:
             try:
-                outputs = self._predict_combined(group)
+                outputs = self._predict_combined(group, verdicts)
             except Exception:
                 logger.info(
                     "a combined predict of %d requests failed; scoring them apart", len(group)
@@ -222,22 +254,42 @@ class MicroBatcher:
             else:
                 if outputs is not None:
                     return outputs
-        return [self._predict_alone(request) for request in group]
+        if verdicts is None:
+            return [self._predict_alone(request) for request in group]
+        return [
+            self._predict_alone(request, verdict)
+            for request, verdict in zip(group, verdicts, strict=True)
+        ]
 
-    def _predict_combined(self, group: list[PendingRequest]) -> list[Any] | None:
-        frame = combine_inputs([request.data for request in group], self._to_frame)
+    def _predict_combined(
+        self, group: list[PendingRequest], verdicts: list[Verdict] | None
+    ) -> list[Any] | None:
+        table = join_inputs([request.data for request in group], self._to_frame)
+        frame = self._to_frame(table)
         outputs = self._predict_rows(frame, group[0].params)
         self._observe_batch(len(frame))
         if not isinstance(outputs, list) or len(outputs) != len(frame):
             return None  # the model's output is not one entry per row: score apart
-        return split_rows(outputs, [request.rows for request in group])
+        shares = [request.rows for request in group]
+        if verdicts is None:
+            return split_rows(outputs, shares)
+        assert self._guardrails is not None
+        self._guardrails.judge_outputs(table, outputs, shares, verdicts)
+        return [
+            verdict.refusal or share
+            for verdict, share in zip(verdicts, split_rows(outputs, shares), strict=True)
+        ]
 
-    def _predict_alone(self, request: PendingRequest) -> Any:
+    def _predict_alone(self, request: PendingRequest, verdict: Verdict | None = None) -> Any:
         try:
             outputs = self._predict_rows(self._to_frame(request.data), request.params)
         except Exception as error:
             return error
         self._observe_batch(request.rows)
+        if verdict is not None:
+            assert self._guardrails is not None
+            self._guardrails.judge_outputs(request.data, outputs, [request.rows], [verdict])
+            return verdict.refusal or outputs
         return outputs
 
 
@@ -261,8 +313,18 @@ def _group_by_params(batch: list[PendingRequest]) -> list[list[PendingRequest]]:
 def combine_inputs(
     inputs: list[ModelInput], to_frame: Callable[[ModelInput], pd.DataFrame]
 ) -> pd.DataFrame:
-    """One frame for the group; column lists are joined before any DataFrame is built."""
+    """One frame for the group."""
+    return to_frame(join_inputs(inputs, to_frame))
+
+
+def join_inputs(
+    inputs: list[ModelInput], to_frame: Callable[[ModelInput], pd.DataFrame]
+) -> ModelInput:
+    """The group's rows as one table: column lists are joined before any DataFrame is
+    built; a lone input is itself."""
     first = inputs[0]
+    if len(inputs) == 1:
+        return first
     if isinstance(first, dict) and all(
         isinstance(data, dict) and data.keys() == first.keys() for data in inputs
     ):
@@ -271,7 +333,7 @@ def combine_inputs(
             assert isinstance(data, dict)
             for name, values in data.items():
                 joined[name].extend(values)
-        return to_frame(joined)
+        return joined
     return pd.concat([to_frame(data) for data in inputs], ignore_index=True)
 
 

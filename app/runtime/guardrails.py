@@ -1,7 +1,9 @@
 """The business rules of the version serving, applied to each scoring request.
 
 Input rules run on the request's table before predict, output rules on the model's answer
-before it is encoded (app.runtime.scoring calls both). Each rule's rows are counted; an
+after it: in the predict thread over a batch's combined table, once however many requests
+share it (app.runtime.batching), or on the request alone (app.runtime.scoring, for
+requests that are not batched). Each rule's rows are counted; an
 `enforce` rule broken refuses the request (422, naming rule, column and rows, never a
 value), `warn` logs it and answers, `shadow` only counts. The breaker, when the rules file
 configures one, pauses scoring (503) and takes this worker out of readiness while open.
@@ -11,8 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from prometheus_client import Counter
 
@@ -48,6 +53,16 @@ def load_guardrails(model: ServedModel) -> Guardrails | None:
     return guardrails
 
 
+@dataclass(slots=True)
+class Verdict:
+    """One request as the rules judged it: its rows, whether it broke a rule the breaker
+    counts, and its refusal when it broke an enforced one."""
+
+    rows: int
+    counts_for_breaker: bool = False
+    refusal: GuardrailViolationError | None = None
+
+
 class RequestGuardrails:
     """Per worker: the engine, each rule's counters, and the breaker's state."""
 
@@ -71,57 +86,8 @@ class RequestGuardrails:
         self._was_open = False
         self._ready_before_open = False
 
-    def check_input(self, data: Any, rows: int) -> bool:
-        """Before predict: raise when the breaker is open or an enforced input rule is
-        broken. Returns whether a rule that counts for the breaker was broken."""
-        self._refuse_while_open()
-        if not self.engine.input_rules:
-            return False
-        columns = _input_columns(data)
-        if columns is None:
-            raise GuardrailViolationError(_UNREADABLE_INPUT)
-        return self._apply(self.engine.check_inputs(columns, rows), "input", False)
-
-    def check_output(self, data: Any, outputs: Any, rows: int, broken_before: bool) -> None:
-        """After predict: count, and raise when an enforced output rule is broken."""
-        if self.engine.output_rules:
-            inputs = _input_columns(data) or {}
-            table, rows = output_columns(outputs, self.engine, rows)
-            results = self.engine.check_outputs(inputs, table, rows)
-            self._apply(results, "output", broken_before)
-        elif self.breaker is not None:
-            self.breaker.record(broken_before)
-
-    def _apply(self, results: list[RuleResult], side: str, broken_before: bool) -> bool:
-        refused: list[RuleResult] = []
-        counts_for_breaker = broken_before
-        for result in results:
-            rule = result.rule
-            checked, violating = self._counters[rule.id]
-            checked.inc(result.rows)
-            if not result.violations:
-                continue
-            violating.inc(result.violations)
-            if rule.mode != "shadow" and rule.severity == self._breaker_severity:
-                counts_for_breaker = True
-            if rule.mode == "enforce":
-                refused.append(result)
-            elif rule.mode == "warn":
-                logger.warning(
-                    "guardrail %s (%s) broken by %d of %d rows, answered (warn)",
-                    rule.id,
-                    rule.severity,
-                    result.violations,
-                    result.rows,
-                )
-        if self.breaker is not None and (refused or side == "output"):
-            self.breaker.record(counts_for_breaker)
-        if refused:
-            logger.info("request refused by guardrails: %s", ", ".join(r.rule.id for r in refused))
-            raise GuardrailViolationError(refusal_message(refused, side))
-        return counts_for_breaker
-
-    def _refuse_while_open(self) -> None:
+    def refuse_while_open(self) -> None:
+        """Before anything else: raise while the breaker is open."""
         breaker = self.breaker
         if breaker is None:
             return
@@ -133,6 +99,86 @@ class RequestGuardrails:
                 "scoring is paused: too many recent requests broke a "
                 f"{self._breaker_severity} business rule; retry later"
             )
+
+    def check_input(self, data: Any, rows: int) -> Verdict:
+        """Before predicting one request alone: raise when an enforced input rule is broken."""
+        verdict = self.judge_inputs(data, [rows])[0]
+        if verdict.refusal is not None:
+            raise verdict.refusal
+        return verdict
+
+    def check_output(self, data: Any, outputs: Any, verdict: Verdict) -> None:
+        """After predicting one request alone: raise when an enforced output rule is broken."""
+        self.judge_outputs(data, outputs, [verdict.rows], [verdict])
+        if verdict.refusal is not None:
+            raise verdict.refusal
+
+    def judge_inputs(self, data: Any, shares: Sequence[int]) -> list[Verdict]:
+        """The input rules over a group's table (the requests' rows one after another, as
+        `shares` counts them) in one vectorised pass; each request judged on its own rows."""
+        verdicts = [Verdict(rows) for rows in shares]
+        if not self.engine.input_rules:
+            return verdicts
+        columns = _input_columns(data)
+        if columns is None:
+            for verdict in verdicts:
+                verdict.refusal = GuardrailViolationError(_UNREADABLE_INPUT)
+            return verdicts
+        self._judge(self.engine.check_inputs(columns, sum(shares)), verdicts, "input")
+        return verdicts
+
+    def judge_outputs(
+        self, data: Any, outputs: Any, shares: Sequence[int], verdicts: list[Verdict]
+    ) -> None:
+        """The output rules over the group's answers (one entry per row when it is more
+        than one request), each request judged on its own rows; the breaker counts each."""
+        if self.engine.output_rules:
+            inputs = _input_columns(data) or {}
+            table, rows = output_columns(outputs, self.engine, sum(shares))
+            if len(verdicts) == 1:
+                verdicts[0].rows = rows  # one request's answer may have other rows than it
+            self._judge(self.engine.check_outputs(inputs, table, rows), verdicts, "output")
+        elif self.breaker is not None:
+            for verdict in verdicts:
+                self.breaker.record(verdict.counts_for_breaker)
+
+    def _judge(self, results: list[RuleResult], verdicts: list[Verdict], side: str) -> None:
+        """Count each rule once for the group, then give each request its part: the rules
+        it broke that count for the breaker, and a refusal naming its own rows."""
+        starts = np.cumsum([0] + [verdict.rows for verdict in verdicts[:-1]])
+        refused: dict[int, list[RuleResult]] = {}
+        for result in results:
+            rule = result.rule
+            checked, violating = self._counters[rule.id]
+            checked.inc(result.rows)
+            if not result.violations:
+                continue
+            violating.inc(result.violations)
+            owners = np.searchsorted(starts, result.broken, side="right") - 1
+            for index in np.unique(owners).tolist():
+                verdict = verdicts[index]
+                if rule.mode != "shadow" and rule.severity == self._breaker_severity:
+                    verdict.counts_for_breaker = True
+                own_rows = result.broken[owners == index] - starts[index]
+                if rule.mode == "enforce":
+                    refused.setdefault(index, []).append(RuleResult(rule, verdict.rows, own_rows))
+                elif rule.mode == "warn":
+                    logger.warning(
+                        "guardrail %s (%s) broken by %d of %d rows, answered (warn)",
+                        rule.id,
+                        rule.severity,
+                        len(own_rows),
+                        verdict.rows,
+                    )
+        for index, verdict in enumerate(verdicts):
+            broken = refused.get(index)
+            if self.breaker is not None and (broken or side == "output"):
+                self.breaker.record(verdict.counts_for_breaker)
+            if broken:
+                logger.info(
+                    "request refused by guardrails: %s", ", ".join(r.rule.id for r in broken)
+                )
+                verdict.refusal = GuardrailViolationError(refusal_message(broken, side))
 
     def _on_breaker_change(self, now_open: bool) -> None:
         self._was_open = now_open

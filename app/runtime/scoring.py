@@ -83,6 +83,7 @@ class Scorer:
             max_wait_seconds=settings.batch_max_wait_ms / 1000,
             inline_max_seconds=settings.inline_predict_max_ms / 1000,
             observe_batch=metrics.batch_rows.observe,
+            guardrails=guardrails,
         )
 
     def parse(self, body: bytes, content_type: str | None) -> ScoringRequest:
@@ -111,17 +112,21 @@ class Scorer:
         if times is not None:
             times.lap(VALIDATE)  # params and the row budget were checked since parsing
         guardrails = self.guardrails
-        broken = guardrails is not None and guardrails.check_input(request.data, request.rows)
-        if request.batchable:
+        if guardrails is not None:
+            guardrails.refuse_while_open()
+        if request.batchable:  # the batcher applies the rules, once per combined call
             outputs = await self.batcher.submit(request.data, request.rows, request.params, times)
             if times is not None:
                 times.resume()  # the batcher timed batch_wait and predict
         else:
+            verdict = (
+                None if guardrails is None else guardrails.check_input(request.data, request.rows)
+            )
             outputs = await run_in_threadpool(self.predict_jsonable, request.data, request.params)
             if times is not None:
                 times.lap(PREDICT)
-        if guardrails is not None:
-            guardrails.check_output(request.data, outputs, request.rows, broken)
+            if guardrails is not None and verdict is not None:
+                guardrails.check_output(request.data, outputs, verdict)
         self.metrics.rows.observe(request.rows)
         self._count_predictions(outputs)
         if self.shadow is not None:  # queued for the candidate, never waited for
