@@ -2,7 +2,7 @@
 its watch on the master.
 
 The protocol is Uvicorn's httptools protocol with one job per class, each in its module:
-  accept_burst    a connection's arrival accepts the connections queued behind it
+  accept_burst    on a busy worker, a connection's arrival accepts those queued behind it
   lingering       a close while the request is still arriving lingers instead of resetting
   head_bound      a request head past MAX_HEADER_BYTES is answered 431 at once
   early_refusal   a scoring request past the admission bound is answered 503 at its head

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+import uvloop
 
 from app.server import accept_burst
 from app.server.worker import ServingProtocol
@@ -76,3 +77,28 @@ def test_a_busy_worker_accepts_every_queued_connection_at_once(
         for client in clients:
             client.close()
     assert accepted == CLIENTS, f"{accepted} of {CLIENTS} accepted within {DEADLINE_SECONDS} s"
+
+
+@pytest.mark.parametrize("turn_seconds", [0.0, TURN_SECONDS])
+def test_only_a_busy_loop_counts_as_busy(turn_seconds: float) -> None:
+    """A worker takes the queue only while its turns are long: an idle one leaves queued
+    connections to the next turn, and to the other workers on the same socket."""
+    loop = uvloop.new_event_loop()
+    lateness = accept_burst.LoopLateness()
+
+    def hog() -> None:
+        time.sleep(turn_seconds)
+        loop.call_soon(hog)
+
+    async def run_for(seconds: float) -> None:
+        lateness.follow(asyncio.get_running_loop())
+        if turn_seconds:
+            loop.call_soon(hog)
+        await asyncio.sleep(seconds)
+
+    try:
+        loop.run_until_complete(run_for(1.0))
+    finally:
+        loop.close()
+    busy = lateness.seconds >= accept_burst.BUSY_TURN_SECONDS
+    assert busy == bool(turn_seconds), f"late by {lateness.seconds:.3f} s"
