@@ -97,27 +97,26 @@ def test_prometheus_evaluates_every_dashboard_query_and_rule_on_the_real_server(
     production_server: RunningServer, prometheus_scraping: Prometheus
 ) -> None:
     wait_ready(production_server)
-    _send_traffic(production_server.base_url)
     prom = prometheus_scraping
-
     ready_query = f'sum(model_ready{{job="{JOB}"}})'
     traffic_query = f'sum(rate(http_requests_total{{job="{JOB}"}}[1m])) > 0'
 
-    def scraped() -> bool:
-        ready = prom.query(ready_query)
-        traffic = prom.query(traffic_query)
-        return bool(ready) and float(ready[0]["value"][1]) == 2 and bool(traffic)
-
-    wait_until(
-        scraped,
-        60,
-        "2 ready workers and traffic scraped",
-        detail=lambda: (
+    def detail() -> str:
+        return (
             f"{ready_query} = {prom.query(ready_query)}\n"
             f"{traffic_query} = {prom.query(traffic_query)}\n"
             f"targets: {prom.targets_health()}\n{production_server.log_tail()}"
-        ),
-    )
+        )
+
+    def ready_scraped() -> bool:
+        ready = prom.query(ready_query)
+        return bool(ready) and float(ready[0]["value"][1]) == 2
+
+    # Traffic only once Prometheus has scraped the ready server: a rate needs a sample
+    # from before the requests, and Prometheus may start scraping seconds after it answers.
+    wait_until(ready_scraped, 60, "2 ready workers scraped", detail=detail)
+    _send_traffic(production_server.base_url)
+    wait_until(lambda: bool(prom.query(traffic_query)), 30, "traffic scraped", detail=detail)
 
     exposition = httpx.get(f"{production_server.ops_url}/metrics", timeout=10).text
     with_samples = {
