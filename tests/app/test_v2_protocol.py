@@ -30,7 +30,7 @@ from tests.support.demo import RISKY_ROW, VALID_ROW
 from tests.support.ports import free_port
 from tests.support.uvicorn_thread import uvicorn_in_a_thread
 
-SECRET = "do-not-echo-7f3a"
+PAYLOAD_TEXT = "do-not-echo-7f3a"
 SCHEMA = Schema([ColSpec(DataType.long, "a"), ColSpec(DataType.string, "s", required=False)])
 BUDGET = RequestBudget(max_rows=100, max_columns=10, max_cells=150, max_decoded_bytes=10**6)
 
@@ -82,18 +82,18 @@ def test_the_versioned_path_and_the_model_routes(
     assert client.get("/v2/health/ready").json() == {"ready": True}
     assert client.get("/v2").json()["extensions"] == []
     for path in (
-        f"/v2/models/{SECRET}/infer",
-        f"/v2/models/{name}/versions/{SECRET}/infer",
+        f"/v2/models/{PAYLOAD_TEXT}/infer",
+        f"/v2/models/{name}/versions/{PAYLOAD_TEXT}/infer",
     ):
         refused = client.post(path, json=body)
         assert refused.status_code == 404
         assert refused.json() == {
             "error": f"no such model here; this server serves '{name}' version {version}"
         }
-    for path in (f"/v2/models/{SECRET}", f"/v2/models/{SECRET}/ready"):
+    for path in (f"/v2/models/{PAYLOAD_TEXT}", f"/v2/models/{PAYLOAD_TEXT}/ready"):
         refused = client.get(path)
         assert refused.status_code == 404
-        assert SECRET not in refused.text
+        assert PAYLOAD_TEXT not in refused.text
     assert set(client.get("/v2/nothing-here").json()) == {"error"}
 
 
@@ -101,7 +101,7 @@ def test_the_versioned_path_and_the_model_routes(
     ("change", "status", "named"),
     [
         # text where the signature wants a number: the column is named, the text is not
-        (lambda inputs: inputs[0].update(datatype="BYTES", data=[SECRET]), 422, "'age'"),
+        (lambda inputs: inputs[0].update(datatype="BYTES", data=[PAYLOAD_TEXT]), 422, "'age'"),
         # a datatype's range
         (lambda inputs: inputs[0].update(datatype="INT8", data=[300]), 400, "INT8"),
         # shape and data disagree
@@ -109,7 +109,7 @@ def test_the_versioned_path_and_the_model_routes(
         # a column that is not a column
         (lambda inputs: inputs[0].update(shape=[1, 2], data=[1, 2]), 422, "[rows, 1]"),
         # an input the signature does not know, badly formed: named by position only
-        (lambda inputs: inputs.append({"name": SECRET, "datatype": "FP64"}), 400, "inputs["),
+        (lambda inputs: inputs.append({"name": PAYLOAD_TEXT, "datatype": "FP64"}), 400, "inputs["),
         # a column left out
         (lambda inputs: inputs.pop(0), 422, "'age'"),
     ],
@@ -127,7 +127,7 @@ def test_refusals_name_the_problem_in_v2s_body_and_never_a_value(
     assert refused.status_code == status, refused.text
     assert set(refused.json()) == {"error"}
     assert named in refused.json()["error"]
-    assert SECRET not in refused.text
+    assert PAYLOAD_TEXT not in refused.text
 
 
 def test_the_declared_shape_is_bounded_before_any_value_is_read(
