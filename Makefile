@@ -128,12 +128,13 @@ format: $(STAMP)
 
 # Every target MET or NOT MET, JSON and charts in bench/results/. `make bench
 # BENCH_FLAGS=--quick` for a smoke run.
-## Benchmark ours against `mlflow models serve`, the serving stack's own cost, rules' and a shadow's.
+## Benchmark ours against `mlflow models serve`, the serving stack's own cost, rules', a shadow's, V2's.
 bench: $(STAMP)
 	$(BIN)/python -m bench.compare $(BENCH_FLAGS)
 	$(BIN)/python -m bench.overhead $(BENCH_FLAGS)
 	$(BIN)/python -m bench.guardrails_cost $(BENCH_FLAGS)
 	$(BIN)/python -m bench.shadow $(BENCH_FLAGS)
+	$(BIN)/python -m bench.v2_protocol $(BENCH_FLAGS)
 
 # Installs each peer in its own venv first; one that fails to install is reported by the bench
 # (with the end of its pip log), the others still run. BENCH_FLAGS=--quick for a smoke run.
