@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,10 +24,11 @@ from app.main import create_app
 from app.protocol.budget import RequestBudget
 from app.protocol.parsing import InputContract, ScoringRequest
 from app.protocol.v2 import InferRequest, encode_infer_response, parse_infer_request
-from app.runtime.model import ServedModel
+from app.runtime.model import ServedModel, load_served_model
 from app.server.worker import ServingProtocol
 from app.settings import Settings
-from tests.support.demo import RISKY_ROW, VALID_ROW
+from tests.support.demo import RISKY_ROW, VALID_ROW, RegisteredDemo
+from tests.support.guarded import log_sklearn_model, register_with_rules
 from tests.support.ports import free_port
 from tests.support.uvicorn_thread import uvicorn_in_a_thread
 
@@ -343,3 +345,33 @@ async def _shed_v2(base_url: str, served_model: ServedModel) -> tuple[httpx.Resp
         assert (await held).status_code == 400
         metrics = (await client.get("/metrics")).text
     return shed, metrics
+
+
+# --- guardrails: the same rules as /invocations ---------------------------------------------
+def test_a_versions_enforced_rule_refuses_a_v2_request_as_it_refuses_invocations(
+    registry: RegisteredDemo, make_client: Callable[..., TestClient], tmp_path: Path
+) -> None:
+    """V2 input reaches the same scorer: the version's rules run on it, and the refusal
+    names the rule and the column in V2's body, never the value."""
+    rules = (
+        "version: 1\nrules:\n"
+        "  - {id: adult, column: age, min: 18, max: 100, severity: critical, mode: enforce}\n"
+    )
+    name = "v2-guarded"
+    version = register_with_rules(name, log_sklearn_model("classifier"), rules, tmp_path)
+    client = make_client(load_served_model(f"models:/{name}/{version}"))
+    columns = [
+        {"name": "age", "datatype": "INT64", "shape": [2, 1], "data": [30, 7357]},
+        {"name": "amount", "datatype": "FP64", "shape": [2, 1], "data": [10.0, 20.0]},
+    ]
+    refused = client.post(f"/v2/models/{name}/infer", json={"inputs": columns})
+    invocations = client.post(
+        "/invocations",
+        json={"dataframe_records": [{"age": 30, "amount": 10.0}, {"age": 7357, "amount": 20.0}]},
+    )
+    assert refused.status_code == invocations.status_code == 422
+    assert refused.json() == {"error": invocations.json()["message"]}
+    assert "adult" in refused.json()["error"]
+    assert "7357" not in refused.text
+    columns[0]["data"] = [30, 40]
+    assert client.post(f"/v2/models/{name}/infer", json={"inputs": columns}).status_code == 200
