@@ -123,13 +123,8 @@ class V2InferEndpoint:
         params = request.scoring.params
         if params is None:
             return request
-        scoring = ScoringRequest(
-            request.scoring.data,
-            request.scoring.rows,
-            scorer.accept_params(params),
-            batchable=request.scoring.batchable,
-        )
-        return InferRequest(scoring, request.request_id, request.requested_outputs)
+        scoring = dataclasses.replace(request.scoring, params=scorer.accept_params(params))
+        return dataclasses.replace(request, scoring=scoring)
 
     def _encode(self, request: InferRequest, outputs: Any, _: ScoringRequest) -> bytes:
         try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import httpx
 import mlflow
 import pytest
 
-from tests.conformance.results import Answer
+from tests.conformance.results import V2_RESULTS, Answer, V2ModelRun
 from tests.conformance.servers import start_ours, wait_answering_200
 from tests.conformance.v2_allowlist import V2_DIFFERENCES, v2_difference_for
 from tests.conformance.v2_servers import Served, require_mlserver, start_mlserver
@@ -40,12 +39,6 @@ OURS_AT_ONCE = 3
 # The model metadata (GET /v2/models/{name}) is compared as one more case of each model.
 METADATA = "metadata"
 CASES += [(model, METADATA) for model in MODEL_CASES]
-
-
-@dataclass(frozen=True)
-class V2ModelRun:
-    name: str  # in the URL
-    answers: dict[str, tuple[Answer, Answer]]  # case -> (ours, MLServer's)
 
 
 def _answer(response: httpx.Response) -> Answer:
@@ -120,6 +113,7 @@ def v2_runs(
             runs = dict(zip(served, pool.map(run_ours, served), strict=True))
     finally:
         mlserver.kill()
+    V2_RESULTS.update(runs)
     return runs
 
 
@@ -150,6 +144,9 @@ def test_answers_as_mlserver_does(v2_runs: dict[str, V2ModelRun], model: str, ca
     if ours.status >= 400:
         assert set(ours.body) == {"error"}, f"ours {ours}"
         assert ours.status < 500, f"ours {ours}"
+    sent = MODEL_CASES[model].get(case)
+    if isinstance(sent, dict) and "id" in sent:  # a request's own id comes back from both
+        assert ours.body["id"] == theirs.body["id"] == sent["id"]
     difference = v2_difference_for(model, case)
     if difference is None:
         assert agree(ours, theirs), f"ours {ours} / MLServer {theirs}"

@@ -93,6 +93,14 @@ def _ab_cases() -> dict[str, Any]:
         ),
         "flat_shapes": frame_request(tensor("a", "INT64", a, [3]), tensor("b", "FP64", b, [3])),
         "one_row": frame_request(tensor("a", "INT64", a[:1]), tensor("b", "FP64", b[:1])),
+        "with_id": {
+            **frame_request(tensor("a", "INT64", a), tensor("b", "FP64", b)),
+            "id": "request-7",
+        },
+        "undeclared_parameter": {
+            "inputs": [tensor("a", "INT64", a), tensor("b", "FP64", b)],
+            "parameters": {"content_type": "pd", "threshold": 0.5},
+        },
         "columns_reordered": frame_request(tensor("b", "FP64", b), tensor("a", "INT64", a)),
         "int_for_double": frame_request(tensor("a", "INT64", a), tensor("b", "INT64", [1, 2, 3])),
         "extra_input": frame_request(
