@@ -17,10 +17,13 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 from mlflow.types import ColSpec, DataType, Schema
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 from starlette.types import Receive, Scope, Send
 
 from app.errors import BadRequestError, RequestTooLargeError, SchemaMismatchError
 from app.main import create_app
+from app.observability.stages import STAGES
 from app.protocol.budget import RequestBudget
 from app.protocol.parsing import InputContract, ScoringRequest
 from app.protocol.v2 import InferRequest, encode_infer_response, parse_infer_request
@@ -31,6 +34,7 @@ from tests.support.demo import RISKY_ROW, VALID_ROW, RegisteredDemo
 from tests.support.guarded import log_sklearn_model, register_with_rules
 from tests.support.ports import free_port
 from tests.support.uvicorn_thread import uvicorn_in_a_thread
+from tests.support.waiting import READY_SECONDS, wait_ready
 
 PAYLOAD_TEXT = "do-not-echo-7f3a"
 SCHEMA = Schema([ColSpec(DataType.long, "a"), ColSpec(DataType.string, "s", required=False)])
@@ -375,3 +379,30 @@ def test_a_versions_enforced_rule_refuses_a_v2_request_as_it_refuses_invocations
     assert "7357" not in refused.text
     columns[0]["data"] = [30, 40]
     assert client.post(f"/v2/models/{name}/infer", json={"inputs": columns}).status_code == 200
+
+
+# --- tracing and stage timings: the same as /invocations -----------------------------------
+def test_a_v2_inference_is_traced_with_its_route_template_and_every_stage(
+    served_model: ServedModel,
+) -> None:
+    exporter = InMemorySpanExporter()
+    app = create_app(Settings(), model=served_model, span_exporter=exporter)
+    with TestClient(app) as client:
+        wait_ready("/readyz", READY_SECONDS, get=client.get)
+        answered = client.post(
+            f"/v2/models/{served_model.description.name}/infer",
+            json={"inputs": _columns([VALID_ROW])},
+        )
+        assert answered.status_code == 200
+        assert client.get("/v2/health/ready").status_code == 200  # a probe: not traced
+    spans = exporter.get_finished_spans()
+    [server] = [span for span in spans if span.kind is SpanKind.SERVER]
+    assert server.name == "POST /v2/models/{model_name}/infer"
+    assert (server.attributes or {})["http.route"] == "/v2/models/{model_name}/infer"
+    assert (server.attributes or {})["request.rows"] == 1
+    stages = {
+        span.name
+        for span in spans
+        if span.parent is not None and span.parent.span_id == server.context.span_id
+    }
+    assert stages == set(STAGES)
