@@ -112,7 +112,9 @@ def parse_infer_request(
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:
-        raise BadRequestError("the request body is not valid JSON") from None
+        raise BadRequestError(
+            "the request body is not valid JSON (with numbers within 64 bits)"
+        ) from None
     if not isinstance(payload, dict):
         raise BadRequestError("the request body must be a JSON object with 'inputs'")
     schema = contract.schema
