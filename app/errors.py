@@ -213,6 +213,14 @@ ERROR_BODY_SCHEMA = {
 }
 
 
+# What v2_error_body writes, for the OpenAPI document.
+V2_ERROR_BODY_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "string", "example": "missing required column(s): 'age'"}},
+}
+
+
 def error_response(error: ServingError, path: str = "") -> Response:
     return Response(
         error.body_for(path),

@@ -23,7 +23,7 @@ from app.http.application import ServingApp
 from app.http.auth import ApiKeyMiddleware, ApiKeysError, load_api_keys
 from app.http.guardrails_route import build_guardrails_router
 from app.http.middleware import RequestAccounting, RequestContextMiddleware, ShedLogSampler
-from app.http.openapi import document_invocations
+from app.http.openapi import document_invocations, document_v2_inference
 from app.http.probes import build_probe_router
 from app.http.routes import InvocationsEndpoint, build_model_router
 from app.http.tracing import Tracing, TracingMiddleware, tracing_configured
@@ -181,6 +181,7 @@ def create_app(
     app.include_router(build_v2_router(model, v2_endpoint, readiness))
     app.include_router(build_guardrails_router(request_guardrails))
     document_invocations(app, model, guardrails)
+    document_v2_inference(app, model)
     app.add_exception_handler(HTTPException, handle_http_exception)
     if api_keys:
         app.add_middleware(ApiKeyMiddleware, keys=api_keys, settings=settings)

@@ -406,3 +406,18 @@ def test_a_v2_inference_is_traced_with_its_route_template_and_every_stage(
         if span.parent is not None and span.parent.span_id == server.context.span_id
     }
     assert stages == set(STAGES)
+
+
+def test_the_openapi_document_describes_v2_inference_with_an_example_that_answers(
+    client: TestClient, served_model: ServedModel
+) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    operation = paths["/v2/models/{model_name}/infer"]["post"]
+    assert "/v2/models/{model_name}/versions/{model_version}/infer" in paths
+    example = operation["requestBody"]["content"]["application/json"]["example"]
+    assert [tensor["name"] for tensor in example["inputs"]] == list(VALID_ROW)
+    assert client.post(_infer_path(served_model), json=example).status_code == 200
+    errors = {status for status in operation["responses"] if status != "200"}
+    assert {"400", "404", "413", "422", "503"} <= errors
+    schema = operation["responses"]["422"]["content"]["application/json"]["schema"]
+    assert schema["required"] == ["error"]
