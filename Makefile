@@ -8,6 +8,11 @@ STAMP := $(VENV)/.installed
 # checkov pins packaging<24 and pytest 9 needs packaging>=24: it gets a venv of its own.
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+# KServe's REST client for the V2 client test: kserve pins pandas<3, so a venv of its own.
+KSERVE_CLIENT_VENV := .venv-kserve-client
+KSERVE_CLIENT_STAMP := $(KSERVE_CLIENT_VENV)/.installed
+# MLServer, the reference of the V2 conformance test, in the venv `make bench-peers` uses.
+MLSERVER_STAMP := $(PEERS_VENV)/mlserver/.installed
 # pip-tools (the lock) and pip-audit (the audit): tools of their own, in their own venv.
 TOOLS_VENV := .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.installed
@@ -53,6 +58,12 @@ $(PEERS_VENV)/%/.installed: bench/peers/requirements-%.txt
 		>> $(PEERS_VENV)/$*.log 2>&1
 	touch $@
 
+$(KSERVE_CLIENT_STAMP): tests/app/requirements-kserve-client.txt
+	$(PYTHON) -m venv $(KSERVE_CLIENT_VENV)
+	$(KSERVE_CLIENT_VENV)/bin/python -m pip install --quiet --upgrade pip==$(PIP_VERSION)
+	$(KSERVE_CLIENT_VENV)/bin/python -m pip install --quiet -r tests/app/requirements-kserve-client.txt
+	touch $@
+
 $(TOOLS_STAMP): requirements-tools.txt
 	$(PYTHON) -m venv $(TOOLS_VENV)
 	$(TOOLS_VENV)/bin/python -m pip install --quiet --upgrade pip==$(PIP_VERSION)
@@ -80,9 +91,10 @@ serve: $(STAMP)
 		gunicorn --config python:app.gunicorn_conf "app.main:create_app()"
 
 # Real registry, real Gunicorn, real `mlflow server`, Prometheus, the image under podman, the
-# GitLab pipeline through gitlab-ci-local: what CI runs (.ci/run).
+# GitLab pipeline through gitlab-ci-local, MLServer and KServe's client for the V2 protocol:
+# what CI runs (.ci/run).
 ## Lint, type-check and run every test.
-test: lint typecheck $(CHECKOV_STAMP) $(GITLAB_CI_LOCAL)
+test: lint typecheck $(CHECKOV_STAMP) $(GITLAB_CI_LOCAL) $(MLSERVER_STAMP) $(KSERVE_CLIENT_STAMP)
 	$(BIN)/pytest
 
 # Deselects the tests marked `slow`: those that start a process, a server or a tool (Gunicorn,
@@ -116,12 +128,13 @@ format: $(STAMP)
 
 # Every target MET or NOT MET, JSON and charts in bench/results/. `make bench
 # BENCH_FLAGS=--quick` for a smoke run.
-## Benchmark ours against `mlflow models serve`, the serving stack's own cost, rules' and a shadow's.
+## Benchmark ours against `mlflow models serve`, the serving stack's own cost, rules', a shadow's, V2's.
 bench: $(STAMP)
 	$(BIN)/python -m bench.compare $(BENCH_FLAGS)
 	$(BIN)/python -m bench.overhead $(BENCH_FLAGS)
 	$(BIN)/python -m bench.guardrails_cost $(BENCH_FLAGS)
 	$(BIN)/python -m bench.shadow $(BENCH_FLAGS)
+	$(BIN)/python -m bench.v2_protocol $(BENCH_FLAGS)
 
 # Installs each peer in its own venv first; one that fails to install is reported by the bench
 # (with the end of its pip log), the others still run. BENCH_FLAGS=--quick for a smoke run.
@@ -168,4 +181,4 @@ bench-batch: $(STAMP)
 
 ## Remove the virtual environments, the npm tools and the caches.
 clean:
-	rm -rf $(VENV) .venv-checkov $(TOOLS_VENV) $(PEERS_VENV) $(PIPELINE_TOOLS)/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-checkov $(TOOLS_VENV) $(PEERS_VENV) $(KSERVE_CLIENT_VENV) $(PIPELINE_TOOLS)/node_modules .pytest_cache .mypy_cache .ruff_cache

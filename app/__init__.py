@@ -1,4 +1,5 @@
-"""The HTTP serving app: MLflow's scoring protocol, probes, metrics, one preloaded model.
+"""The HTTP serving app: MLflow's scoring protocol and the Open Inference Protocol (V2),
+probes, metrics, one preloaded model.
 
 Layers, each importing only from those below it (checked by `lint-imports`, configured in
 pyproject.toml):
@@ -11,10 +12,11 @@ pyproject.toml):
     protocol/ | observability/ | guardrails/
                           bytes to model input and back | metrics, logs, stages, drift |
                           business rules and their vectorised checks (no web framework)
-    settings, errors, paths, readiness, mlflow_compat, asgi_compat
-                          leaves: configuration, the error answers, the paths served,
-                          the readiness states, the private names of MLflow and pandas,
-                          and of Uvicorn, Starlette and FastAPI
+    settings, errors, readiness, mlflow_compat, asgi_compat
+                          leaves: configuration, the error answers, the readiness
+                          states, the private names of MLflow and pandas, and of
+                          Uvicorn, Starlette and FastAPI
+    paths                 the paths served (MLflow's and the V2 protocol's), named once
 """
 
 __version__ = "0.1.0"

@@ -1,6 +1,8 @@
-"""One error hierarchy that carries its HTTP status and error code, one MLflow-shaped body.
+"""One error hierarchy that carries its HTTP status and error code, one body per protocol.
 
-Bodies are `{"error_code": "...", "message": "..."}` as MLflow's scoring server sends them.
+Bodies are `{"error_code": "...", "message": "..."}` as MLflow's scoring server sends them;
+on the Open Inference Protocol's paths (/v2/...), `{"error": "..."}` as V2 servers send them
+(app.paths.is_v2_path decides), with the same status and message.
 Messages name the problem (field, column, type, limit) but never echo request values; 5xx
 messages are generic and the detail goes to the log. Every answer with an error, from any
 layer (the scoring route, admission, authentication, the router, the probes, the ops
@@ -17,6 +19,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Scope, Send
+
+from app.paths import is_v2_path
 
 MAX_MESSAGE_CHARS = 500
 
@@ -48,6 +52,10 @@ class ServingError(Exception):
     def body(self) -> bytes:
         return error_body(self.error_code, self.message)
 
+    def body_for(self, path: str) -> bytes:
+        """The body in the protocol of the path it answers."""
+        return v2_error_body(self.message) if is_v2_path(path) else self.body
+
 
 class BadRequestError(ServingError):
     """The body is not a scoring request of MLflow's protocol."""
@@ -73,6 +81,14 @@ class EndpointNotFoundError(ServingError):
 
     status_code = 404
     error_code = "ENDPOINT_NOT_FOUND"
+    answers_scoring = False
+
+
+class ModelNotFoundError(ServingError):
+    """No model of that name (or version) is served here (Open Inference Protocol paths)."""
+
+    status_code = 404
+    error_code = "MODEL_NOT_FOUND"
     answers_scoring = False
 
 
@@ -181,6 +197,11 @@ def error_body(error_code: str, message: str) -> bytes:
     return orjson.dumps({"error_code": error_code, "message": message})
 
 
+def v2_error_body(message: str) -> bytes:
+    """The Open Inference Protocol's error body."""
+    return orjson.dumps({"error": message})
+
+
 # What error_body writes, for the OpenAPI document (app.http.openapi).
 ERROR_BODY_SCHEMA = {
     "type": "object",
@@ -192,9 +213,17 @@ ERROR_BODY_SCHEMA = {
 }
 
 
-def error_response(error: ServingError) -> Response:
+# What v2_error_body writes, for the OpenAPI document.
+V2_ERROR_BODY_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "string", "example": "missing required column(s): 'age'"}},
+}
+
+
+def error_response(error: ServingError, path: str = "") -> Response:
     return Response(
-        error.body,
+        error.body_for(path),
         status_code=error.status_code,
         media_type="application/json",
         headers=error.headers,
@@ -219,13 +248,16 @@ async def answer_error(scope: Scope, send: Send, error: ServingError) -> None:
     """The error's answer from plain ASGI code, noted in the request's state for the
     request-context middleware to count and log (app.http.middleware)."""
     note_error(scope.setdefault("state", {}), error)
-    await send_json(send, error.status_code, error.body, _header_pairs(error))
+    body = error.body_for(scope.get("path", ""))
+    await send_json(send, error.status_code, body, _header_pairs(error))
 
 
-def http_error_response(error: ServingError, headers: list[tuple[bytes, bytes]]) -> bytes:
+def http_error_response(
+    error: ServingError, headers: list[tuple[bytes, bytes]], path: str = ""
+) -> bytes:
     """The whole HTTP/1.1 answer, for an error the worker writes itself before any ASGI app
     runs (app.server.early_refusal): the body and headers answer_error sends, then `headers`."""
-    body = error.body
+    body = error.body_for(path)
     reason = HTTPStatus(error.status_code).phrase.encode()
     lines = [b"HTTP/1.1 %d %s" % (error.status_code, reason)]
     lines += [b"%s: %s" % pair for pair in _body_headers(body)]
@@ -250,7 +282,7 @@ async def handle_http_exception(request: Request, exception: Exception) -> Respo
     error_class = _BY_HTTP_STATUS.get(exception.status_code, BadRequestError)
     error = error_class(str(exception.detail), headers=dict(exception.headers or {}))
     note_error(request.scope.setdefault("state", {}), error)
-    response = error_response(error)
+    response = error_response(error, request.url.path)
     response.status_code = exception.status_code
     return response
 

@@ -23,14 +23,16 @@ from app.http.application import ServingApp
 from app.http.auth import ApiKeyMiddleware, ApiKeysError, load_api_keys
 from app.http.guardrails_route import build_guardrails_router
 from app.http.middleware import RequestAccounting, RequestContextMiddleware, ShedLogSampler
-from app.http.openapi import document_invocations
+from app.http.openapi import document_invocations, document_v2_inference
 from app.http.probes import build_probe_router
 from app.http.routes import InvocationsEndpoint, build_model_router
 from app.http.tracing import Tracing, TracingMiddleware, tracing_configured
+from app.http.v2_routes import V2InferEndpoint, build_v2_router
 from app.observability.drift import DriftMonitor
 from app.observability.log import set_model_identity
 from app.observability.metrics import ServingMetrics, ShadowMetrics
 from app.observability.stages import StageTimingMiddleware
+from app.paths import SCORING_PATH
 from app.protocol.frames import FrameBuilder
 from app.readiness import Readiness
 from app.runtime.guardrails import RequestGuardrails, load_guardrails
@@ -162,24 +164,30 @@ def create_app(
         metrics.ready.set(0)
 
     scoring_endpoint = InvocationsEndpoint(scorer, settings)
+    v2_endpoint = V2InferEndpoint(scorer, settings)
     app = ServingApp(
         scoring_endpoint=scoring_endpoint,
+        other_scoring=dict.fromkeys(v2_endpoint.paths, v2_endpoint),
         title="Model serving",
         version=__version__,
         description=f"Serving {description.name or description.resolved_uri} "
-        f"version {description.version or 'n/a'} with MLflow's scoring protocol.",
+        f"version {description.version or 'n/a'} with MLflow's scoring protocol and the "
+        "Open Inference Protocol (V2).",
         lifespan=lifespan,
     )
     # The model's routes first: a scoring request is matched against its route first.
     app.include_router(build_model_router(model, scoring_endpoint, metrics, settings, drift))
     app.include_router(build_probe_router(readiness))
+    app.include_router(build_v2_router(model, v2_endpoint, readiness))
     app.include_router(build_guardrails_router(request_guardrails))
     document_invocations(app, model, guardrails)
+    document_v2_inference(app, model)
     app.add_exception_handler(HTTPException, handle_http_exception)
     if api_keys:
         app.add_middleware(ApiKeyMiddleware, keys=api_keys, settings=settings)
     # Outside authentication and routing: a request past the bound costs nothing more.
-    app.add_middleware(AdmissionMiddleware, limit=admission)
+    scoring_paths = {SCORING_PATH: SCORING_PATH, **v2_endpoint.paths}
+    app.add_middleware(AdmissionMiddleware, limit=admission, paths=scoring_paths)
     # Added last, so outermost: 401s and every other answer get a request id and a log line.
     accounting = RequestAccounting(
         metrics=metrics,
@@ -189,7 +197,7 @@ def create_app(
     )
     app.add_middleware(RequestContextMiddleware, accounting=accounting)
     # The production worker refuses past the bound before any of the layers above.
-    offer_early_shed(app, EarlyShed(admission, accounting))
+    offer_early_shed(app, EarlyShed(admission, accounting, scoring_paths))
     # Outside the request line, so that line is written inside the request's span.
     if tracing is not None:
         app.add_middleware(TracingMiddleware, tracing=tracing)

@@ -11,7 +11,7 @@ bench.guardrails_cost.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from bench.load import LoadResult, run_load
@@ -29,16 +29,20 @@ def measure(
     duration_s: int,
     body_file: Path,
     wrk: str,
+    requests: Mapping[str, tuple[str, Path]] | None = None,
 ) -> Cells:
+    """`requests`: a label's own path and body, in place of /invocations and `body_file`
+    (bench.v2_protocol: two protocols on one server)."""
     results: Cells = {}
     for round_index in range(rounds):
         order = servers if round_index % 2 == 0 else servers[::-1]
         for count in connections:
             for label, server in order:
+                path, body = (requests or {}).get(label, ("/invocations", body_file))
                 wait_idle(server.pid)
                 before = cpu_seconds(server.pid)
-                url = server.spec.url + "/invocations"
-                load = run_load(wrk, url, body_file, count, duration_s)
+                url = server.spec.url + path
+                load = run_load(wrk, url, body, count, duration_s)
                 wait_idle(server.pid)  # what is still queued is paid for in this run
                 cpu_ms = (cpu_seconds(server.pid) - before) * 1000 / max(load.requests, 1)
                 results.setdefault((label, count), []).append((load, cpu_ms))

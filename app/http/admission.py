@@ -16,19 +16,22 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import OverloadedError, ServingError, answer_error, http_error_response
 from app.http.middleware import RequestAccounting
-from app.paths import SCORING_PATH
+from app.paths import SCORING_PATH, request_target
 
 logger = logging.getLogger(__name__)
 
-# The request target of a scoring request, as the worker's HTTP parser sees it.
-SCORING_TARGET = SCORING_PATH.encode()
+# The scoring paths (as an ASGI scope decodes them) with their route templates:
+# /invocations, and the served model's V2 inference paths (app.paths.v2_infer_paths).
+ScoringPaths = Mapping[str, str]
+DEFAULT_SCORING_PATHS: ScoringPaths = {SCORING_PATH: SCORING_PATH}
 # Until the warm-up has timed a prediction, and for models with no input example to time.
 FALLBACK_BOUND = 256
 # In a request's scope state: the worker's protocol admitted it, and its slot is held.
@@ -83,14 +86,21 @@ class EarlyShed:
 
     limit: AdmissionLimit
     accounting: RequestAccounting
+    scoring_paths: ScoringPaths = field(default_factory=lambda: dict(DEFAULT_SCORING_PATHS))
+    _targets: dict[bytes, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # The request targets as the worker's HTTP parser sees them (no query string).
+        targets = {request_target(path): path for path in self.scoring_paths}
+        object.__setattr__(self, "_targets", targets)
 
     def refuses(self, method: bytes, target: bytes, state: dict[str, Any]) -> bool:
-        """True for a plain POST /invocations past the bound. Below it, the request takes
-        its slot now, noted in its scope `state` for AdmissionMiddleware, which releases
-        it: a turn of the event loop reads many requests before any of their apps runs,
-        and all would pass if only the middleware counted. Anything else is left to
+        """True for a plain POST to a scoring path past the bound. Below it, the request
+        takes its slot now, noted in its scope `state` for AdmissionMiddleware, which
+        releases it: a turn of the event loop reads many requests before any of their apps
+        runs, and all would pass if only the middleware counted. Anything else is left to
         AdmissionMiddleware."""
-        if target != SCORING_TARGET or method != b"POST":
+        if method != b"POST" or target not in self._targets:
             return False
         if not self.limit.take():
             return True
@@ -104,10 +114,14 @@ class EarlyShed:
         if state.pop(_ADMITTED, False):
             self.limit.release()
 
-    def answer(self, scope: Scope, default_headers: list[tuple[bytes, bytes]]) -> bytes:
-        """The refusal's whole HTTP answer, accounted; `scope` holds the request's head."""
-        scope["method"], scope["path"] = "POST", SCORING_PATH
-        scope.setdefault("state", {})["route_template"] = SCORING_PATH
+    def answer(
+        self, scope: Scope, default_headers: list[tuple[bytes, bytes]], target: bytes
+    ) -> bytes:
+        """The refusal's whole HTTP answer, accounted; `scope` holds the request's head,
+        `target` is the scoring path `refuses` refused."""
+        path = self._targets[target]
+        scope["method"], scope["path"] = "POST", path
+        scope.setdefault("state", {})["route_template"] = self.scoring_paths[path]
         return self.refused(scope, self.limit.refusal(), default_headers)
 
     def refused(
@@ -117,7 +131,7 @@ class EarlyShed:
         app's answers are; `scope` names its method and route template."""
         started = time.perf_counter()
         headers = self.accounting.refused_before_the_app(scope, error, started)
-        return http_error_response(error, [*default_headers, *headers])
+        return http_error_response(error, [*default_headers, *headers], scope.get("path", ""))
 
 
 _EARLY_SHED_STATE = "early_shed"
@@ -140,16 +154,20 @@ class AdmissionMiddleware:
     id, log line and metrics (http_requests_rejected_total{reason="shed"}).
     """
 
-    def __init__(self, app: ASGIApp, *, limit: AdmissionLimit) -> None:
+    def __init__(
+        self, app: ASGIApp, *, limit: AdmissionLimit, paths: ScoringPaths = DEFAULT_SCORING_PATHS
+    ) -> None:
         self.app = app
         self.limit = limit
+        self.paths = paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != SCORING_PATH:
+        template = self.paths.get(scope["path"]) if scope["type"] == "http" else None
+        if template is None:
             await self.app(scope, receive, send)
             return
         state = scope.setdefault("state", {})
-        state["route_template"] = SCORING_PATH
+        state["route_template"] = template
         limit = self.limit
         # A request EarlyShed.refuses admitted holds its slot already.
         if not state.pop(_ADMITTED, False) and not limit.take():

@@ -1,4 +1,5 @@
-"""The ASGI app: FastAPI, with `POST /invocations` dispatched straight to its endpoint.
+"""The ASGI app: FastAPI, with `POST /invocations` (and the served model's V2 inference
+paths) dispatched straight to its endpoint.
 
 Every request to FastAPI passes Starlette's error and exception middleware, FastAPI's
 telemetry and body-limit layers and the router before it reaches a route. The scoring
@@ -12,6 +13,7 @@ directly around the endpoint. Other requests, and other methods on the scoring p
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI
@@ -22,25 +24,39 @@ from app.paths import SCORING_PATH
 
 
 class ServingApp(FastAPI):
-    def __init__(self, *, scoring_endpoint: ASGIApp, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        scoring_endpoint: ASGIApp,
+        other_scoring: Mapping[str, ASGIApp] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """`other_scoring`: more scoring paths (the V2 inference paths of the served model)
+        dispatched the same way, each to its endpoint."""
         super().__init__(**kwargs)
-        self._scoring_endpoint = scoring_endpoint
-        self._scoring_stack: ASGIApp = scoring_endpoint
+        self._endpoints: dict[str, ASGIApp] = {SCORING_PATH: scoring_endpoint}
+        self._endpoints.update(other_scoring or {})
+        self._stacks: dict[str, ASGIApp] = dict(self._endpoints)
 
     def build_middleware_stack(self) -> ASGIApp:
-        """FastAPI's stack, and beside it the same middleware around the scoring endpoint
+        """FastAPI's stack, and beside it the same middleware around each scoring endpoint
         alone. Starlette builds this once, at the first call; middleware cannot be added
         after that."""
-        scoring = self._scoring_endpoint
-        for cls, args, kwargs in reversed(middleware_layers(self)):
-            scoring = cls(scoring, *args, **kwargs)
-        self._scoring_stack = scoring
+        layers = list(reversed(middleware_layers(self)))
+        for path, endpoint in self._endpoints.items():
+            stack = endpoint
+            for cls, args, kwargs in layers:
+                stack = cls(stack, *args, **kwargs)
+            self._stacks[path] = stack
         return super().build_middleware_stack()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == SCORING_PATH and scope["method"] == "POST":
-            built_middleware_stack(self)  # the scoring stack is built with it
-            scope["app"] = self
-            await self._scoring_stack(scope, receive, send)
-            return
+        if scope["type"] == "http" and scope["method"] == "POST":
+            stack = self._stacks.get(scope["path"])
+            if stack is not None:
+                built_middleware_stack(self)  # the scoring stacks are built with it
+                stack = self._stacks[scope["path"]]
+                scope["app"] = self
+                await stack(scope, receive, send)
+                return
         await super().__call__(scope, receive, send)

@@ -1,4 +1,4 @@
-"""OpenAPI for /invocations built from the model's signature.
+"""OpenAPI for /invocations (and the V2 inference paths) built from the model's signature.
 
 The route reads the raw body (MLflow's protocol has four shapes plus CSV), so FastAPI cannot
 infer a schema; this module writes it, so /docs shows the real columns and types. Its
@@ -14,10 +14,17 @@ import pandas as pd
 from fastapi import FastAPI
 from mlflow.types import ColSpec, DataType, Schema
 
-from app.errors import ERROR_BODY_SCHEMA, ServingError, error_classes
+from app.errors import (
+    ERROR_BODY_SCHEMA,
+    V2_ERROR_BODY_SCHEMA,
+    ModelNotFoundError,
+    ServingError,
+    error_classes,
+)
 from app.guardrails.rules import Guardrails
-from app.paths import SCORING_PATH
+from app.paths import SCORING_PATH, V2_INFER_TEMPLATES
 from app.protocol.parsing import CSV, INPUT_FIELDS, JSON, RECORDS_ALIAS, SUPPORTED_CONTENT_TYPES
+from app.protocol.v2 import DATATYPES, model_metadata
 from app.protocol.validation import plain_type
 from app.runtime.model import ServedModel
 
@@ -65,6 +72,97 @@ def document_invocations(
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def document_v2_inference(app: FastAPI, model: ServedModel) -> None:
+    """Add POST /v2/models/{model_name}[/versions/{model_version}]/infer to the document:
+    plain ASGI too (app.http.v2_routes.V2InferEndpoint)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()
+            for template in V2_INFER_TEMPLATES:
+                names = ["model_name"] + (
+                    ["model_version"] if "{model_version}" in template else []
+                )
+                document["paths"][template] = {
+                    "post": {
+                        "tags": ["open inference protocol (V2)"],
+                        "summary": "Infer with the Open Inference Protocol (V2)",
+                        "operationId": "v2_infer" + ("_version" if len(names) == 2 else ""),
+                        "parameters": [
+                            {
+                                "name": name,
+                                "in": "path",
+                                "required": True,
+                                "schema": {"type": "string"},
+                            }
+                            for name in names
+                        ],
+                        **v2_inference_openapi(model),
+                    }
+                }
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def v2_inference_openapi(model: ServedModel) -> dict[str, Any]:
+    """The V2 inference operation: tensors in and out (docs/v2-protocol.md), with an example
+    of one made-up row as one tensor per column, and V2's error body."""
+    tensor = {
+        "type": "object",
+        "required": ["name", "datatype", "shape", "data"],
+        "properties": {
+            "name": {"type": "string"},
+            "datatype": {"type": "string", "enum": sorted(DATATYPES)},
+            "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+            "data": {"type": "array", "items": {}},
+            "parameters": {"type": "object"},
+        },
+    }
+    request: dict[str, Any] = {
+        "schema": {
+            "type": "object",
+            "required": ["inputs"],
+            "properties": {
+                "id": {"type": "string"},
+                "inputs": {"type": "array", "items": tensor},
+                "outputs": {"type": "array", "items": {"type": "object"}},
+                "parameters": {"type": "object"},
+            },
+        }
+    }
+    records = synthetic_records(model.input_schema)
+    if records:
+        datatypes = {
+            described["name"]: described["datatype"]
+            for described in model_metadata("", None, model.input_schema, None)["inputs"]
+        }
+        request["example"] = {
+            "inputs": [
+                {"name": name, "datatype": datatypes[name], "shape": [1, 1], "data": [value]}
+                for name, value in records[0].items()
+            ]
+        }
+    errors = scoring_error_responses()
+    errors[str(ModelNotFoundError.status_code)] = {
+        "description": f"{_first_line(ModelNotFoundError)} ({ModelNotFoundError.error_code})"
+    }
+    for response in errors.values():
+        response["content"] = {"application/json": {"schema": V2_ERROR_BODY_SCHEMA}}
+    return {
+        "requestBody": {"required": True, "content": {JSON: request}},
+        "responses": {
+            "200": {
+                "description": "The outputs as tensors: one per column of a DataFrame.",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
+            **dict(sorted(errors.items())),
+        },
+    }
 
 
 def invocations_openapi(model: ServedModel, guardrails: Guardrails | None = None) -> dict[str, Any]:

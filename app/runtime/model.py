@@ -80,6 +80,14 @@ class ModelDescription:
     packages: dict[str, str] = field(default_factory=dict)
     serving: ServingHints = field(default_factory=ServingHints)
 
+    @property
+    def serving_name(self) -> str:
+        """The name clients address the model by in V2 paths (/v2/models/{name}): its
+        registry name, else the last part of its URI (a directory's name, say)."""
+        if self.name:
+            return self.name
+        return self.resolved_uri.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1] or "model"
+
     def as_dict(self) -> dict[str, Any]:
         """What /version shows: everything but the (large) training profile and rules."""
         described = asdict(self)

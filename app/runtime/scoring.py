@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -99,15 +100,24 @@ class Scorer:
             times.lap(PARSE)  # a shape handed to the model as parsed: no value checks here
         if request.unwrapped or request.params is None:
             return request  # MLflow passes these params on as they came
-        check_params(request.params, self.model.params_schema)
-        # Params the model does not declare are dropped, as MLflow drops them, but here:
-        # MLflow would log their names, which are the caller's text, verbatim. A params
-        # object stays an object, even empty: MLflow hands the model {} for it, not None.
-        declared = self._declared_params
-        params = {k: v for k, v in request.params.items() if k in declared}
-        return dataclasses.replace(request, params=params)
+        return dataclasses.replace(request, params=self.accept_params(request.params))
 
-    async def score(self, request: ScoringRequest) -> bytes:
+    def accept_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Params as the model gets them: checked against its params schema, and those it
+        does not declare dropped, as MLflow drops them, but here: MLflow would log their
+        names, which are the caller's text, verbatim. A params object stays an object, even
+        empty: MLflow hands the model {} for it, not None."""
+        check_params(params, self.model.params_schema)
+        declared = self._declared_params
+        return {k: v for k, v in params.items() if k in declared}
+
+    async def score(
+        self,
+        request: ScoringRequest,
+        encode: Callable[[Any, ScoringRequest], bytes] | None = None,
+    ) -> bytes:
+        """The answer's bytes; `encode` makes them from the output (default: MLflow's
+        `{"predictions": ...}`; the V2 route passes its own)."""
         times = current_stage_times()
         if times is not None:
             times.lap(VALIDATE)  # params and the row budget were checked since parsing
@@ -133,7 +143,7 @@ class Scorer:
             self.shadow.offer(
                 request.data, request.batchable, request.params, request.rows, outputs
             )
-        body = _encode(outputs, request)
+        body = (encode or _encode)(outputs, request)
         if times is not None:
             times.lap(ENCODE)
         return body

@@ -1,7 +1,7 @@
-"""Early refusal: a scoring request past the admission bound is answered 503 as soon as its
-head is parsed (app.http.admission.EarlyShed), with no ASGI app or task, and it does not
-count toward MAX_REQUESTS. The protocol's other answer without the app, the 431, is
-accounted here too.
+"""Early refusal: a scoring request (/invocations or a V2 inference path) past the admission
+bound is answered 503 as soon as its head is parsed (app.http.admission.EarlyShed), with no
+ASGI app or task, and it does not count toward MAX_REQUESTS. The protocol's other answer
+without the app, the 431, is accounted here too.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class RefusesEarly(HttpToolsProtocol):
         headers = self.server_state.default_headers
         if not keep_alive:
             headers = [*headers, (b"connection", b"close")]
-        self.transport.write(shed.answer(cast(Scope, self.scope), headers))
+        self.transport.write(shed.answer(cast(Scope, self.scope), headers, self.url))
         if not keep_alive:
             self.transport.close()
             return

@@ -25,3 +25,15 @@ class ModelRun:
 
 
 RESULTS: dict[str, ModelRun] = {}
+
+
+@dataclass(frozen=True)
+class V2ModelRun:
+    """One model of the V2 conformance run: the name in its URL, and per case (the model
+    metadata included) our answer and MLServer's."""
+
+    name: str
+    answers: dict[str, tuple[Answer, Answer]]
+
+
+V2_RESULTS: dict[str, V2ModelRun] = {}

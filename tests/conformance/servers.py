@@ -35,12 +35,13 @@ def wait_logged(server: RunningServer, text: str) -> None:
     )
 
 
-def start_ours(model_dir: Path, work: Path, **env: str) -> RunningServer:
+def start_ours(model: Path | str, work: Path, **env: str) -> RunningServer:
+    """`model`: a model directory, or any MLflow URI (models:/NAME/VERSION)."""
     port = free_port()
     log_path = work / "ours.log"
     process = start_production_command(
         log_path,
-        MODEL_URI=str(model_dir),
+        MODEL_URI=str(model),
         PORT=str(port),
         WORKERS="1",
         PROMETHEUS_MULTIPROC_DIR=str(work / "metrics"),

@@ -11,8 +11,11 @@ ERROR_CODE = re.compile(r"[A-Z][A-Z_]*[A-Z]")
 TRACEBACK_MARKERS = ("Traceback", 'File "')
 
 
-def error_body_problem(status: int, content_type: str, body: bytes) -> str | None:
-    """Why an error response breaks the contract, or None: JSON, exactly two string fields."""
+def error_body_problem(
+    status: int, content_type: str, body: bytes, *, v2: bool = False
+) -> str | None:
+    """Why an error response breaks the contract, or None: JSON, exactly two string fields;
+    on the V2 protocol's paths (`v2`), exactly its one string field, `error`."""
     if status < 400:
         return None
     if not content_type.startswith("application/json"):
@@ -21,6 +24,10 @@ def error_body_problem(status: int, content_type: str, body: bytes) -> str | Non
         parsed: Any = json.loads(body)
     except ValueError:
         return f"error {status} body is not JSON: {body[:200]!r}"
+    if v2:
+        if not isinstance(parsed, dict) or set(parsed) != {"error"}:
+            return f"V2 error {status} body is not exactly ['error']: {body[:200]!r}"
+        return None if isinstance(parsed["error"], str) else f"V2 error {status}: not a string"
     if not isinstance(parsed, dict) or set(parsed) != ERROR_KEYS:
         return f"error {status} body is not exactly {sorted(ERROR_KEYS)}: {body[:200]!r}"
     if not all(isinstance(parsed[key], str) for key in ERROR_KEYS):

@@ -28,6 +28,7 @@ from schemathesis.core.result import Err, Result
 from schemathesis.schemas import APIOperation, BaseSchema
 
 from app.main import create_app
+from app.paths import is_v2_path
 from app.runtime.model import ServedModel
 from app.settings import Settings
 from tests.fuzz.support import error_body_problem, traceback_in
@@ -97,7 +98,10 @@ def _check(case: Case[Operation], response: httpx.Response) -> None:
     case.validate_response(response, checks=[not_a_server_error])
     where = f"reproduce with: {case.as_curl_command()}"
     problem = error_body_problem(
-        response.status_code, response.headers.get("content-type", ""), response.content
+        response.status_code,
+        response.headers.get("content-type", ""),
+        response.content,
+        v2=is_v2_path(response.url.path),
     )
     assert problem is None, f"{problem}\n{where}"
     assert not traceback_in(response.text), f"traceback in the response\n{where}"
