@@ -10,6 +10,8 @@ command on the demo model with 20 rules against none, side by side with wrk.
    the second version with the same 20 rules attached (all pass on the bench's body, so
    every rule runs and none refuses). Both servers (2 workers) run at once; cells alternate
    between them and the order flips every round. Target: rules on at most 5 % fewer req/s.
+3. The same two servers, one client sending 800 requests one after another to each in
+   turn, 2 x rounds times (bench.request_work's client): CPU and wall time per request.
 Every target is printed MET or NOT MET. On a shared machine the served figures move with
 the neighbours' load: read the CPU per request next to req/s.
 """
@@ -34,7 +36,8 @@ from app.runtime.guardrails import RequestGuardrails
 from bench.load import find_wrk
 from bench.payloads import make_body, make_frame
 from bench.registry import create_demo_registry
-from bench.servers import free_port, ours_spec, serving
+from bench.request_work import time_requests
+from bench.servers import Server, free_port, ours_spec, serving
 from bench.side_by_side import Cells, measure, median_rate, print_table
 from registry_scripts._registration import register_model_version
 from registry_scripts.guardrails import attach_rules
@@ -44,6 +47,8 @@ WORKERS = 2
 TARGET_MS = 0.2
 TARGET_THROUGHPUT_DROP = 0.05
 # Every server admits every connection: a shed 503 is no measure of the rules.
+# Requests per cell of the sequential comparison.
+SEQUENTIAL_REQUESTS = 800
 ADMIT_ALL = {"MAX_CONCURRENT_REQUESTS": str(max(CONNECTIONS) * 2)}
 
 # 20 rules on the demo's columns and answer: ranges, sets, not_null, a comparison and
@@ -160,7 +165,30 @@ def main(argv: list[str] | None = None) -> int:
         results = measure(servers, CONNECTIONS, rounds, duration, body_file, wrk)
         labels = [label for label, _ in servers]
         print_table(results, labels, CONNECTIONS, partial(_print_target, results, labels))
+        _print_sequential(servers, make_body(1), SEQUENTIAL_REQUESTS, max(2, 2 * rounds))
     return 0
+
+
+def _print_sequential(
+    servers: list[tuple[str, Server]], body: bytes, requests: int, rounds: int
+) -> None:
+    """One client sending requests one after another, the servers alternating: the
+    1-connection comparison without wrk's cells, whose placement on the two cores moves a
+    lone connection's figures between servers running the same code (bench.request_work)."""
+    timed: dict[str, list[tuple[float, float]]] = {label: [] for label, _ in servers}
+    for round_index in range(rounds):
+        for label, server in servers if round_index % 2 == 0 else servers[::-1]:
+            timed[label].append(time_requests(server, body, requests))
+    (off_label, _), (on_label, _) = servers
+    cpu, wall = (
+        {label: statistics.median(t[i] for t in timed[label]) for label in timed} for i in (0, 1)
+    )
+    print(
+        f"\nsequential client, {requests} requests x {rounds} rounds alternating (medians): "
+        f"cpu ms/req {cpu[off_label]:.3f} off, {cpu[on_label]:.3f} on "
+        f"({cpu[on_label] / cpu[off_label]:.2f}x); wall ms/req {wall[off_label]:.3f} off, "
+        f"{wall[on_label]:.3f} on ({wall[on_label] / wall[off_label]:.2f}x)"
+    )
 
 
 def _print_target(results: Cells, labels: list[str], connections: int) -> None:
