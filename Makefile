@@ -11,8 +11,6 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 # KServe's REST client for the V2 client test: kserve pins pandas<3, so a venv of its own.
 KSERVE_CLIENT_VENV := .venv-kserve-client
 KSERVE_CLIENT_STAMP := $(KSERVE_CLIENT_VENV)/.installed
-# MLServer, the reference of the V2 conformance test, in the venv `make bench-peers` uses.
-MLSERVER_STAMP := $(PEERS_VENV)/mlserver/.installed
 # pip-tools (the lock) and pip-audit (the audit): tools of their own, in their own venv.
 TOOLS_VENV := .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.installed
@@ -22,6 +20,8 @@ PIP_VERSION := 25.3
 PEERS_VENV := .venv-peers
 PEERS := mlserver bentoml kserve
 PEERS_STAMPS := $(foreach peer,$(PEERS),$(PEERS_VENV)/$(peer)/.installed)
+# MLServer, the reference of the V2 conformance test, in the venv `make bench-peers` uses.
+MLSERVER_STAMP := $(PEERS_VENV)/mlserver/.installed
 # gitlab-ci-local, pinned in tests/pipeline, runs .gitlab-ci.yml for the pipeline test
 # (needs Node 20 and npm).
 PIPELINE_TOOLS := tests/pipeline
