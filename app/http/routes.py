@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Coroutine
 from typing import Any
 
 import orjson
@@ -28,6 +29,28 @@ from app.settings import Settings
 INLINE_PARSE_MAX_BYTES = 32 * 1024
 
 
+async def answer_in_time(
+    scope: Scope, send: Send, timeout_seconds: float, answer: Coroutine[Any, Any, bytes]
+) -> None:
+    """A scoring endpoint's answer: 200 with the bytes `answer` makes, or the error it
+    raised, or a 504 past REQUEST_TIMEOUT_SECONDS (the request is abandoned). Admitted
+    already (app.http.admission). A timeout scope, not wait_for: no extra task."""
+    try:
+        async with asyncio.timeout(timeout_seconds):
+            body = await answer
+    except TimeoutError:
+        error: ServingError = DeadlineExceededError(
+            f"no answer within {timeout_seconds:g} s "
+            "(REQUEST_TIMEOUT_SECONDS); the request was abandoned"
+        )
+    except ServingError as raised:
+        error = raised
+    else:
+        await send_json(send, 200, body)
+        return
+    await answer_error(scope, send, error)
+
+
 class InvocationsEndpoint:
     """POST /invocations as a plain ASGI app: the body, the scorer, the answer.
 
@@ -45,21 +68,7 @@ class InvocationsEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state: dict[str, Any] = scope.setdefault("state", {})
-        try:
-            # Admitted already (app.http.admission). A timeout scope, not wait_for: no extra task.
-            async with asyncio.timeout(self.timeout_seconds):
-                body = await self._score(scope, receive, state)
-        except TimeoutError:
-            error: ServingError = DeadlineExceededError(
-                f"no answer within {self.timeout_seconds:g} s "
-                "(REQUEST_TIMEOUT_SECONDS); the request was abandoned"
-            )
-        except ServingError as raised:
-            error = raised
-        else:
-            await send_json(send, 200, body)
-            return
-        await answer_error(scope, send, error)
+        await answer_in_time(scope, send, self.timeout_seconds, self._score(scope, receive, state))
 
     async def _score(self, scope: Scope, receive: Receive, state: dict[str, Any]) -> bytes:
         headers = Headers(scope=scope)

@@ -7,7 +7,6 @@ guardrails, batching, metrics), with admission and shedding keyed on its path to
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 from functools import partial
@@ -24,19 +23,16 @@ from starlette.types import Receive, Scope, Send
 
 from app import __version__
 from app.errors import (
-    DeadlineExceededError,
     ModelNotFoundError,
     NotReadyError,
     PredictionFailedError,
     ServingError,
     UnsupportedMediaTypeError,
-    answer_error,
     error_response,
     note_error,
-    send_json,
 )
 from app.http.limits import read_body
-from app.http.routes import INLINE_PARSE_MAX_BYTES
+from app.http.routes import INLINE_PARSE_MAX_BYTES, answer_in_time
 from app.observability.stages import PARSE, current_stage_times
 from app.paths import (
     V2_INFER_TEMPLATES,
@@ -80,24 +76,11 @@ class V2InferEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state: dict[str, Any] = scope.setdefault("state", {})
-        try:
-            if scope["path"] not in self.paths:
-                raise model_not_found(self.model_name, self.model_version)
-            async with asyncio.timeout(self.timeout_seconds):
-                body = await self._infer(scope, receive, state)
-        except TimeoutError:
-            error: ServingError = DeadlineExceededError(
-                f"no answer within {self.timeout_seconds:g} s "
-                "(REQUEST_TIMEOUT_SECONDS); the request was abandoned"
-            )
-        except ServingError as raised:
-            error = raised
-        else:
-            await send_json(send, 200, body)
-            return
-        await answer_error(scope, send, error)
+        await answer_in_time(scope, send, self.timeout_seconds, self._infer(scope, receive, state))
 
     async def _infer(self, scope: Scope, receive: Receive, state: dict[str, Any]) -> bytes:
+        if scope["path"] not in self.paths:
+            raise model_not_found(self.model_name, self.model_version)
         headers = Headers(scope=scope)
         if BINARY_HEADER in headers:
             raise UnsupportedMediaTypeError(

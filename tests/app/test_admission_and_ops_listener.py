@@ -18,9 +18,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 import uvicorn
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from starlette.types import Receive, Scope, Send
 
 from app.http.admission import FALLBACK_BOUND, AdmissionLimit, early_shed_of
 from app.http.middleware import ShedLogSampler
@@ -30,6 +28,7 @@ from app.runtime.model import ServedModel
 from app.server.ops_server import OpsServer
 from app.server.worker import ServingProtocol
 from app.settings import Settings
+from tests.support.asgi import CountingApp
 from tests.support.demo import VALID_ROW
 from tests.support.ports import free_port
 from tests.support.probes import assert_not_ready
@@ -137,7 +136,7 @@ def test_the_worker_refuses_past_the_bound_before_any_layer_but_the_request_cont
     app, yet is answered, identified and counted as any other; it does not count toward
     MAX_REQUESTS (Uvicorn's total of answered requests). A connection closed after a
     refusal closes quietly."""
-    app = _CountingApp(create_app(Settings(max_concurrent_requests=1), model=served_model))
+    app = CountingApp(create_app(Settings(max_concurrent_requests=1), model=served_model))
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, http=ServingProtocol, log_config=None)
     with caplog.at_level(logging.ERROR), uvicorn_in_a_thread(config) as server:
@@ -170,7 +169,7 @@ def test_requests_read_in_one_turn_of_the_loop_take_the_slots_there_are_and_no_m
         time.sleep(1.0)  # holds the event loop, as a long turn does under load
         return {}
 
-    app = _CountingApp(inner)
+    app = CountingApp(inner)
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, http=ServingProtocol, log_config=None)
     with uvicorn_in_a_thread(config):
@@ -240,20 +239,6 @@ async def _eight_in_one_turn(port: int, loop_held: threading.Event) -> list[int]
     for _, writer in connections:
         writer.close()
     return [int(answer.split(b" ", 2)[1]) for answer in answers]
-
-
-class _CountingApp:
-    """The app, noting the path of each request that reaches it; the worker's protocol
-    finds the app's early shed through `state`, as on the app itself."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self.app, self.state = app, app.state
-        self.entered: list[str] = []
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            self.entered.append(scope["path"])
-        await self.app(scope, receive, send)
 
 
 async def _shed_over_a_socket(base_url: str) -> tuple[httpx.Response, str]:

@@ -19,7 +19,6 @@ from fastapi.testclient import TestClient
 from mlflow.types import ColSpec, DataType, Schema
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
-from starlette.types import Receive, Scope, Send
 
 from app.errors import BadRequestError, RequestTooLargeError, SchemaMismatchError
 from app.main import create_app
@@ -30,6 +29,7 @@ from app.protocol.v2 import InferRequest, encode_infer_response, parse_infer_req
 from app.runtime.model import ServedModel, load_served_model
 from app.server.worker import ServingProtocol
 from app.settings import Settings
+from tests.support.asgi import CountingApp
 from tests.support.demo import RISKY_ROW, VALID_ROW, RegisteredDemo
 from tests.support.guarded import log_sklearn_model, register_with_rules
 from tests.support.ports import free_port
@@ -296,26 +296,12 @@ def test_outputs_are_coded_as_mlservers_runtime_codes_them() -> None:
 
 
 # --- admission on the V2 path, over a real socket ------------------------------------------
-class _CountingApp:
-    """The app, noting each path that reaches it; the worker's protocol finds the app's
-    early shed through `state`, as on the app itself."""
-
-    def __init__(self, app: Any) -> None:
-        self.app, self.state = app, app.state
-        self.entered: list[str] = []
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            self.entered.append(scope["path"])
-        await self.app(scope, receive, send)
-
-
 def test_the_worker_sheds_a_v2_inference_past_the_bound_in_v2s_body(
     served_model: ServedModel,
 ) -> None:
     """One /invocations request holds the only slot; a V2 inference is refused by the
     worker's protocol before the app (early refusal keys on the V2 path too)."""
-    app = _CountingApp(create_app(Settings(max_concurrent_requests=1), model=served_model))
+    app = CountingApp(create_app(Settings(max_concurrent_requests=1), model=served_model))
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, http=ServingProtocol, log_config=None)
     with uvicorn_in_a_thread(config):
