@@ -222,10 +222,8 @@ class MicroBatcher:
         guardrails = self._guardrails
         if guardrails is None:
             return self._predict_admitted(group, None)
-        verdicts = guardrails.judge_inputs(
-            join_inputs([request.data for request in group], self._to_frame),
-            [request.rows for request in group],
-        )
+        table = join_inputs([request.data for request in group], self._to_frame)
+        verdicts = guardrails.judge_inputs(table, [request.rows for request in group])
         refusals = [verdict.refusal for verdict in verdicts]
         admitted = [
             (request, verdict)
@@ -234,19 +232,26 @@ class MicroBatcher:
         ]
         answers = iter(
             self._predict_admitted(
-                [request for request, _ in admitted], [verdict for _, verdict in admitted]
+                [request for request, _ in admitted],
+                [verdict for _, verdict in admitted],
+                # The table judged is the one to predict unless a request was left out.
+                table if len(admitted) == len(group) else None,
             )
         )
         return [next(answers) if refusal is None else refusal for refusal in refusals]
 
     def _predict_admitted(
-        self, group: list[PendingRequest], verdicts: list[Verdict] | None
+        self,
+        group: list[PendingRequest],
+        verdicts: list[Verdict] | None,
+        table: ModelInput | None = None,
     ) -> list[Any]:
         """One call for the group, or one per request on failure; with `verdicts`, the
-        output rules judge the answers (an answer an enforced rule refuses is its error)."""
+        output rules judge the answers (an answer an enforced rule refuses is its error).
+        `table`: the group's rows already joined, when they are."""
         if len(group) > 1:
             try:
-                outputs = self._predict_combined(group, verdicts)
+                outputs = self._predict_combined(group, verdicts, table)
             except Exception:
                 logger.info(
                     "a combined predict of %d requests failed; scoring them apart", len(group)
@@ -262,9 +267,13 @@ class MicroBatcher:
         ]
 
     def _predict_combined(
-        self, group: list[PendingRequest], verdicts: list[Verdict] | None
+        self,
+        group: list[PendingRequest],
+        verdicts: list[Verdict] | None,
+        table: ModelInput | None,
     ) -> list[Any] | None:
-        table = join_inputs([request.data for request in group], self._to_frame)
+        if table is None:
+            table = join_inputs([request.data for request in group], self._to_frame)
         frame = self._to_frame(table)
         outputs = self._predict_rows(frame, group[0].params)
         self._observe_batch(len(frame))
