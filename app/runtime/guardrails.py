@@ -145,7 +145,7 @@ class RequestGuardrails:
     def _judge(self, results: list[RuleResult], verdicts: list[Verdict], side: str) -> None:
         """Count each rule once for the group, then give each request its part: the rules
         it broke that count for the breaker, and a refusal naming its own rows."""
-        starts = np.cumsum([0] + [verdict.rows for verdict in verdicts[:-1]])
+        starts = None  # where each request's rows begin, once a rule is broken
         refused: dict[int, list[RuleResult]] = {}
         for result in results:
             rule = result.rule
@@ -154,6 +154,8 @@ class RequestGuardrails:
             if not result.violations:
                 continue
             violating.inc(result.violations)
+            if starts is None:
+                starts = np.cumsum([0] + [verdict.rows for verdict in verdicts[:-1]])
             owners = np.searchsorted(starts, result.broken, side="right") - 1
             for index in np.unique(owners).tolist():
                 verdict = verdicts[index]
