@@ -245,22 +245,55 @@ def test_the_report_and_the_gate_read_prometheus_as_the_pipeline_does(
         assert "below" in refused["error"]
 
 
+@pytest.fixture(scope="module")
+def unshadowed_server(
+    candidates: dict[str, str],
+    servers: list[RunningServer],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> RunningServer:
+    """The same served model, one worker, no shadow: the client latency to compare with."""
+    registry = RegisteredDemo(candidates["tracking_uri"], candidates["name"], "", "")
+    server = start_server(
+        registry,
+        tmp_path_factory.mktemp("unshadowed"),
+        workers=1,
+        MODEL_URI=f"models:/{candidates['name']}/{candidates['primary']}",
+    )
+    servers.append(server)
+    wait_ready(server)
+    return server
+
+
 @pytest.mark.parametrize("role", ["failing", "slow"])
 def test_a_failing_or_slow_candidate_never_changes_what_the_client_gets(
     candidates: dict[str, str],
     servers: list[RunningServer],
+    unshadowed_server: RunningServer,
     tmp_path: Path,
     role: str,
 ) -> None:
-    """Answers and statuses are the served model's (checked in `score`); a slow shadow adds
-    no wait: were the client held for it, every request would take its sleep or longer."""
+    """Answers and statuses are the served model's (checked in `score`). The client's
+    latency is measured against the same model served without a shadow, requests
+    alternating between the two: the stated bound is that the shadow adds less than half
+    the candidate's sleep to the median (were the client held for it, every request would
+    take the whole sleep or longer). The figures are printed, not asserted finer: the
+    machine is shared."""
     server = start_with_shadow(candidates, servers, tmp_path, role, workers=1)
     wait_ready(server)
     requests = 30
-    waits = [score(server, number)[1] for number in range(requests)]
+    waits: list[float] = []
+    unshadowed_waits: list[float] = []
+    for number in range(requests):
+        waits.append(score(server, number)[1])
+        unshadowed_waits.append(score(unshadowed_server, number)[1])
     median = statistics.median(waits)
-    print(f"{role} shadow: client latency median {median * 1000:.1f} ms, max {max(waits):.3f} s")
-    assert median < SLOW_PREDICT_SECONDS / 2
+    unshadowed_median = statistics.median(unshadowed_waits)
+    print(
+        f"{role} shadow: client latency median {median * 1000:.1f} ms "
+        f"(no shadow {unshadowed_median * 1000:.1f} ms), "
+        f"max {max(waits) * 1000:.0f} ms (no shadow {max(unshadowed_waits) * 1000:.0f} ms)"
+    )
+    assert median < unshadowed_median + SLOW_PREDICT_SECONDS / 2
     if role == "failing":
         wait_all_offered(server, requests * SEGMENTS)
         assert server.metric("model_shadow_rows_total", outcome="failed") == requests * SEGMENTS
