@@ -37,11 +37,11 @@ logger = logging.getLogger(__name__)
 # /invocations, and the served model's V2 inference paths (app.paths.v2_infer_paths).
 ScoringPaths = Mapping[str, str]
 DEFAULT_SCORING_PATHS: ScoringPaths = {SCORING_PATH: SCORING_PATH}
-# Until the warm-up has timed a prediction, and for models with no input example to time.
+# Until the warm-up has timed a prediction; for a model with no input example to time,
+# until its first predicts for requests have.
 FALLBACK_BOUND = 256
 # In a request's scope state: the worker's protocol admitted it, and its slot is held.
 _ADMITTED = "admitted_by_worker"
-
 
 # One estimate moves a sized bound at most this many times up or down.
 MAX_STEP = 2
@@ -53,7 +53,9 @@ LOGGED_CHANGE = 0.25
 
 class AdmissionLimit:
     """Scoring requests held by this worker, and how many it admits: set explicitly, or
-    sized from the warm-up's predict time and then from the predict calls it makes."""
+    sized from the warm-up's predict time and then from the predict calls it makes.
+    Everything here runs on the worker's event loop (the predicts are timed in their
+    thread, and reported on the loop), so it needs no lock."""
 
     def __init__(
         self, fixed_bound: int | None, budget_seconds: float, gauge: Gauge | None = None
