@@ -37,6 +37,7 @@ from app.protocol.frames import FrameBuilder
 from app.readiness import Readiness
 from app.runtime.guardrails import RequestGuardrails, load_guardrails
 from app.runtime.model import ServedModel, load_served_model
+from app.runtime.predict_cost import PredictCost
 from app.runtime.scoring import Scorer
 from app.runtime.shadow import ShadowScorer
 from app.runtime.warm_up import warm_up
@@ -119,15 +120,26 @@ def create_app(
         RequestGuardrails(guardrails, metrics, readiness) if guardrails is not None else None
     )
     shadow = _build_shadow(settings, model, metrics)
-    scorer = Scorer(model, metrics, settings, drift, guardrails=request_guardrails, shadow=shadow)
+    admission = AdmissionLimit(
+        settings.max_concurrent_requests,
+        min(settings.admission_budget_seconds, settings.request_timeout_seconds),
+        metrics.admission_bound,
+    )
+    # A fixed bound never moves: its predicts need not be followed.
+    predict_cost = None if admission.fixed else PredictCost(admission.size_from_predict)
+    scorer = Scorer(
+        model,
+        metrics,
+        settings,
+        drift,
+        guardrails=request_guardrails,
+        shadow=shadow,
+        predict_cost=predict_cost,
+    )
     tracing = (
         Tracing(description, span_exporter)
         if span_exporter is not None or tracing_configured(settings)
         else None
-    )
-    admission = AdmissionLimit(
-        settings.max_concurrent_requests,
-        min(settings.admission_budget_seconds, settings.request_timeout_seconds),
     )
 
     @asynccontextmanager
@@ -137,6 +149,7 @@ def create_app(
             description.name or "", description.version or "", description.run_id or ""
         ).set(1)
         metrics.model_load_seconds.set(description.load_seconds)
+        admission.export()
         scorer.batcher.start()
         if shadow is not None:
             shadow.start()

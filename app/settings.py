@@ -171,15 +171,18 @@ class Settings(BaseSettings):
         None,
         ge=1,
         description="Scoring requests one worker admits at once; more get 503 with "
-        "Retry-After before their body is read. Unset: derived after warm-up from the "
-        "measured predict time (see admission_budget_seconds).",
+        "Retry-After before their body is read. Set, it never changes. Unset: sized after "
+        "warm-up from the measured predict time, then kept in step with the worker's own "
+        "predict calls (see admission_budget_seconds).",
     )
     admission_budget_seconds: float = Field(
         0.5,
         gt=0,
         description="Predict time one worker may have admitted: unless MAX_CONCURRENT_REQUESTS "
-        "is set, the bound is this (at most REQUEST_TIMEOUT_SECONDS) divided by the warm-up's "
-        "predict time, so admitted requests finish within it even predicted one at a time.",
+        "is set, the bound is this (at most REQUEST_TIMEOUT_SECONDS) divided by the predict "
+        "time per request: the warm-up's first, then the median of the worker's last 16 "
+        "predict calls (a micro-batched call's time shared by its requests), moving at most "
+        "2x per 16 calls, so admitted requests finish within it.",
     )
 
     # Drift

@@ -233,7 +233,9 @@ def measure(
         has_ops = _answers(ops_port, "/livez")
         bounds = ADMISSION_LOG.findall(server.log_path.read_text(errors="replace"))
         bound = overload_env.get("MAX_CONCURRENT_REQUESTS") or (
-            f"derived at warm-up: {', '.join(bounds)}" if bounds else "default"
+            f"derived at warm-up: {', '.join(bounds)}, then following the predicts"
+            if bounds
+            else "default"
         )
         wait_idle(server.pid)
         rss_before = tree_rss_bytes(server.pid)

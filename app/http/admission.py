@@ -7,8 +7,12 @@ worker decides it earlier still (`EarlyShed`, app.server.early_refusal): as soon
 request's head is parsed, it writes the 503 there and then, with no ASGI app, task or
 middleware layer (only the request accounting), since under overload the refusals outnumber
 the answers. The bound counts requests, and is sized in work: the number of requests one
-worker can finish within its budget predicting them one at a time.
-Micro-batching only finishes them sooner, so the bound is conservative.
+worker can finish within its budget at what a request costs its predict calls. The warm-up
+gives the first cost (one request predicted alone); from then on the worker's own predict
+calls do (app.runtime.predict_cost), micro-batched calls shared by the requests they
+answer, so a warm-up slowed by a busy machine does not keep the bound low, and a model that
+becomes slower does not keep it high. Each estimate moves the bound at most by a factor of
+MAX_STEP, and not at all by less than DEADBAND of it, so it neither jumps nor jitters.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client import Gauge
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import OverloadedError, ServingError, answer_error, http_error_response
@@ -32,31 +37,66 @@ logger = logging.getLogger(__name__)
 # /invocations, and the served model's V2 inference paths (app.paths.v2_infer_paths).
 ScoringPaths = Mapping[str, str]
 DEFAULT_SCORING_PATHS: ScoringPaths = {SCORING_PATH: SCORING_PATH}
-# Until the warm-up has timed a prediction, and for models with no input example to time.
+# Until the warm-up has timed a prediction; for a model with no input example to time,
+# until its first predicts for requests have.
 FALLBACK_BOUND = 256
 # In a request's scope state: the worker's protocol admitted it, and its slot is held.
 _ADMITTED = "admitted_by_worker"
 
+# One estimate moves a sized bound at most this many times up or down.
+MAX_STEP = 2
+# A sized bound is not moved by an estimate within this share of it.
+DEADBAND = 0.1
+# A change is logged once the bound is this share away from the last one logged.
+LOGGED_CHANGE = 0.25
+
 
 class AdmissionLimit:
-    """Scoring requests held by this worker, and how many it admits (set once warmed up)."""
+    """Scoring requests held by this worker, and how many it admits: set explicitly, or
+    sized from the warm-up's predict time and then from the predict calls it makes.
+    Everything here runs on the worker's event loop (the predicts are timed in their
+    thread, and reported on the loop), so it needs no lock."""
 
-    def __init__(self, fixed_bound: int | None, budget_seconds: float) -> None:
+    def __init__(
+        self, fixed_bound: int | None, budget_seconds: float, gauge: Gauge | None = None
+    ) -> None:
         self.fixed = fixed_bound is not None
         self.bound = fixed_bound if fixed_bound is not None else FALLBACK_BOUND
         self.budget_seconds = budget_seconds
         self.held = 0
+        self._gauge = gauge
+        self._logged_bound: int | None = None  # None until sized from a measured predict
+
+    def export(self) -> None:
+        """Publish the bound as a metric (in each worker, after fork; then on every change)."""
+        if self._gauge is not None:
+            self._gauge.set(self.bound)
 
     def size_from_predict(self, predict_seconds: float) -> None:
-        """Derive the bound from a measured predict time, unless it was set explicitly."""
+        """Size the bound from a measured cost per request, unless it was set explicitly:
+        the first cost sets it outright, later ones move it by at most MAX_STEP at a time."""
         if self.fixed:
             return
-        self.bound = max(1, math.floor(self.budget_seconds / max(predict_seconds, 1e-6)))
+        target = max(1, math.floor(self.budget_seconds / max(predict_seconds, 1e-6)))
+        logged = self._logged_bound
+        if logged is None:
+            bound = target
+        else:
+            current = self.bound
+            bound = min(max(target, math.ceil(current / MAX_STEP)), current * MAX_STEP)
+            if abs(bound - current) <= current * DEADBAND:
+                return
+        self.bound = bound
+        self.export()
+        if logged is not None and abs(bound - logged) < logged * LOGGED_CHANGE:
+            return
+        self._logged_bound = bound
         logger.info(
-            "admission bound: %d requests per worker (%.3g s budget / %.2f ms per predict)",
-            self.bound,
+            "admission bound: %d requests per worker (%.3g s budget / %.2f ms per %s)",
+            bound,
             self.budget_seconds,
             predict_seconds * 1000,
+            "predict" if logged is None else f"request over recent predicts; was {logged}",
         )
 
     def take(self) -> bool:

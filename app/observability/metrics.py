@@ -95,6 +95,14 @@ class ServingMetrics:
             registry=registry,
             multiprocess_mode="livesum",
         )
+        self.admission_bound = Gauge(
+            "serving_admission_bound",
+            "Scoring requests a worker admits at once before it sheds with 503: "
+            "MAX_CONCURRENT_REQUESTS, or sized from its measured predict cost (one series "
+            "per live worker, labelled pid).",
+            registry=registry,
+            multiprocess_mode="liveall",
+        )
         self.errors = Counter(
             "serving_errors_total",
             "Error responses by error code of the JSON error body.",

@@ -73,6 +73,9 @@ class PendingRequest:
 PredictRows = Callable[[pd.DataFrame, dict[str, Any] | None], Any]
 # Called per combined call with its row count (a metrics hook).
 ObserveBatch = Callable[[int], None]
+# Called on the event loop after each predict call with its seconds (timed where it ran)
+# and the number of requests it answered (app.runtime.predict_cost).
+ObserveCost = Callable[[float, int], None]
 
 
 class MicroBatcher:
@@ -88,6 +91,7 @@ class MicroBatcher:
         observe_batch: ObserveBatch,
         guardrails: RequestGuardrails | None = None,
         brief_seconds: float = BRIEF_SECONDS,
+        observe_cost: ObserveCost | None = None,
     ) -> None:
         self._predict_rows = predict_rows
         self._guardrails = guardrails
@@ -102,6 +106,7 @@ class MicroBatcher:
         self._predicting = False
         self._last_overlap = -math.inf  # when a request last came in while another was pending
         self._observe_batch = observe_batch
+        self._observe_cost = observe_cost
         self._queue: deque[PendingRequest] = deque()
         self._wake = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
@@ -168,6 +173,8 @@ class MicroBatcher:
                     results, elapsed = [error] * len(group), math.inf
                 self._last_rows = sum(request.rows for request in group)
                 self._last_seconds = elapsed
+                if self._observe_cost is not None:
+                    self._observe_cost(elapsed, len(group))
                 for request, result in zip(group, results, strict=True):
                     if request.future.done():
                         continue

@@ -31,6 +31,7 @@ from app.runtime.batching import MicroBatcher
 from app.runtime.guardrails import RequestGuardrails
 from app.runtime.input_refusal import input_refusal
 from app.runtime.model import ServedModel
+from app.runtime.predict_cost import PredictCost
 from app.runtime.shadow import ShadowScorer
 from app.settings import Settings
 
@@ -51,12 +52,16 @@ class Scorer:
         drift: DriftMonitor | None = None,
         guardrails: RequestGuardrails | None = None,
         shadow: ShadowScorer | None = None,
+        predict_cost: PredictCost | None = None,
     ) -> None:
         self.model = model
         self.guardrails = guardrails
         self.metrics = metrics
         self.drift = drift
         self.shadow = shadow
+        # Told the time of every served-model predict made for a request (not the warm-up's).
+        self.predict_cost = predict_cost
+        self._predicts_apart = 0  # requests not batched being predicted in the thread pool now
         self.to_frame = FrameBuilder(model.input_schema)
         self.budget = RequestBudget.for_model(
             model.input_schema,
@@ -85,6 +90,7 @@ class Scorer:
             inline_max_seconds=settings.inline_predict_max_ms / 1000,
             observe_batch=metrics.batch_rows.observe,
             guardrails=guardrails,
+            observe_cost=None if predict_cost is None else predict_cost.record,
         )
 
     def parse(self, body: bytes, content_type: str | None) -> ScoringRequest:
@@ -132,7 +138,7 @@ class Scorer:
             verdict = (
                 None if guardrails is None else guardrails.check_input(request.data, request.rows)
             )
-            outputs = await run_in_threadpool(self.predict_jsonable, request.data, request.params)
+            outputs = await self._predict_apart(request.data, request.params)
             if times is not None:
                 times.lap(PREDICT)
             if guardrails is not None and verdict is not None:
@@ -155,6 +161,27 @@ class Scorer:
         data = self.to_frame(request.data) if request.batchable else request.data
         outputs = await run_in_threadpool(self._predict, data, request.params)
         _encode(outputs, request)
+
+    async def _predict_apart(self, data: Any, params: dict[str, Any] | None) -> Any:
+        """A request that is not batched, predicted in the thread pool, where such requests
+        run side by side: the call's time is shared by the predicts running with it (the
+        most of them at its start or its end), so concurrency does not pass for cost."""
+        cost = self.predict_cost
+        if cost is None:
+            return await run_in_threadpool(self.predict_jsonable, data, params)
+        self._predicts_apart += 1
+        at_start = self._predicts_apart
+        try:
+            outputs, seconds = await run_in_threadpool(self._predict_timed, data, params)
+            cost.record(seconds, max(at_start, self._predicts_apart))
+        finally:
+            self._predicts_apart -= 1
+        return outputs
+
+    def _predict_timed(self, data: Any, params: dict[str, Any] | None) -> tuple[Any, float]:
+        started = time.perf_counter()
+        outputs = self.predict_jsonable(data, params)
+        return outputs, time.perf_counter() - started
 
     def predict_jsonable(self, data: Any, params: dict[str, Any] | None) -> Any:
         """Predict; the output as MLflow's server makes it JSON-able (DataFrames as records)."""

@@ -30,12 +30,14 @@ async def warm_up(
     request is scored (parse, predict, encode); only then does this worker report ready.
 
     The quickest of a few warm runs (the first is often cold; neighbours on a busy machine
-    slow some down) is handed to `predict_timed`, which sizes the admission bound.
+    slow some down) is handed to `predict_timed`: the admission bound's first size, which
+    the worker's predicts for requests then revise.
     """
     if model.serving_input is None:
         logger.warning(
             "the model has no logged input example; ready without a warm-up, and the "
-            "admission bound is not sized from a prediction (set MAX_CONCURRENT_REQUESTS)"
+            "admission bound stays at its default until predicts for requests size it "
+            "(or set MAX_CONCURRENT_REQUESTS)"
         )
     else:
         body = model.serving_input.encode()
