@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=_positive,
         default=defaults.workers,
-        help="worker processes (local engine; default: the cores, %(default)s)",
+        help="scoring processes, this one included (local engine; default: the cores, %(default)s)",
     )
     parser.add_argument(
         "--spark-master",

@@ -55,6 +55,7 @@ class Progress:
 
     rows_total: int | None
     chunks: int = 0
+    chunks_in_parent: int = 0  # scored in the command's own process (local engine)
     rows: int = 0
     scored: int = 0
     rejected: int = 0
@@ -62,6 +63,7 @@ class Progress:
 
     def add(self, result: ChunkResult) -> None:
         self.chunks += 1
+        self.chunks_in_parent += result.by_parent
         self.rows += result.rows
         self.scored += result.scored
         self.rejected += result.rejected
@@ -155,7 +157,7 @@ def _manifest(
             "resolved_uri": model.description.resolved_uri,
             "run_id": model.description.run_id,
         },
-        "engine": _engine(options, total),
+        "engine": _engine(options, total, progress),
         "inputs": [source.manifest_entry() for source in inputs],
         "rows": {"in": progress.rows, "scored": progress.scored, "rejected": progress.rejected},
         "reject_share": share,
@@ -209,18 +211,23 @@ def _named(chunks: Iterator[Chunk], inputs: list[InputFile]) -> Iterator[tuple[C
 
 
 def _workers(options: BatchOptions, total: int | None) -> int:
-    """No more workers than chunks: each costs a process start and a model load, and one
-    chunk is scored in the command's own process."""
+    """Scoring processes, the command's own included: no more than chunks, as each other
+    one costs a process start and a model load."""
     if total is None:
         return max(1, options.workers)
     return max(1, min(options.workers, -(-total // options.chunk_rows)))
 
 
-def _engine(options: BatchOptions, total: int | None) -> dict[str, Any]:
+def _engine(options: BatchOptions, total: int | None, progress: Progress) -> dict[str, Any]:
     if options.engine == "spark":
         return {"name": "spark", "master": options.spark_master}
-    workers = _workers(options, total)
-    return {"name": "local", "workers": workers, "chunk_rows": options.chunk_rows}
+    return {
+        "name": "local",
+        "workers": _workers(options, total),
+        "chunk_rows": options.chunk_rows,
+        "chunks": progress.chunks,
+        "chunks_in_parent": progress.chunks_in_parent,
+    }
 
 
 def _now() -> str:
