@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from app.errors import ModelLoadError
-from batch_scoring.chunks import ModelFailedError
+from batch_scoring.answers import ModelFailedError
 from batch_scoring.inputs import InputError
 from batch_scoring.output import OutputError
 from batch_scoring.run import BatchOptions, run_batch

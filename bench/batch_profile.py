@@ -39,7 +39,7 @@ def _stage_codes() -> dict[CodeType, str]:
 
     from app.protocol.frames import FrameBuilder
     from app.runtime.model import ServedModel
-    from batch_scoring import chunks, output, refusers
+    from batch_scoring import answers, output, refusers
 
     functions: dict[str, list[Callable[..., Any]]] = {
         "signature check (refusers)": [
@@ -49,11 +49,7 @@ def _stage_codes() -> dict[CodeType, str]:
         "columns as JSON values": [refusers.signature_columns],
         "model input frame": [FrameBuilder.__call__],
         "predict": [ServedModel.predict],
-        "answers as /invocations answers them": [
-            getattr(chunks, name)
-            for name in ("_as_answered", "answers_as_served")
-            if hasattr(chunks, name)
-        ],
+        "answers as /invocations answers them": [answers.as_answered, answers.frame_columns],
         "scores table": [output.scores_table, output.rejects_table],
         "Parquet write": [pq.write_table],
     }
