@@ -1,18 +1,18 @@
 """The local engine: every core of one machine, a chunk at a time per scoring process.
 
-The command's own process, which loaded the model to check it, scores chunks itself; with
+The command's own process, which loads the model to check it, scores chunks itself; with
 more than one worker it also starts the others as spawned processes, each loading the
 model from the run's local copy (a native thread pool started before a fork hangs its
 children, XGBoost's OpenMP; spawned processes share nothing with the parent). A process
 start and a model load cost seconds, as long as scoring a few hundred thousand rows: so
-no chunk waits for a process that is still loading. The parent hands a chunk to the other
-processes only once one has loaded, never more than two per loaded process at a time
-(bounded memory), and scores the chunk itself otherwise; processes that have not loaded
-when the input runs out are stopped unused. Each process writes its own parts. With more
-than one process, the native thread pools of each (the parent's included) get an equal
-share of the cores (OMP_NUM_THREADS in the others unless set; threadpoolctl in the
-parent, whose pools are already started): more threads than cores slowed the demo model's
-predict down.
+no chunk waits for a process that is still loading. The others start loading while the
+parent loads (batch_scoring.run); the parent hands them a chunk only once one has loaded,
+never more than two per loaded process at a time (bounded memory), and scores the chunk
+itself otherwise; those still loading when the input runs out are stopped unused. Each
+process writes its own parts. With more than one process, the native thread pools of
+each (the parent's included) get an equal share of the cores (OMP_NUM_THREADS in the
+others unless set; threadpoolctl in the parent, whose pools are already started): more
+threads than cores slowed the demo model's predict down.
 """
 
 from __future__ import annotations
@@ -103,25 +103,31 @@ def _score_in_worker(chunk: Chunk, input_name: str, job: ChunkJob) -> ChunkResul
     return ChunkResult(result.rows, result.scored, result.rejected, by_parent=False)
 
 
+def start_workers(workers: int, model_dir: Path) -> WorkerPool | None:
+    """The processes besides this one for `workers` scoring processes, loading the model
+    from `model_dir` as soon as they start; None for one process."""
+    if workers == 1:
+        return None
+    return WorkerPool(workers - 1, model_dir, threads=max(1, (os.cpu_count() or 1) // workers))
+
+
 def score_locally(
     chunks: Iterator[tuple[Chunk, str]],
     job: ChunkJob,
     model: ServedModel,
-    model_dir: Path,
-    workers: int,
+    pool: WorkerPool | None,
     on_result: Callable[[ChunkResult], bool],
 ) -> None:
-    """Score every chunk in `workers` processes, this one included; `on_result` is called in
-    this process after each chunk and returns False to stop the run (no further chunk is
+    """Score every chunk in this process and in `pool`'s; `on_result` is called in this
+    process after each chunk and returns False to stop the run (no further chunk is
     started)."""
     use_model(model)
-    if workers == 1:
+    if pool is None:
         for chunk, input_name in chunks:
             if not on_result(score_chunk(chunk, input_name, job)):
                 return
         return
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    with threadpool_limits(limits=threads), WorkerPool(workers - 1, model_dir, threads) as pool:
+    with threadpool_limits(limits=pool.threads):
         for chunk, input_name in chunks:
             for result in pool.finished(block=False):
                 if not on_result(result):
@@ -142,6 +148,7 @@ class WorkerPool:
     processes are stopped, loaded or not: an unused one is not waited for."""
 
     def __init__(self, processes: int, model_dir: Path, threads: int) -> None:
+        self.threads = threads  # each process's share of the cores, this one's too
         before = set(multiprocessing.active_children())
         self._executor = ProcessPoolExecutor(
             max_workers=processes,
