@@ -64,8 +64,8 @@ def use_model(model: ServedModel) -> None:
 
 
 def _start_worker(model_dir: str, threads: int) -> None:
-    # A failing initializer would make the pool start a new process forever: the failure
-    # is kept and reported to the parent by the readiness call instead.
+    # A failing initializer breaks the pool without a word of why: the failure is kept and
+    # raised by the readiness call and by any chunk this process is handed.
     global _load_failure
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     try:
@@ -99,6 +99,7 @@ def score_chunk(chunk: Chunk, input_name: str, job: ChunkJob) -> ChunkResult:
 
 
 def _score_in_worker(chunk: Chunk, input_name: str, job: ChunkJob) -> ChunkResult:
+    _worker_ready()
     result = score_chunk(chunk, input_name, job)
     return ChunkResult(result.rows, result.scored, result.rejected, by_parent=False)
 
