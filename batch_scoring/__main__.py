@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from app.errors import ModelLoadError
-from batch_scoring.chunks import ModelFailedError
+from batch_scoring.answers import ModelFailedError
 from batch_scoring.inputs import InputError
 from batch_scoring.output import OutputError
 from batch_scoring.run import BatchOptions, run_batch
@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=_positive,
         default=defaults.workers,
-        help="worker processes (local engine; default: the cores, %(default)s)",
+        help="scoring processes, this one included (local engine; default: the cores, %(default)s)",
     )
     parser.add_argument(
         "--spark-master",

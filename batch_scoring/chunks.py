@@ -1,11 +1,10 @@
-"""One chunk of rows: refused rows set apart, the others predicted and encoded as the
-server answers them.
+"""One chunk of rows: refused rows set apart, the others predicted and their answers taken
+as the server answers them.
 
 The model input is built by the server's own FrameBuilder from the columns as the JSON
 path holds them, so the model gets the frame /invocations gives it for the same rows;
-predict is the server's (ServedModel.predict); the output is encoded by the server's
-encoder and decoded again, so each row's output is exactly what /invocations answers in
-`predictions` for that row (NaN as null, numpy values as JSON numbers, ...).
+predict is the server's (ServedModel.predict); each row's output is exactly what
+/invocations answers in `predictions` for that row (batch_scoring.answers).
 
 When MLflow refuses a chunk the refusers let through (a type they do not check, a model
 without a signature), the chunk is halved until each refused row stands alone, so only
@@ -16,32 +15,42 @@ an enforced output rule of the version are set apart too, as the server refuses 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import compress
 from typing import Any
 
 import numpy as np
-import orjson
 import pandas as pd
 
 from app.errors import ServingError
 from app.guardrails.engine import RuleEngine
-from app.protocol.encoding import encode_predictions, to_jsonable
 from app.protocol.frames import FrameBuilder
 from app.runtime.input_refusal import input_refusal
 from app.runtime.model import ServedModel
+from batch_scoring.answers import (
+    PREDICTION,
+    Columns,
+    ModelFailedError,
+    answer_columns,
+    as_answered,
+    frame_columns,
+    records_of,
+)
 from batch_scoring.guardrails import enforces_output_rules, refuse_outputs
 from batch_scoring.refusers import Positions, build_refusers, signature_columns
-
-
-class ModelFailedError(Exception):
-    """The model failed on rows it did not refuse, or answered other than one value per
-    row: the run stops, as the server would answer 500."""
 
 
 @dataclass
 class ScoredChunk:
     scored_rows: Positions  # positions in the chunk, in order
-    predictions: list[Any]  # one per scored row: the decoded /invocations answer
+    answers: Columns  # by column, one value per scored row (batch_scoring.answers)
+    records: bool  # the model answers a record per row: `answers` holds its fields
     rejected: dict[int, str] = field(default_factory=dict)  # position -> reason
+
+    def answer_rows(self) -> list[Any]:
+        """One decoded answer per scored row (a record's absent fields as null)."""
+        if not self.records:
+            return self.answers[PREDICTION]
+        return records_of(self.answers)
 
 
 class ChunkScorer:
@@ -53,20 +62,37 @@ class ChunkScorer:
         self._unchecked = model.input_schema is None
 
     def score(self, frame: pd.DataFrame) -> ScoredChunk:
+        columns = signature_columns(frame, self.model.input_schema)
         rejected: dict[int, str] = {}
         for refuser in self.refusers:
-            for mask, reason in refuser(frame):
+            for mask, reason in refuser(frame, columns):
                 for position in np.flatnonzero(mask).tolist():
                     rejected.setdefault(position, reason)
         accepted = np.setdiff1d(np.arange(len(frame)), list(rejected), assume_unique=True)
-        columns = signature_columns(frame, self.model.input_schema)
-        outputs: dict[int, Any] = {}
-        if len(accepted):
-            self._predict(columns, accepted, outputs, rejected)
-        if self.output_rules is not None and outputs:
-            self._refuse_answers(columns, outputs, rejected)
-        scored = np.array(sorted(outputs), dtype=np.intp)
-        return ScoredChunk(scored, [outputs[int(row)] for row in scored], rejected)
+        scored = self._answer(columns, accepted, rejected)
+        if self.output_rules is not None and len(scored.scored_rows):
+            self._refuse_answers(columns, scored)
+        return scored
+
+    def _answer(
+        self, columns: dict[str, Any], accepted: Positions, rejected: dict[int, str]
+    ) -> ScoredChunk:
+        """The accepted rows' answers: in one predict call, or, when it is refused, in
+        halves until each refused row stands alone."""
+        if not len(accepted):
+            return ScoredChunk(accepted, *answer_columns([]), rejected)
+        try:
+            answers = self._answers(columns, accepted)
+        except ServingError as refusal:
+            outputs: dict[int, Any] = {}
+            self._halve(columns, accepted, refusal, outputs, rejected)
+            scored = np.array(sorted(outputs), dtype=np.intp)
+            return ScoredChunk(
+                scored, *answer_columns([outputs[int(row)] for row in scored]), rejected
+            )
+        if isinstance(answers, dict):
+            return ScoredChunk(accepted, answers, True, rejected)
+        return ScoredChunk(accepted, *answer_columns(answers), rejected)
 
     def _predict(
         self,
@@ -78,31 +104,47 @@ class ChunkScorer:
         try:
             answers = self._answers(columns, rows)
         except ServingError as refusal:
-            if len(rows) == 1:
-                rejected[int(rows[0])] = refusal.message
-                return
-            middle = len(rows) // 2
-            self._predict(columns, rows[:middle], outputs, rejected)
-            self._predict(columns, rows[middle:], outputs, rejected)
+            self._halve(columns, rows, refusal, outputs, rejected)
             return
+        if isinstance(answers, dict):
+            answers = records_of(answers)
         outputs.update(zip(rows.tolist(), answers, strict=True))
 
-    def _refuse_answers(
-        self, columns: dict[str, Any], outputs: dict[int, Any], rejected: dict[int, str]
+    def _halve(
+        self,
+        columns: dict[str, Any],
+        rows: Positions,
+        refusal: ServingError,
+        outputs: dict[int, Any],
+        rejected: dict[int, str],
     ) -> None:
+        if len(rows) == 1:
+            rejected[int(rows[0])] = refusal.message
+            return
+        middle = len(rows) // 2
+        self._predict(columns, rows[:middle], outputs, rejected)
+        self._predict(columns, rows[middle:], outputs, rejected)
+
+    def _refuse_answers(self, columns: dict[str, Any], scored: ScoredChunk) -> None:
         """Rows whose answer breaks an enforced output rule leave the scores for the
         rejects, as the server refuses such an answer (422)."""
         assert self.output_rules is not None
-        answered = np.array(sorted(outputs), dtype=np.intp)
+        answered = scored.scored_rows
         inputs = {name: values[answered] for name, values in columns.items()}
-        answers = [outputs[int(row)] for row in answered]
-        for mask, reason in refuse_outputs(self.output_rules, inputs, answers):
+        keep = np.ones(len(answered), dtype=np.bool_)
+        for mask, reason in refuse_outputs(self.output_rules, inputs, scored.answer_rows()):
             for position in answered[mask].tolist():
-                rejected[position] = reason
-                del outputs[position]
+                scored.rejected[position] = reason
+            keep &= ~mask
+        if not keep.all():
+            scored.scored_rows = answered[keep]
+            scored.answers = {
+                name: list(compress(values, keep)) for name, values in scored.answers.items()
+            }
 
-    def _answers(self, columns: dict[str, Any], rows: Positions) -> list[Any]:
-        """The rows' answers; the ServingError the server answers when it refuses them."""
+    def _answers(self, columns: dict[str, Any], rows: Positions) -> list[Any] | Columns:
+        """The rows' answers, a list or (a frame converted directly) by column; the
+        ServingError the server answers when it refuses them."""
         # The frame builder refuses (SchemaMismatchError) what MLflow's cast would.
         data = self.to_frame({name: values[rows].tolist() for name, values in columns.items()})
         try:
@@ -114,7 +156,11 @@ class ChunkScorer:
                     f"the model failed on {len(rows)} rows: {type(error).__name__}"
                 ) from error
             raise refusal from None
-        answers = _as_answered(predictions)
+        if isinstance(predictions, pd.DataFrame) and len(predictions) == len(rows):
+            by_column = frame_columns(predictions)
+            if by_column is not None:
+                return by_column
+        answers = as_answered(predictions)
         if not isinstance(answers, list) or len(answers) != len(rows):
             count = len(answers) if isinstance(answers, list) else 1
             raise ModelFailedError(
@@ -122,12 +168,3 @@ class ChunkScorer:
                 "needs one prediction per row"
             )
         return answers
-
-
-def _as_answered(predictions: Any) -> Any:
-    """What /invocations answers in `predictions`, as a client decodes it."""
-    try:
-        body = encode_predictions(to_jsonable(predictions))
-    except TypeError as error:  # orjson's JSONEncodeError: the server answers 500 too
-        raise ModelFailedError(f"the model's output cannot be encoded as JSON: {error}") from None
-    return orjson.loads(body)["predictions"]

@@ -26,15 +26,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from batch_scoring.chunks import ModelFailedError, ScoredChunk
+from batch_scoring.answers import ModelFailedError
+from batch_scoring.chunks import ScoredChunk
 
 SCORES = "scores"
 REJECTS = "rejects"
 MANIFEST = "_manifest.json"
 # What identifies a row in scores and rejects: its input file and its position there.
 ROW_COLUMNS = ("input_file", "input_row")
-# The column of a model's output that is not a record per row (a number, a list, a text).
-PREDICTION = "prediction"
 
 
 class OutputError(Exception):
@@ -56,7 +55,7 @@ def scores_table(
     }
     for name in keep:
         columns[name] = pa.Array.from_pandas(frame[name].iloc[rows])
-    for name, values in prediction_columns(scored.predictions).items():
+    for name, values in scored.answers.items():
         if name in columns:
             raise ModelFailedError(
                 f"the model's output has a column '{name}', a name the scores already use "
@@ -69,15 +68,6 @@ def scores_table(
                 f"the model's output '{name}' mixes types no Parquet column can hold"
             ) from None
     return pa.table(columns)
-
-
-def prediction_columns(predictions: list[Any]) -> dict[str, list[Any]]:
-    """Records become one column per field (in order of first appearance); anything else
-    is one column, `prediction`."""
-    if predictions and all(isinstance(row, dict) for row in predictions):
-        names = list(dict.fromkeys(name for row in predictions for name in row))
-        return {name: [row.get(name) for row in predictions] for name in names}
-    return {PREDICTION: predictions}
 
 
 def rejects_table(scored: ScoredChunk, input_name: str, first_row: int) -> pa.Table:

@@ -1,6 +1,8 @@
 """Rows refused before predict, and why: a list of refusers, each a check over a chunk.
 
-A refuser takes the chunk as read and returns refusals: a boolean mask over its rows and
+A refuser takes the chunk as read, with its columns as the server's JSON path holds them
+(`signature_columns`, made once per chunk for every refuser and the predict call), and
+returns refusals: a boolean mask over its rows and
 the reason for those rows. A row takes the reason of the first refuser that marks it, and
 is written to the rejects output instead of being scored. `build_refusers` makes the list
 for a model: its signature's check, then its enforced input rules (batch_scoring.guardrails).
@@ -30,7 +32,8 @@ from batch_scoring.guardrails import refusals
 
 Mask = np.ndarray[Any, np.dtype[np.bool_]]
 Refusal = tuple[Mask, str]
-Refuser = Callable[[pd.DataFrame], Sequence[Refusal]]
+Columns = dict[str, Any]  # signature_columns: name -> values (an object array)
+Refuser = Callable[[pd.DataFrame, Columns], Sequence[Refusal]]
 Positions = np.ndarray[Any, np.dtype[np.intp]]
 
 
@@ -71,7 +74,7 @@ class SignatureRefuser:
     def __init__(self, schema: Schema) -> None:
         self.schema = schema
 
-    def __call__(self, frame: pd.DataFrame) -> list[Refusal]:
+    def __call__(self, frame: pd.DataFrame, columns: Columns) -> list[Refusal]:
         rows = len(frame)
         try:
             require_columns(
@@ -80,7 +83,6 @@ class SignatureRefuser:
             )
         except ServingError as error:
             return [(np.ones(rows, np.bool_), error.message)]
-        columns = signature_columns(frame, self.schema)
         reasons: dict[int, str] = {}
         self._refuse(columns, np.arange(rows), reasons)
         by_reason: dict[str, Mask] = {}
@@ -110,6 +112,5 @@ class InputRulesRefuser:
         self.schema = model.input_schema
         self.engine = engine
 
-    def __call__(self, frame: pd.DataFrame) -> list[Refusal]:
-        columns = signature_columns(frame, self.schema)
+    def __call__(self, frame: pd.DataFrame, columns: Columns) -> list[Refusal]:
         return refusals(self.engine.check_inputs(columns, len(frame)), len(frame), "input")

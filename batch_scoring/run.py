@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +25,7 @@ from app.errors import ModelLoadError
 from app.runtime.model import ServedModel, load_served_model
 from batch_scoring.guardrails import rule_engine
 from batch_scoring.inputs import Chunk, InputError, InputFile, find_inputs, read_chunks
-from batch_scoring.local import ChunkJob, ChunkResult, score_locally
+from batch_scoring.local import ChunkJob, ChunkResult, score_locally, start_workers
 from batch_scoring.output import REJECTS, SCORES, StagedOutput
 from model_fetch.origin import resolve_origin
 from registry_scripts.export import export_model
@@ -55,6 +56,7 @@ class Progress:
 
     rows_total: int | None
     chunks: int = 0
+    chunks_in_parent: int = 0  # scored in the command's own process (local engine)
     rows: int = 0
     scored: int = 0
     rejected: int = 0
@@ -62,6 +64,7 @@ class Progress:
 
     def add(self, result: ChunkResult) -> None:
         self.chunks += 1
+        self.chunks_in_parent += result.by_parent
         self.rows += result.rows
         self.scored += result.scored
         self.rejected += result.rejected
@@ -86,38 +89,42 @@ def run_batch(
     run succeeded). Raises InputError, ModelLoadError, OutputError, ModelFailedError."""
     started_at = _now()
     inputs = find_inputs(options.input)
-    with StagedOutput(options.output, overwrite=options.overwrite) as output:
-        with tempfile.TemporaryDirectory(prefix="batch-model-") as scratch:
-            model, model_dir = _copy_and_load(options.model_uri, Path(scratch))
-            _check_model(model)
-            total = (
-                None if any(f.rows is None for f in inputs) else sum(f.rows or 0 for f in inputs)
-            )
-            progress = Progress(total)
-            allowed = None if total is None else int(options.max_reject_share * total)
-            if options.engine == "spark":
-                from batch_scoring.spark import score_with_spark
+    total = None if any(f.rows is None for f in inputs) else sum(f.rows or 0 for f in inputs)
+    with (
+        StagedOutput(options.output, overwrite=options.overwrite) as output,
+        tempfile.TemporaryDirectory(prefix="batch-model-") as scratch,
+        ExitStack() as workers,
+    ):
+        model_dir = _copy(options.model_uri, Path(scratch))
+        pool = None
+        if options.engine == "local":
+            # The other processes load the model while this one loads and checks it.
+            pool = start_workers(_workers(options, total), model_dir)
+            if pool is not None:
+                workers.enter_context(pool)
+        model = load_served_model(str(model_dir))
+        logger.info("scoring with %s (%s)", model.description.resolved_uri, options.model_uri)
+        _check_model(model)
+        progress = Progress(total)
+        allowed = None if total is None else int(options.max_reject_share * total)
+        if options.engine == "spark":
+            from batch_scoring.spark import score_with_spark
 
-                counts = score_with_spark(model, model_dir, inputs, output.staging, options)
-                progress.add(counts)
-            else:
+            counts = score_with_spark(model, model_dir, inputs, output.staging, options)
+            progress.add(counts)
+        else:
 
-                def on_result(result: ChunkResult) -> bool:
-                    progress.add(result)
-                    print(progress.line(), file=sys.stderr, flush=True)
-                    if on_progress is not None:
-                        on_progress(progress)
-                    return allowed is None or progress.rejected <= allowed
+            def on_result(result: ChunkResult) -> bool:
+                progress.add(result)
+                print(progress.line(), file=sys.stderr, flush=True)
+                if on_progress is not None:
+                    on_progress(progress)
+                return allowed is None or progress.rejected <= allowed
 
-                job = ChunkJob(output.staging, options.keep)
-                score_locally(
-                    _named(read_chunks(inputs, options.chunk_rows), inputs),
-                    job,
-                    model,
-                    model_dir,
-                    _workers(options, total),
-                    on_result,
-                )
+            job = ChunkJob(output.staging, options.keep)
+            chunks = _named(read_chunks(inputs, options.chunk_rows), inputs)
+            score_locally(chunks, job, model, pool, on_result)
+        workers.close()
         changed = [source.name for source in inputs if not source.unchanged()]
         if changed:
             raise InputError(f"input changed while it was scored: {', '.join(changed)}")
@@ -155,7 +162,7 @@ def _manifest(
             "resolved_uri": model.description.resolved_uri,
             "run_id": model.description.run_id,
         },
-        "engine": _engine(options, total),
+        "engine": _engine(options, total, progress),
         "inputs": [source.manifest_entry() for source in inputs],
         "rows": {"in": progress.rows, "scored": progress.scored, "rejected": progress.rejected},
         "reject_share": share,
@@ -171,9 +178,9 @@ def _manifest(
     }
 
 
-def _copy_and_load(model_uri: str, scratch: Path) -> tuple[ServedModel, Path]:
-    """The version `model_uri` names now, copied under `scratch` and loaded from there (a
-    local model directory is used where it is), with the directory it was loaded from."""
+def _copy(model_uri: str, scratch: Path) -> Path:
+    """The directory of the version `model_uri` names now: copied under `scratch`, or the
+    local model directory it is."""
     model_dir = Path(model_uri)
     if not model_dir.is_dir():
         model_dir = scratch / "model"
@@ -183,9 +190,7 @@ def _copy_and_load(model_uri: str, scratch: Path) -> tuple[ServedModel, Path]:
             raise ModelLoadError(
                 f"cannot resolve or download model '{model_uri}': {type(error).__name__}: {error}"
             ) from error
-    model = load_served_model(str(model_dir))
-    logger.info("scoring with %s (%s)", model.description.resolved_uri, model_uri)
-    return model, model_dir
+    return model_dir
 
 
 def _check_model(model: ServedModel) -> None:
@@ -209,18 +214,23 @@ def _named(chunks: Iterator[Chunk], inputs: list[InputFile]) -> Iterator[tuple[C
 
 
 def _workers(options: BatchOptions, total: int | None) -> int:
-    """No more workers than chunks: each costs a process start and a model load, and one
-    chunk is scored in the command's own process."""
+    """Scoring processes, the command's own included: no more than chunks, as each other
+    one costs a process start and a model load."""
     if total is None:
         return max(1, options.workers)
     return max(1, min(options.workers, -(-total // options.chunk_rows)))
 
 
-def _engine(options: BatchOptions, total: int | None) -> dict[str, Any]:
+def _engine(options: BatchOptions, total: int | None, progress: Progress) -> dict[str, Any]:
     if options.engine == "spark":
         return {"name": "spark", "master": options.spark_master}
-    workers = _workers(options, total)
-    return {"name": "local", "workers": workers, "chunk_rows": options.chunk_rows}
+    return {
+        "name": "local",
+        "workers": _workers(options, total),
+        "chunk_rows": options.chunk_rows,
+        "chunks": progress.chunks,
+        "chunks_in_parent": progress.chunks_in_parent,
+    }
 
 
 def _now() -> str:

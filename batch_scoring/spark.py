@@ -30,18 +30,19 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 from mlflow.models import Model
-from mlflow.types import DataType
+from mlflow.types import DataType, Schema
 
 from app.guardrails.engine import RuleEngine
 from app.protocol.frames import has_columns
 from app.protocol.validation import plain_type
 from app.runtime.model import ServedModel, config_overrides
+from batch_scoring.answers import PREDICTION
 from batch_scoring.chunks import ChunkScorer
 from batch_scoring.guardrails import enforces_output_rules, rule_engine
 from batch_scoring.inputs import InputError, InputFile, read_chunks
 from batch_scoring.local import ChunkResult
-from batch_scoring.output import PREDICTION, REJECTS, ROW_COLUMNS, SCORES, prediction_columns
-from batch_scoring.refusers import Refuser, build_refusers
+from batch_scoring.output import REJECTS, ROW_COLUMNS, SCORES
+from batch_scoring.refusers import Refuser, build_refusers, signature_columns
 from model_fetch.origin import RegistryOrigin
 
 if TYPE_CHECKING:  # batch_scoring.run imports this module when the spark engine is chosen
@@ -116,7 +117,7 @@ def _score(
             raise InputError(f"{source.name} has no column(s) to keep: {', '.join(missing)}")
         # A new StructType: `add` would change the frame's own schema object.
         with_refusal = StructType([*frame.schema.fields, StructField(_REFUSAL, StringType())])
-        refused = frame.mapInPandas(_refuse_rows(refusers), schema=with_refusal)
+        refused = frame.mapInPandas(_refuse_rows(refusers, model.input_schema), schema=with_refusal)
         checked = refused if checked is None else checked.unionByName(refused)
     assert checked is not None
     checked = checked.cache()
@@ -194,12 +195,13 @@ def _with_positions(frame: Any) -> Any:
     return frame.withColumn("input_row", F.create_map(*offsets)[partition] + row).drop("_id")
 
 
-def _refuse_rows(refusers: list[Refuser]) -> Any:
+def _refuse_rows(refusers: list[Refuser], schema: Schema | None) -> Any:
     def refuse(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for batch in batches:
             reasons = np.full(len(batch), None, dtype=object)
+            columns = signature_columns(batch, schema)
             for refuser in refusers:
-                for mask, reason in refuser(batch):
+                for mask, reason in refuser(batch, columns):
                     reasons[mask & pd.isna(reasons)] = reason
             yield batch.assign(**{_REFUSAL: reasons})
 
@@ -214,12 +216,10 @@ def _output_type(
     scorer = ChunkScorer(model, engine)
     for chunk in read_chunks(inputs, _SAMPLE_ROWS):
         frame = chunk.data.to_pandas() if isinstance(chunk.data, pa.RecordBatch) else chunk.data
-        predictions = scorer.score(frame).predictions
-        if predictions:
-            columns = {
-                name: pa.array(values) for name, values in prediction_columns(predictions).items()
-            }
-            if list(columns) == [PREDICTION] and not isinstance(predictions[0], dict):
+        scored = scorer.score(frame)
+        if len(scored.scored_rows):
+            columns = {name: pa.array(values) for name, values in scored.answers.items()}
+            if not scored.records:
                 return False, columns[PREDICTION].type
             return True, pa.struct([pa.field(name, array.type) for name, array in columns.items()])
     raise InputError("no row of the input can be scored: nothing tells the output's type")

@@ -8,8 +8,8 @@ Each size is one Parquet file of demo applicants. Each way runs as its own proce
 from start to exit (start-up and model load included, as a scheduled job pays them), with
 its process tree's peak memory (the sum of the processes' PSS, children and Spark's JVM
 included, sampled every 0.2 s):
-- `batch local`: `python -m batch_scoring --workers <cores>` (rows checked, answers encoded
-  as the server answers, Parquet parts, manifest);
+- `batch local`: `python -m batch_scoring --workers <cores>` (rows checked, answers taken
+  as the server answers them, Parquet parts, manifest);
 - `plain loop`: `mlflow.pyfunc.load_model(uri).predict` over chunks of the same size in one
   process, each chunk's output written to Parquet;
 - `spark_udf`: `mlflow.pyfunc.spark_udf` in Spark `local[2]`, output written to Parquet.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -16,12 +17,18 @@ from typing import Any
 import httpx
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
-from batch_scoring.output import MANIFEST, ROW_COLUMNS
+from app.errors import ModelLoadError
+from app.runtime.model import load_served_model
+from batch_scoring.inputs import Chunk
+from batch_scoring.local import ChunkJob, WorkerPool, score_chunk, use_model
+from batch_scoring.output import MANIFEST, REJECTS, ROW_COLUMNS, SCORES
 from batch_scoring.run import BatchOptions, run_batch
 from registry_scripts.demo_data import LABEL, make_credit_dataset
+from registry_scripts.export import export_model
 from tests.batch_scoring.conftest import BatchModels
 from tests.batch_scoring.models import iris_frame
 from tests.support import processes
@@ -269,3 +276,40 @@ def test_the_spark_engine_writes_what_the_local_engine_writes(
         assert manifests["spark"][key] == manifests["local"][key]
     for kind in ("scores", "rejects"):
         assert batch_rows(tmp_path / "spark" / kind) == batch_rows(tmp_path / "local" / kind)
+
+
+def test_a_worker_process_writes_the_parts_the_command_s_own_process_writes(
+    registry: RegisteredDemo, batch_models: BatchModels, tmp_path: Path
+) -> None:
+    """A chunk with refused rows, scored by a spawned worker once it has loaded the model
+    and by this process: the same counts, scores and rejects."""
+    model_dir = tmp_path / "model"
+    export_model(f"models:/{batch_models.labeller}/1", model_dir)
+    positions = np.arange(50)
+    frame = pd.DataFrame({"amount": positions / 3, "count": (positions % 5) * 1.0, "kind": "k"})
+    frame.loc[7, "count"] = 0.5
+    frame.loc[30, "amount"] = np.nan
+    chunk = Chunk(0, 0, 0, pa.RecordBatch.from_pandas(frame, preserve_index=False))
+    jobs = {}
+    for name in ("parent", "worker"):
+        jobs[name] = ChunkJob(tmp_path / name, ("amount",))
+        (tmp_path / name / SCORES).mkdir(parents=True)
+        (tmp_path / name / REJECTS).mkdir()
+    use_model(load_served_model(str(model_dir)))
+    in_parent = score_chunk(chunk, "in.parquet", jobs["parent"])
+    with WorkerPool(1, model_dir, threads=1) as pool:
+        wait_until(pool.can_take, 120, "the worker loaded the model")
+        pool.submit(chunk, "in.parquet", jobs["worker"])
+        in_worker = list(pool.finished(block=True))
+    assert in_worker == [dataclasses.replace(in_parent, by_parent=False)]
+    assert in_parent.rejected == 2
+    for kind in (SCORES, REJECTS):
+        assert batch_rows(tmp_path / "worker" / kind) == batch_rows(tmp_path / "parent" / kind)
+
+
+def test_a_worker_process_that_cannot_load_the_model_fails_the_run(tmp_path: Path) -> None:
+    with (
+        pytest.raises(ModelLoadError, match="a worker process cannot load the model"),
+        WorkerPool(1, tmp_path / "no-model", threads=1) as pool,
+    ):
+        wait_until(pool.can_take, 120, "the worker's load failed")
