@@ -36,7 +36,13 @@ def as_answered(predictions: Any) -> Any:
         body = encode_predictions(to_jsonable(predictions))
     except TypeError as error:  # orjson's JSONEncodeError: the server answers 500 too
         raise ModelFailedError(f"the model's output cannot be encoded as JSON: {error}") from None
-    return orjson.loads(body)["predictions"]
+    try:
+        return orjson.loads(body)["predictions"]
+    except orjson.JSONDecodeError:  # the server writes a lone surrogate escaped, as MLflow does
+        raise ModelFailedError(
+            "the model's output holds text that is not valid Unicode (a lone surrogate), "
+            "which a Parquet output cannot store"
+        ) from None
 
 
 def answer_columns(answers: list[Any]) -> tuple[Columns, bool]:

@@ -11,7 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from batch_scoring.answers import Columns, answer_columns, as_answered, frame_columns
+from batch_scoring.answers import (
+    Columns,
+    ModelFailedError,
+    answer_columns,
+    as_answered,
+    frame_columns,
+)
 
 Column = Callable[[np.random.Generator, int], Any]
 
@@ -170,3 +176,9 @@ def test_null_for_nan_and_infinities_and_text_kept_as_is() -> None:
         }
     )
     assert exactly(direct) == exactly(decoded(frame))
+
+
+def test_a_lone_surrogate_in_an_answer_fails_the_run_with_the_reason() -> None:
+    frame = pd.DataFrame({"text": pd.Series(["fine", "lone \ud800 surrogate"], dtype=object)})
+    with pytest.raises(ModelFailedError, match="lone surrogate"):
+        as_answered(frame)
