@@ -5,9 +5,11 @@ answer here. A share of them (SHADOW_SAMPLE_RATE) goes into a bounded queue, wit
 waiting: a full queue drops the work and counts it. One thread per worker, started after
 fork, predicts each with the shadow model and compares the two answers
 (app.runtime.comparison) into the model_shadow_* metrics. When the shadow model's rows
-are independent (the rule the served model's micro-batching follows), the thread predicts
-everything queued in one call, so under load the shadow costs one predict per batch rather
-than one per request. The client's answer, status and
+are independent (the rule the served model's micro-batching follows), the thread takes a
+request, then whatever else comes within LINGER_SECONDS (or up to BATCH_MAX_ROWS rows), and
+predicts them in one call: a predict's cost is mostly per call for many models, so the
+shadow costs one predict per batch rather than one per request, at any load. Nobody waits
+for that linger: the client has been answered. The client's answer, status and
 latency never wait for the shadow; its failures are counted and logged (their type only,
 never a value), never raised.
 
@@ -38,6 +40,10 @@ from app.runtime.model import ServedModel
 logger = logging.getLogger(__name__)
 
 STOP_WAIT_SECONDS = 1.0
+# How long the thread waits for more requests to predict with the one it took (combined
+# predicts only). Longer means fewer, larger calls and older comparisons; the requests
+# waiting are out of the queue (they never make it drop), at most BATCH_MAX_ROWS rows.
+LINGER_SECONDS = 0.02
 # A failing shadow would log on every request: once, then at most once per this interval.
 FAILURE_LOG_INTERVAL_SECONDS = 60.0
 COMPARED, DROPPED, FAILED, MISMATCHED = "compared", "dropped", "failed", "mismatched"
@@ -129,29 +135,38 @@ class ShadowScorer:
                 if job is not None:
                     self.metrics.rows_for(DROPPED).inc(job.rows)
                 return
-            jobs, ending = self._take_more(job)
+            jobs = self._take_more(job)
+            # stop() sets _stopping before its signal: taken while lingering, the jobs are
+            # dropped as the queued ones are.
+            if self._stopping:
+                self.metrics.rows_for(DROPPED).inc(sum(taken.rows for taken in jobs))
+                return
             for group in _groups(jobs, self._combine):
                 if len(group) == 1:
                     self.score(group[0])
                 else:
                     self.score_together(group)
-            if ending:
-                return
 
-    def _take_more(self, first: ShadowJob) -> tuple[list[ShadowJob], bool]:
-        """The first job and, when requests may be combined, whatever else is queued, up to
-        max_batch_rows rows; and whether the signal to end came meanwhile."""
+    def _take_more(self, first: ShadowJob) -> list[ShadowJob]:
+        """The first job and, when requests may be combined, those that come within
+        LINGER_SECONDS, up to max_batch_rows rows, or until the signal to end."""
         jobs, rows = [first], first.rows
+        deadline = time.monotonic() + LINGER_SECONDS
         while self._combine and rows < self._max_batch_rows:
+            remaining = deadline - time.monotonic()
             try:
-                job = self._queue.get_nowait()
+                job = (
+                    self._queue.get(timeout=remaining)
+                    if remaining > 0
+                    else self._queue.get_nowait()
+                )
             except queue.Empty:
                 break
             if job is None:
-                return jobs, True
+                break
             jobs.append(job)
             rows += job.rows
-        return jobs, False
+        return jobs
 
     def score(self, job: ShadowJob) -> None:
         """Predict one request with the shadow and record the comparison; never raises."""

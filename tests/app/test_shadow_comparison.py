@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from app.observability.metrics import ShadowMetrics
 from app.protocol.encoding import to_jsonable
 from app.protocol.frames import FrameBuilder
+from app.runtime import shadow as shadow_module
 from app.runtime.comparison import (
     MAX_COMPARED_VALUES,
     MISSING,
@@ -168,3 +170,52 @@ def test_queued_requests_are_predicted_together_and_compared_each(
     assert _sample(registry, "model_shadow_rows_total", outcome="compared") == 8
     assert _sample(registry, "model_shadow_rows_total", outcome="failed") == 2
     assert _sample(registry, "model_shadow_errors_total") == 1
+
+
+def _lingering_shadow(
+    served_model: ServedModel, registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch
+) -> tuple[ShadowScorer, dict[str, list[Any]], list[Any]]:
+    """A combining shadow whose linger (1 s here) outlasts the test's spacing of offers."""
+    monkeypatch.setattr(shadow_module, "LINGER_SECONDS", 1.0)
+    to_frame = FrameBuilder(served_model.input_schema)
+    shadow = ShadowScorer(
+        served_model,
+        to_frame,
+        ShadowMetrics(registry),
+        sample_rate=1.0,
+        queue_size=8,
+        combine=True,
+    )
+    data = {name: [value] for name, value in VALID_ROW.items()}
+    return shadow, data, to_jsonable(served_model.predict(to_frame(data)))
+
+
+def test_requests_that_come_while_the_shadow_lingers_share_one_predict(
+    served_model: ServedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = CollectorRegistry()
+    shadow, data, primary = _lingering_shadow(served_model, registry, monkeypatch)
+    shadow.start()
+    for _ in range(3):  # one at a time, as a client sending requests one after another
+        shadow.offer(data, True, None, 1, primary)
+        time.sleep(0.05)
+    deadline = time.monotonic() + 10
+    while _sample(registry, "model_shadow_rows_total", outcome="compared") < 3:
+        assert time.monotonic() < deadline, "the shadow did not compare the three requests"
+        time.sleep(0.05)
+    assert _sample(registry, "model_shadow_predict_duration_seconds_count") == 1
+    shadow.stop()
+
+
+def test_requests_taken_while_lingering_are_dropped_at_a_stop(
+    served_model: ServedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = CollectorRegistry()
+    shadow, data, primary = _lingering_shadow(served_model, registry, monkeypatch)
+    shadow.start()
+    shadow.offer(data, True, None, 1, primary)
+    time.sleep(0.1)  # the thread took it and lingers for more
+    shadow.stop()
+    assert _sample(registry, "model_shadow_rows_total", outcome="dropped") == 1
+    assert _sample(registry, "model_shadow_rows_total", outcome="compared") == 0
+    assert _sample(registry, "model_shadow_predict_duration_seconds_count") == 0
