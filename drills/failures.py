@@ -238,7 +238,12 @@ FAILURES = (
         "two requests whose predict blocks (600 s) for good",
         "faulty",
         frozenset(
-            {"ModelServingWorkersDying", "ModelServingHighErrorRate", "ModelServingHighLatencyP99"}
+            {
+                "ModelServingPredictStuck",
+                "ModelServingWorkersDying",
+                "ModelServingHighErrorRate",
+                "ModelServingHighLatencyP99",
+            }
         ),
         _send_stuck_requests,
         _nothing,
@@ -270,7 +275,7 @@ FAILURES = (
         "latency",
         f"{INJECTED_LATENCY_SECONDS} s added to every predict call",
         "faulty",
-        frozenset({"ModelServingHighLatencyP99"}),
+        frozenset({"ModelServingLatencyBurst", "ModelServingHighLatencyP99"}),
         _slow_down,
         _speed_up,
         "the latency removed (a fixed version)",
@@ -279,7 +284,7 @@ FAILURES = (
         "registry-unreachable",
         "the registry stopped, then the pod (re)started",
         "faulty",
-        frozenset({"ModelServingNotReady"}),
+        frozenset({"ModelServingDown", "ModelServingNotReady"}),
         _start_without_registry,
         _registry_back,
         "the registry started again, then the pod",
@@ -302,7 +307,7 @@ FAILURES = (
         "burst",
         f"{BURST_FACTOR} times the measured capacity offered for {BURST_SECONDS:g} s",
         "faulty",
-        frozenset({"ModelServingLoadSheddingSustained"}),
+        frozenset({"ModelServingLoadSheddingBurst", "ModelServingLoadSheddingSustained"}),
         _burst,
         _nothing,
         "none: the burst ends",
