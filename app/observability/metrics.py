@@ -27,7 +27,8 @@ from prometheus_client import (
     values,
 )
 
-from app.errors import OverloadedError
+from app.errors import OverloadedError, PredictionFailedError
+from app.paths import SCORING_PATH
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 # Stages (app.observability.stages) run from tens of microseconds (validating one row) to seconds.
@@ -85,6 +86,11 @@ class ServingMetrics:
             ["route", "method", "status"],
             registry=registry,
         )
+        # A model failing on scoring requests exists from the start, at 0: a release that
+        # fails from its first request would otherwise start the series with its first
+        # failures, which rate() cannot count (it needs an earlier sample), and the error
+        # alerts would see them a scrape later.
+        self.requests.labels(SCORING_PATH, "POST", str(PredictionFailedError.status_code))
         self.request_seconds = Histogram(
             "http_request_duration_seconds",
             "Time from request received to response sent, by route template, method and "
@@ -111,9 +117,7 @@ class ServingMetrics:
             ["reason"],
             registry=registry,
         )
-        # The shed series exists from the start, at 0: a rate over a series that appears
-        # with its first shed request needs a second scrape, a scrape interval added to the
-        # time the shedding alerts take.
+        # Shed requests likewise, for the shedding alerts.
         self.rejected.labels(OverloadedError.rejected_reason)
         self.predict_seconds = Histogram(
             "model_predict_duration_seconds",
