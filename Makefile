@@ -168,7 +168,7 @@ bench-overload: $(STAMP)
 	$(BIN)/python -m bench.overload
 
 # Needs prometheus and prometheus-alertmanager (Debian) and root (a tmpfs is mounted for the
-# metrics-directory drill). Takes about 25 minutes; `DRILL_FLAGS="--quick --only NAME"`
+# metrics-directory drill). Takes about 15 minutes; `DRILL_FLAGS="--quick --only NAME"`
 # runs one failure with 1 s scrape and evaluation intervals. Report: docs/drills.md.
 ## Inject each failure into a local production-like stack; measure time to detect and recover.
 drill: $(STAMP)

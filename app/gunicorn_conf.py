@@ -55,6 +55,7 @@ from app.observability.log import build_logging_config  # noqa: E402
 from app.observability.metrics import (  # noqa: E402
     WorkerExits,
     count_ready_workers,
+    export_worker_timeout,
     render_merged,
 )
 from app.readiness import PodReadiness, Readiness  # noqa: E402
@@ -90,6 +91,7 @@ def pre_fork(server: Any, worker: Any) -> None:
 
 
 _worker_exits = WorkerExits()  # made in the master, so both series exist from the start
+_worker_timeout = export_worker_timeout(timeout)
 _aborted: list[bool] = []  # in a worker: whether Gunicorn aborted it (TIMEOUT_SECONDS)
 
 

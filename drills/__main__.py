@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     timing = QUICK_TIMING if args.quick else FULL_TIMING
     results = []
     started = time.time()
+    load_at_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="drills-") as root:
         workroot = Path(root)
         faults_dir = workroot / "faults"
@@ -76,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
             "python": platform.python_version(),
+            # The machine may be shared: its load (1, 5, 15 min) when the run began and ended.
+            "load_average_start": [round(load, 2) for load in load_at_start],
+            "load_average_end": [round(load, 2) for load in os.getloadavg()],
         },
         "prometheus": {
             "scrape_interval": intervals.scrape,

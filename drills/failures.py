@@ -142,9 +142,15 @@ def _speed_up(context: DrillContext) -> None:
 
 
 def _start_without_registry(context: DrillContext) -> None:
+    began = time.monotonic()
     context.registry.stop()
+    registry_stopped = time.monotonic()
     context.pod.stop()
     started = time.monotonic()
+    context.notes.append(
+        f"the registry took {registry_stopped - began:.1f} s to stop, then the pod "
+        f"{started - registry_stopped:.1f} s"
+    )
     server = context.pod.start()
     try:
         code = server.process.wait(timeout=START_FAILURE_SECONDS)
@@ -238,7 +244,12 @@ FAILURES = (
         "two requests whose predict blocks (600 s) for good",
         "faulty",
         frozenset(
-            {"ModelServingWorkersDying", "ModelServingHighErrorRate", "ModelServingHighLatencyP99"}
+            {
+                "ModelServingPredictStuck",
+                "ModelServingWorkersDying",
+                "ModelServingHighErrorRate",
+                "ModelServingHighLatencyP99",
+            }
         ),
         _send_stuck_requests,
         _nothing,
@@ -263,14 +274,14 @@ FAILURES = (
         _roll_back,
         "registry_scripts.rollback, then the pod restarted",
         needs_canaries=True,
-        # ModelPredictionShareShift compares the last 2 minutes with the 30 before those.
+        # ModelPredictionShareShift compares the last minute with the 30 before it.
         baseline_seconds=SHARE_SHIFT_BASELINE_SECONDS,
     ),
     Failure(
         "latency",
         f"{INJECTED_LATENCY_SECONDS} s added to every predict call",
         "faulty",
-        frozenset({"ModelServingHighLatencyP99"}),
+        frozenset({"ModelServingLatencyBurst", "ModelServingHighLatencyP99"}),
         _slow_down,
         _speed_up,
         "the latency removed (a fixed version)",
@@ -279,7 +290,7 @@ FAILURES = (
         "registry-unreachable",
         "the registry stopped, then the pod (re)started",
         "faulty",
-        frozenset({"ModelServingNotReady"}),
+        frozenset({"ModelServingDown", "ModelServingNotReady"}),
         _start_without_registry,
         _registry_back,
         "the registry started again, then the pod",
@@ -302,7 +313,7 @@ FAILURES = (
         "burst",
         f"{BURST_FACTOR} times the measured capacity offered for {BURST_SECONDS:g} s",
         "faulty",
-        frozenset({"ModelServingLoadSheddingSustained"}),
+        frozenset({"ModelServingLoadSheddingBurst", "ModelServingLoadSheddingSustained"}),
         _burst,
         _nothing,
         "none: the burst ends",

@@ -8,8 +8,10 @@ answers /metrics for all. Without it (tests, one process) a private registry is 
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import struct
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -24,6 +26,9 @@ from prometheus_client import (
     multiprocess,
     values,
 )
+
+from app.errors import OverloadedError, PredictionFailedError
+from app.paths import SCORING_PATH
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 # Stages (app.observability.stages) run from tens of microseconds (validating one row) to seconds.
@@ -81,6 +86,11 @@ class ServingMetrics:
             ["route", "method", "status"],
             registry=registry,
         )
+        # A model failing on scoring requests exists from the start, at 0: a release that
+        # fails from its first request would otherwise start the series with its first
+        # failures, which rate() cannot count (it needs an earlier sample), and the error
+        # alerts would see them a scrape later.
+        self.requests.labels(SCORING_PATH, "POST", str(PredictionFailedError.status_code))
         self.request_seconds = Histogram(
             "http_request_duration_seconds",
             "Time from request received to response sent, by route template, method and "
@@ -115,6 +125,8 @@ class ServingMetrics:
             ["reason"],
             registry=registry,
         )
+        # Shed requests likewise, for the shedding alerts.
+        self.rejected.labels(OverloadedError.rejected_reason)
         self.predict_seconds = Histogram(
             "model_predict_duration_seconds",
             "Time spent inside the model's predict call.",
@@ -129,6 +141,16 @@ class ServingMetrics:
             buckets=STAGE_BUCKETS,
             registry=registry,
         )
+        self.predict_started = Gauge(
+            "model_predict_started_timestamp_seconds",
+            "Unix time the oldest predict call in progress in a worker started, 0 when none "
+            "is: one series per live worker (label pid).",
+            registry=registry,
+            # live: a worker Gunicorn aborted takes its stuck predict with it; all: the
+            # oldest start is per worker, a sum or max across workers would mean nothing.
+            multiprocess_mode="liveall",
+        )
+        self.predicts_in_progress = PredictsInProgress(self.predict_started)
         self.rows = Histogram(
             "model_request_rows",
             "Rows per scoring request.",
@@ -227,6 +249,35 @@ class ServingMetrics:
         return render_merged()
 
 
+class PredictsInProgress:
+    """The start times of the predict calls running in one worker, the oldest in a gauge
+    (0 when none runs). A predict that never ends shows as an ever older start, seen by an
+    alert before Gunicorn aborts the worker (a predict holding the event loop) or while it
+    holds the worker's predict thread, which no other metric shows until requests time out."""
+
+    def __init__(self, gauge: Gauge) -> None:
+        self._gauge = gauge
+        self._starts: dict[int, float] = {}  # in the order they began: the first is the oldest
+        self._tokens = itertools.count()
+        self._lock = threading.Lock()
+
+    def begin(self) -> int:
+        """A predict call starts now; the token is for `end`."""
+        with self._lock:
+            token = next(self._tokens)
+            self._starts[token] = time.time()
+            if len(self._starts) == 1:  # otherwise an older one is still running
+                self._gauge.set(self._starts[token])
+        return token
+
+    def end(self, token: int) -> None:
+        with self._lock:
+            oldest = next(iter(self._starts)) == token
+            del self._starts[token]
+            if oldest:
+                self._gauge.set(next(iter(self._starts.values()), 0.0))
+
+
 class WorkerExits:
     """Worker exits, counted from both sides (multiprocess mode only): Gunicorn's master
     counts every worker it reaps, a worker counts its own orderly exit (a stop, a recycle
@@ -245,6 +296,20 @@ class WorkerExits:
             "aborted (counted by the worker).",
             registry=None,
         )
+
+
+def export_worker_timeout(seconds: float) -> Gauge:
+    """TIMEOUT_SECONDS, exported by Gunicorn's master (multiprocess mode only): the alert on
+    a stuck predict compares the age of predicts in progress with it, so it follows the
+    server's setting instead of a number fitted to one model."""
+    gauge = Gauge(
+        "serving_worker_timeout_seconds",
+        "Gunicorn aborts a worker whose event loop is silent for this long (TIMEOUT_SECONDS).",
+        registry=None,
+        multiprocess_mode="max",
+    )
+    gauge.set(seconds)
+    return gauge
 
 
 def _merged_registry() -> CollectorRegistry:

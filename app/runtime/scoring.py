@@ -192,6 +192,9 @@ class Scorer:
 
     def _predict(self, data: Any, params: dict[str, Any] | None) -> Any:
         started = time.perf_counter()
+        # Every predict of the served model comes here (batched, alone, inline, warm-up); a
+        # shadow's does not: it runs off the request path, and no client waits for it.
+        in_progress = self.metrics.predicts_in_progress.begin()
         try:
             predictions = self.model.predict(data, params)
         except Exception as error:
@@ -202,6 +205,7 @@ class Scorer:
             logger.exception("the model failed with %s", name)
             raise PredictionFailedError(_FAILED) from error
         finally:
+            self.metrics.predicts_in_progress.end(in_progress)
             self.metrics.predict_seconds.observe(time.perf_counter() - started)
         return to_jsonable(predictions)
 

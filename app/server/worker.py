@@ -15,6 +15,8 @@ import asyncio
 import logging
 import os
 import signal
+import sys
+from types import FrameType
 from typing import Any, ClassVar
 
 from uvicorn_worker import UvicornWorker
@@ -41,7 +43,21 @@ class ServingWorker(UvicornWorker):  # type: ignore[misc]
         listen_on(self.sockets)
         super().run()
 
+    def init_signals(self) -> None:
+        """Uvicorn stops gracefully on SIGTERM or SIGINT, then raises the signal again
+        (uvicorn.Server.capture_signals) under the handler it found. The Uvicorn worker left
+        the default one, so a stopped worker died by the signal: Gunicorn's worker_exit hook
+        never ran and a stop was counted as a death (serving_worker_orderly_exits_total,
+        ModelServingWorkersDying). That second signal now ends the worker in order."""
+        super().init_signals()
+        for stop_signal in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(stop_signal, _exit_in_order)
+
     CONFIG_KWARGS: ClassVar[dict[str, Any]] = worker_config(http=ServingProtocol)
+
+
+def _exit_in_order(signum: int, frame: FrameType | None) -> None:
+    sys.exit(0)
 
 
 async def exit_when_orphaned(every_seconds: float = 1.0) -> None:

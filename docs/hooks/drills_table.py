@@ -52,13 +52,24 @@ def _met(value: bool) -> str:
     return "yes" if value else "**no**"
 
 
+def _load(machine: dict[str, Any]) -> str:
+    """The load averages the run recorded (reports before they were recorded have none)."""
+    if "load_average_start" not in machine:
+        return ""
+    start, end = (
+        "/".join(f"{load:g}" for load in machine[key])
+        for key in ("load_average_start", "load_average_end")
+    )
+    return f", load average (1/5/15 min) {start} at the start and {end} at the end"
+
+
 def render_drills(report: dict[str, Any]) -> str:
     prometheus = report["prometheus"]
     waits = report["waits"]
     lines = [
         f"`{report['command']}`, started {report['started_utc']} on "
         f"{report['machine']['cpus']} CPUs ({report['machine']['platform']}, Python "
-        f"{report['machine']['python']}); Prometheus scraping every "
+        f"{report['machine']['python']}{_load(report['machine'])}); Prometheus scraping every "
         f"{prometheus['scrape_interval']} and evaluating every "
         f"{prometheus['evaluation_interval']}, Alertmanager's group_wait "
         f"{report['alertmanager_group_wait']}; a steady client sending "

@@ -124,8 +124,9 @@ def test_instances_keep_their_own_metrics_and_a_dead_workers_drift_goes_with_it(
     for _ in range(3):
         body = {"dataframe_records": [VALID_ROW]}
         assert httpx.post(f"{second.base_url}/invocations", json=body, timeout=30).is_success
-    assert _samples(first.base_url, "http_requests_total") == {"200": 1.0}
-    assert _samples(second.base_url, "http_requests_total") == {"200": 3.0}
+    # The failing-model series is there from the start, at 0 (app.observability.metrics).
+    assert _samples(first.base_url, "http_requests_total") == {"200": 1.0, "500": 0.0}
+    assert _samples(second.base_url, "http_requests_total") == {"200": 3.0, "500": 0.0}
     assert _samples(first.base_url, "model_feature_drift_psi") == drift
     assert not [path for path in (*home.rglob("*"), *runtime.rglob("*"))], "a control socket"
 
@@ -134,7 +135,8 @@ def test_instances_keep_their_own_metrics_and_a_dead_workers_drift_goes_with_it(
     first.wait_for_workers(1, exclude={victim}, seconds=30)
     wait_ready(first)
     assert _samples(first.base_url, "model_feature_drift_psi") == {}
-    assert _samples(first.base_url, "http_requests_total") == {"200": 1.0}  # counts are kept
+    # counts are kept
+    assert _samples(first.base_url, "http_requests_total") == {"200": 1.0, "500": 0.0}
 
     assert stop(first) == 0
     assert not list((tmp_path / "first" / "tmp").glob("serving-metrics-*")), "left behind"

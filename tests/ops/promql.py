@@ -40,14 +40,21 @@ ANNOUNCED_METRICS: dict[str, frozenset[str]] = {
     # the drills' CI test (tests/drills) sees the alert reading them fire on a real server.
     "serving_worker_exits_total": frozenset(),
     "serving_worker_orderly_exits_total": frozenset(),
+    # Set by Gunicorn's master from TIMEOUT_SECONDS (app/gunicorn_conf.py), as the above.
+    "serving_worker_timeout_seconds": frozenset(),
+    # One series per live worker: the `pid` label is prometheus_client's multiprocess
+    # mode's ("liveall"), which the in-process app of the static checks is not in.
+    "model_predict_started_timestamp_seconds": frozenset({"pid"}),
 }
 
-# Exported by another program, read by the canary panel and alert: name -> labels. The Argo
-# Rollouts controller exports rollout_info{namespace, name, strategy, traffic_router, phase}
-# (argoproj/argo-rollouts controller/metrics/prommetrics.go and rollouts.go); the app's
-# /metrics cannot show it, so it is checked against this list instead.
+# Exported by another program (or written by Prometheus itself), read by a panel or an
+# alert: name -> labels. The Argo Rollouts controller exports rollout_info{namespace, name,
+# strategy, traffic_router, phase} (argoproj/argo-rollouts controller/metrics/prommetrics.go
+# and rollouts.go); the app's /metrics cannot show it, so it is checked against this list.
 EXTERNAL_METRICS: dict[str, frozenset[str]] = {
     "rollout_info": frozenset({"namespace", "name", "strategy", "traffic_router", "phase"}),
+    # Prometheus's own, one per target it scrapes: 1 when the scrape succeeded, else 0.
+    "up": frozenset(),
 }
 
 # Grafana's built-in interval variables stand for durations; other `$variables` are label values.

@@ -44,6 +44,10 @@ _NOT_FIRING_WHEN_HEALTHY = {
     "ModelServingHighLatencyP99",
     "ModelServingNotReady",
     "ModelServingLoadSheddingSustained",
+    "ModelServingLoadSheddingBurst",
+    "ModelServingLatencyBurst",
+    "ModelServingPredictStuck",
+    "ModelServingDown",
 }
 
 
