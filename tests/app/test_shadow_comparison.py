@@ -175,7 +175,8 @@ def test_queued_requests_are_predicted_together_and_compared_each(
 def _lingering_shadow(
     served_model: ServedModel, registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[ShadowScorer, dict[str, list[Any]], list[Any]]:
-    """A combining shadow whose linger (1 s here) outlasts the test's spacing of offers."""
+    """A started combining shadow whose linger (1 s here) outlasts the test's spacing of
+    offers, the row it is offered and the served answer for it."""
     monkeypatch.setattr(shadow_module, "LINGER_SECONDS", 1.0)
     to_frame = FrameBuilder(served_model.input_schema)
     shadow = ShadowScorer(
@@ -187,6 +188,7 @@ def _lingering_shadow(
         combine=True,
     )
     data = {name: [value] for name, value in VALID_ROW.items()}
+    shadow.start()
     return shadow, data, to_jsonable(served_model.predict(to_frame(data)))
 
 
@@ -195,7 +197,6 @@ def test_requests_that_come_while_the_shadow_lingers_share_one_predict(
 ) -> None:
     registry = CollectorRegistry()
     shadow, data, primary = _lingering_shadow(served_model, registry, monkeypatch)
-    shadow.start()
     for _ in range(3):  # one at a time, as a client sending requests one after another
         shadow.offer(data, True, None, 1, primary)
         time.sleep(0.05)
@@ -212,7 +213,6 @@ def test_requests_taken_while_lingering_are_dropped_at_a_stop(
 ) -> None:
     registry = CollectorRegistry()
     shadow, data, primary = _lingering_shadow(served_model, registry, monkeypatch)
-    shadow.start()
     shadow.offer(data, True, None, 1, primary)
     time.sleep(0.1)  # the thread took it and lingers for more
     shadow.stop()
