@@ -132,9 +132,17 @@ def exported_labels(exposition: str) -> dict[str, set[str]]:
     return labels
 
 
-def route_values(operator: str, value: str) -> list[str]:
-    """The route templates a matcher on `route` names: each alternative of a regex."""
-    return value.split("|") if operator in {"Re", "NotRe"} else [value]
+def unknown_routes(operator: str, value: str, routes: set[str]) -> list[str]:
+    """The parts of a matcher on `route` that name no route template of the app: the value
+    of an equality, or each alternative of a regex that matches none of them whole (the
+    templates are values like `/v2/models/{model_name}/infer`; `.+` may stand for a part)."""
+    if operator not in {"Re", "NotRe"}:
+        return [] if value in routes else [value]
+    return [
+        alternative
+        for alternative in value.split("|")
+        if not any(re.fullmatch(alternative, route) for route in routes)
+    ]
 
 
 def find_tool(name: str) -> str:
@@ -179,7 +187,7 @@ def query_problems(expr: str, exported: dict[str, set[str]], routes: set[str]) -
             if label not in carried:
                 problems.append(f"{selector.metric} has no label {label!r}")
             elif label == "route":
-                unknown = [v for v in route_values(operator, value) if v not in routes]
+                unknown = unknown_routes(operator, value, routes)
                 problems.extend(f"route {v!r} is no route of the app" for v in unknown)
     carried_by_any = set().union(TARGET_LABELS, *(exported[s.metric] for s in known))
     problems.extend(
