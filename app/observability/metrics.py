@@ -28,7 +28,7 @@ from prometheus_client import (
 )
 
 from app.errors import OverloadedError, PredictionFailedError
-from app.paths import SCORING_PATH
+from app.paths import SCORING_PATH, V2_INFER_TEMPLATES
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 # Stages (app.observability.stages) run from tens of microseconds (validating one row) to seconds.
@@ -89,8 +89,9 @@ class ServingMetrics:
         # A model failing on scoring requests exists from the start, at 0: a release that
         # fails from its first request would otherwise start the series with its first
         # failures, which rate() cannot count (it needs an earlier sample), and the error
-        # alerts would see them a scrape later.
-        self.requests.labels(SCORING_PATH, "POST", str(PredictionFailedError.status_code))
+        # alerts would see them a scrape later. Both protocols' scoring routes.
+        for route in (SCORING_PATH, *V2_INFER_TEMPLATES):
+            self.requests.labels(route, "POST", str(PredictionFailedError.status_code))
         self.request_seconds = Histogram(
             "http_request_duration_seconds",
             "Time from request received to response sent, by route template, method and "

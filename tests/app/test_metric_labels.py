@@ -40,3 +40,17 @@ def test_401s_and_docs_carry_their_route_template(make_client: Callable[..., Tes
     assert ("/openapi.json", "200") in routes
     assert ("/docs", "200") in routes
     assert ("<unmatched>", "401") not in routes
+
+
+def test_a_failing_model_series_exists_at_zero_for_every_scoring_route(
+    make_client: Callable[..., TestClient],
+) -> None:
+    """So the error alerts' rate() counts a failing release's very first failures, in
+    either protocol."""
+    totals = _requests_total(make_client())
+    failing = {labels: value for labels, value in totals.items() if dict(labels)["status"] == "500"}
+    assert {dict(labels)["route"]: value for labels, value in failing.items()} == {
+        "/invocations": 0.0,
+        "/v2/models/{model_name}/infer": 0.0,
+        "/v2/models/{model_name}/versions/{model_version}/infer": 0.0,
+    }
