@@ -67,19 +67,22 @@ def start_with_shadow(
     candidates: dict[str, str],
     servers: list[RunningServer],
     workdir: Path,
-    role: str,
+    role: str | None,
     *,
     workers: int = 2,
     **env: str,
 ) -> RunningServer:
+    """The primary version served, with the candidate `role` names as its shadow (None:
+    no shadow)."""
     registry = RegisteredDemo(candidates["tracking_uri"], candidates["name"], "", "")
     workdir.mkdir(parents=True, exist_ok=True)
+    if role is not None:
+        env["SHADOW_MODEL_URI"] = f"models:/{candidates['name']}/{candidates[role]}"
     server = start_server(
         registry,
         workdir,
         workers=workers,
         MODEL_URI=f"models:/{candidates['name']}/{candidates['primary']}",
-        SHADOW_MODEL_URI=f"models:/{candidates['name']}/{candidates[role]}",
         **env,
     )
     servers.append(server)
@@ -252,14 +255,9 @@ def unshadowed_server(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> RunningServer:
     """The same served model, one worker, no shadow: the client latency to compare with."""
-    registry = RegisteredDemo(candidates["tracking_uri"], candidates["name"], "", "")
-    server = start_server(
-        registry,
-        tmp_path_factory.mktemp("unshadowed"),
-        workers=1,
-        MODEL_URI=f"models:/{candidates['name']}/{candidates['primary']}",
+    server = start_with_shadow(
+        candidates, servers, tmp_path_factory.mktemp("unshadowed"), None, workers=1
     )
-    servers.append(server)
     wait_ready(server)
     return server
 
