@@ -44,7 +44,13 @@ from app.paths import (
     v2_infer_paths,
 )
 from app.protocol.parsing import ScoringRequest
-from app.protocol.v2 import InferRequest, encode_infer_response, model_metadata, parse_infer_request
+from app.protocol.v2 import (
+    InferRequest,
+    encode_infer_response,
+    model_metadata,
+    output_types,
+    parse_infer_request,
+)
 from app.readiness import Readiness
 from app.runtime.model import ServedModel
 from app.runtime.scoring import Scorer
@@ -71,6 +77,7 @@ class V2InferEndpoint:
         self.model_version = description.version
         self.paths = v2_infer_paths(self.model_name, self.model_version)
         self.output_schema = scorer.model.pyfunc_model.metadata.get_output_schema()
+        self.declared_types = output_types(self.output_schema)
         self.max_body_bytes = settings.max_body_bytes
         self.timeout_seconds = settings.request_timeout_seconds
 
@@ -116,7 +123,7 @@ class V2InferEndpoint:
                 model_name=self.model_name,
                 model_version=self.model_version,
                 request=request,
-                output_schema=self.output_schema,
+                declared_types=self.declared_types,
             )
         except (TypeError, ValueError) as error:
             logger.error("the model's output cannot be written as V2 tensors: %s", error)
@@ -136,9 +143,9 @@ def build_v2_router(
     router = APIRouter(tags=["open inference protocol (V2)"])
     name, version = endpoint.model_name, endpoint.model_version
     schema = model.input_schema
-    metadata = orjson.dumps(
-        model_metadata(name, version, schema, model.pyfunc_model.metadata.get_output_schema())
-    )
+    metadata = orjson.dumps(model_metadata(name, version, schema, endpoint.output_schema))
+    server_body = orjson.dumps({"name": SERVER_NAME, "version": __version__, "extensions": []})
+    model_ready_body = orjson.dumps({"name": name, "ready": True})
     for template in V2_INFER_TEMPLATES:
         router.routes.append(Route(template, endpoint=endpoint, methods=["POST"], name="v2_infer"))
 
@@ -157,8 +164,7 @@ def build_v2_router(
 
     @router.get(V2_PREFIX, summary="Server metadata")
     async def server_metadata() -> Response:
-        body = {"name": SERVER_NAME, "version": __version__, "extensions": []}
-        return Response(orjson.dumps(body), media_type="application/json")
+        return Response(server_body, media_type="application/json")
 
     @router.get(V2_LIVE_PATH, summary="Server liveness")
     async def live() -> Response:
@@ -177,7 +183,7 @@ def build_v2_router(
             return refused(request, error)
         if not readiness.ready:
             return not_ready(request)
-        return Response(orjson.dumps({"name": name, "ready": True}), media_type="application/json")
+        return Response(model_ready_body, media_type="application/json")
 
     async def describe(request: Request) -> Response:
         try:
