@@ -30,7 +30,7 @@ from app.errors import BadRequestError, SchemaMismatchError
 from app.protocol.budget import RequestBudget
 from app.protocol.frames import has_columns
 from app.protocol.parsing import InputContract, ScoringRequest
-from app.protocol.validation import check_columns, require_columns
+from app.protocol.validation import NO_ROWS, check_columns, require_columns
 
 # MLServer's content types: a request's (how its tensors become one model input) and an
 # input's or output's (how one tensor is read).
@@ -305,7 +305,7 @@ def _columns_request(
         raise BadRequestError(f"the columns' row counts differ: {sorted(rows)}")
     row_count = rows.pop() if rows else 0
     if row_count == 0:
-        raise BadRequestError("the request holds no rows to score")
+        raise BadRequestError(NO_ROWS)
     columns = {name: _column_values(tensor) for name, tensor in kept.items()}
     if schema is not None:
         check_columns(columns, schema)
