@@ -26,10 +26,8 @@ from app.errors import (
     ModelNotFoundError,
     NotReadyError,
     PredictionFailedError,
-    ServingError,
     UnsupportedMediaTypeError,
-    error_response,
-    note_error,
+    refusal,
 )
 from app.http.limits import read_body
 from app.http.routes import INLINE_PARSE_MAX_BYTES, answer_in_time
@@ -149,18 +147,16 @@ def build_v2_router(
     for template in V2_INFER_TEMPLATES:
         router.routes.append(Route(template, endpoint=endpoint, methods=["POST"], name="v2_infer"))
 
-    def served(request: Request) -> None:
+    def unserved(request: Request) -> Response | None:
+        """The 404 when the path names another model or version; None for the served one."""
         params = request.path_params
         asked = params.get("model_version")
         if params.get("model_name") != name or (asked is not None and asked != version):
-            raise model_not_found(name, version)
-
-    def refused(request: Request, error: ServingError) -> Response:
-        note_error(request.scope.setdefault("state", {}), error)
-        return error_response(error, request.url.path)
+            return refusal(request, model_not_found(name, version))
+        return None
 
     def not_ready(request: Request) -> Response:
-        return refused(request, NotReadyError(f"not ready: {readiness.reason}"))
+        return refusal(request, NotReadyError(f"not ready: {readiness.reason}"))
 
     @router.get(V2_PREFIX, summary="Server metadata")
     async def server_metadata() -> Response:
@@ -177,19 +173,15 @@ def build_v2_router(
         return Response(b'{"ready":true}', media_type="application/json")
 
     async def model_ready(request: Request) -> Response:
-        try:
-            served(request)
-        except ModelNotFoundError as error:
-            return refused(request, error)
+        if (refused := unserved(request)) is not None:
+            return refused
         if not readiness.ready:
             return not_ready(request)
         return Response(model_ready_body, media_type="application/json")
 
     async def describe(request: Request) -> Response:
-        try:
-            served(request)
-        except ModelNotFoundError as error:
-            return refused(request, error)
+        if (refused := unserved(request)) is not None:
+            return refused
         return Response(metadata, media_type="application/json")
 
     for template in (V2_MODEL_TEMPLATE, V2_VERSION_TEMPLATE):
