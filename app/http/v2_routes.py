@@ -14,7 +14,6 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
@@ -30,7 +29,7 @@ from app.errors import (
     refusal,
 )
 from app.http.limits import read_body
-from app.http.routes import INLINE_PARSE_MAX_BYTES, answer_in_time
+from app.http.routes import answer_in_time, parse_body
 from app.observability.stages import PARSE, current_stage_times
 from app.paths import (
     V2_INFER_TEMPLATES,
@@ -93,10 +92,7 @@ class V2InferEndpoint:
                 "(binary_data=False)"
             )
         body = await read_body(headers, receive, self.max_body_bytes)
-        if len(body) <= INLINE_PARSE_MAX_BYTES:
-            request = self._parse(body)
-        else:  # off the loop, as /invocations parses a large body
-            request = await run_in_threadpool(self._parse, body)
+        request = await parse_body(body, self._parse)
         state["rows"] = request.scoring.rows
         if request.request_id is None:  # the answer's id: the request's own X-Request-ID
             request = dataclasses.replace(request, request_id=state.get("request_id"))
