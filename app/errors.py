@@ -281,10 +281,15 @@ async def handle_http_exception(request: Request, exception: Exception) -> Respo
     assert isinstance(exception, HTTPException)
     error_class = _BY_HTTP_STATUS.get(exception.status_code, BadRequestError)
     error = error_class(str(exception.detail), headers=dict(exception.headers or {}))
-    note_error(request.scope.setdefault("state", {}), error)
-    response = error_response(error, request.url.path)
+    response = refusal(request, error)
     response.status_code = exception.status_code
     return response
+
+
+def refusal(request: Request, error: ServingError) -> Response:
+    """A route's error answer, noted for the request-context middleware to count and log."""
+    note_error(request.scope.setdefault("state", {}), error)
+    return error_response(error, request.url.path)
 
 
 def note_error(state: dict[str, object], error: ServingError) -> None:

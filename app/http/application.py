@@ -36,7 +36,8 @@ class ServingApp(FastAPI):
         super().__init__(**kwargs)
         self._endpoints: dict[str, ASGIApp] = {SCORING_PATH: scoring_endpoint}
         self._endpoints.update(other_scoring or {})
-        self._stacks: dict[str, ASGIApp] = dict(self._endpoints)
+        # Each endpoint inside the app's middleware: built with FastAPI's stack.
+        self._stacks: dict[str, ASGIApp] = {}
 
     def build_middleware_stack(self) -> ASGIApp:
         """FastAPI's stack, and beside it the same middleware around each scoring endpoint
@@ -52,11 +53,10 @@ class ServingApp(FastAPI):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST":
-            stack = self._stacks.get(scope["path"])
-            if stack is not None:
+            path = scope["path"]
+            if path in self._endpoints:
                 built_middleware_stack(self)  # the scoring stacks are built with it
-                stack = self._stacks[scope["path"]]
                 scope["app"] = self
-                await stack(scope, receive, send)
+                await self._stacks[path](scope, receive, send)
                 return
         await super().__call__(scope, receive, send)

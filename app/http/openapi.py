@@ -8,6 +8,7 @@ that one is usually the first rows of the training data, and /docs may be public
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -55,12 +56,10 @@ def document_invocations(
 ) -> None:
     """Add POST /invocations to the app's OpenAPI document: FastAPI documents the routes it
     handles, and this one is plain ASGI (app.http.routes.InvocationsEndpoint)."""
-    build = app.openapi
 
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            document = build()
-            document["paths"][SCORING_PATH] = {
+    def paths() -> dict[str, Any]:
+        return {
+            SCORING_PATH: {
                 "post": {
                     "tags": ["scoring"],
                     "summary": "Score rows with MLflow's scoring protocol",
@@ -68,41 +67,51 @@ def document_invocations(
                     **invocations_openapi(model, guardrails),
                 }
             }
-            app.openapi_schema = document
-        return app.openapi_schema
+        }
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    _add_paths(app, paths)
 
 
 def document_v2_inference(app: FastAPI, model: ServedModel) -> None:
     """Add POST /v2/models/{model_name}[/versions/{model_version}]/infer to the document:
     plain ASGI too (app.http.v2_routes.V2InferEndpoint)."""
+
+    def paths() -> dict[str, Any]:
+        operation = v2_inference_openapi(model)
+        documented = {}
+        for template in V2_INFER_TEMPLATES:
+            names = ["model_name"] + (["model_version"] if "{model_version}" in template else [])
+            documented[template] = {
+                "post": {
+                    "tags": ["open inference protocol (V2)"],
+                    "summary": "Infer with the Open Inference Protocol (V2)",
+                    "operationId": "v2_infer" + ("_version" if len(names) == 2 else ""),
+                    "parameters": [
+                        {
+                            "name": name,
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                        for name in names
+                    ],
+                    **operation,
+                }
+            }
+        return documented
+
+    _add_paths(app, paths)
+
+
+def _add_paths(app: FastAPI, paths: Callable[[], dict[str, Any]]) -> None:
+    """Wrap the app's OpenAPI builder so the document, built once at its first request,
+    also holds `paths()`."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             document = build()
-            for template in V2_INFER_TEMPLATES:
-                names = ["model_name"] + (
-                    ["model_version"] if "{model_version}" in template else []
-                )
-                document["paths"][template] = {
-                    "post": {
-                        "tags": ["open inference protocol (V2)"],
-                        "summary": "Infer with the Open Inference Protocol (V2)",
-                        "operationId": "v2_infer" + ("_version" if len(names) == 2 else ""),
-                        "parameters": [
-                            {
-                                "name": name,
-                                "in": "path",
-                                "required": True,
-                                "schema": {"type": "string"},
-                            }
-                            for name in names
-                        ],
-                        **v2_inference_openapi(model),
-                    }
-                }
+            document["paths"].update(paths())
             app.openapi_schema = document
         return app.openapi_schema
 

@@ -14,7 +14,6 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
@@ -26,13 +25,11 @@ from app.errors import (
     ModelNotFoundError,
     NotReadyError,
     PredictionFailedError,
-    ServingError,
     UnsupportedMediaTypeError,
-    error_response,
-    note_error,
+    refusal,
 )
 from app.http.limits import read_body
-from app.http.routes import INLINE_PARSE_MAX_BYTES, answer_in_time
+from app.http.routes import answer_in_time, parse_body
 from app.observability.stages import PARSE, current_stage_times
 from app.paths import (
     V2_INFER_TEMPLATES,
@@ -44,7 +41,13 @@ from app.paths import (
     v2_infer_paths,
 )
 from app.protocol.parsing import ScoringRequest
-from app.protocol.v2 import InferRequest, encode_infer_response, model_metadata, parse_infer_request
+from app.protocol.v2 import (
+    InferRequest,
+    encode_infer_response,
+    model_metadata,
+    output_types,
+    parse_infer_request,
+)
 from app.readiness import Readiness
 from app.runtime.model import ServedModel
 from app.runtime.scoring import Scorer
@@ -71,6 +74,7 @@ class V2InferEndpoint:
         self.model_version = description.version
         self.paths = v2_infer_paths(self.model_name, self.model_version)
         self.output_schema = scorer.model.pyfunc_model.metadata.get_output_schema()
+        self.declared_types = output_types(self.output_schema)
         self.max_body_bytes = settings.max_body_bytes
         self.timeout_seconds = settings.request_timeout_seconds
 
@@ -88,10 +92,7 @@ class V2InferEndpoint:
                 "(binary_data=False)"
             )
         body = await read_body(headers, receive, self.max_body_bytes)
-        if len(body) <= INLINE_PARSE_MAX_BYTES:
-            request = self._parse(body)
-        else:  # off the loop, as /invocations parses a large body
-            request = await run_in_threadpool(self._parse, body)
+        request = await parse_body(body, self._parse)
         state["rows"] = request.scoring.rows
         if request.request_id is None:  # the answer's id: the request's own X-Request-ID
             request = dataclasses.replace(request, request_id=state.get("request_id"))
@@ -116,7 +117,7 @@ class V2InferEndpoint:
                 model_name=self.model_name,
                 model_version=self.model_version,
                 request=request,
-                output_schema=self.output_schema,
+                declared_types=self.declared_types,
             )
         except (TypeError, ValueError) as error:
             logger.error("the model's output cannot be written as V2 tensors: %s", error)
@@ -136,29 +137,26 @@ def build_v2_router(
     router = APIRouter(tags=["open inference protocol (V2)"])
     name, version = endpoint.model_name, endpoint.model_version
     schema = model.input_schema
-    metadata = orjson.dumps(
-        model_metadata(name, version, schema, model.pyfunc_model.metadata.get_output_schema())
-    )
+    metadata = orjson.dumps(model_metadata(name, version, schema, endpoint.output_schema))
+    server_body = orjson.dumps({"name": SERVER_NAME, "version": __version__, "extensions": []})
+    model_ready_body = orjson.dumps({"name": name, "ready": True})
     for template in V2_INFER_TEMPLATES:
         router.routes.append(Route(template, endpoint=endpoint, methods=["POST"], name="v2_infer"))
 
-    def served(request: Request) -> None:
+    def unserved(request: Request) -> Response | None:
+        """The 404 when the path names another model or version; None for the served one."""
         params = request.path_params
         asked = params.get("model_version")
         if params.get("model_name") != name or (asked is not None and asked != version):
-            raise model_not_found(name, version)
-
-    def refused(request: Request, error: ServingError) -> Response:
-        note_error(request.scope.setdefault("state", {}), error)
-        return error_response(error, request.url.path)
+            return refusal(request, model_not_found(name, version))
+        return None
 
     def not_ready(request: Request) -> Response:
-        return refused(request, NotReadyError(f"not ready: {readiness.reason}"))
+        return refusal(request, NotReadyError(f"not ready: {readiness.reason}"))
 
     @router.get(V2_PREFIX, summary="Server metadata")
     async def server_metadata() -> Response:
-        body = {"name": SERVER_NAME, "version": __version__, "extensions": []}
-        return Response(orjson.dumps(body), media_type="application/json")
+        return Response(server_body, media_type="application/json")
 
     @router.get(V2_LIVE_PATH, summary="Server liveness")
     async def live() -> Response:
@@ -171,19 +169,15 @@ def build_v2_router(
         return Response(b'{"ready":true}', media_type="application/json")
 
     async def model_ready(request: Request) -> Response:
-        try:
-            served(request)
-        except ModelNotFoundError as error:
-            return refused(request, error)
+        if (refused := unserved(request)) is not None:
+            return refused
         if not readiness.ready:
             return not_ready(request)
-        return Response(orjson.dumps({"name": name, "ready": True}), media_type="application/json")
+        return Response(model_ready_body, media_type="application/json")
 
     async def describe(request: Request) -> Response:
-        try:
-            served(request)
-        except ModelNotFoundError as error:
-            return refused(request, error)
+        if (refused := unserved(request)) is not None:
+            return refused
         return Response(metadata, media_type="application/json")
 
     for template in (V2_MODEL_TEMPLATE, V2_VERSION_TEMPLATE):

@@ -56,6 +56,7 @@ from app.protocol.frames import (
 )
 from app.protocol.json_outline import Member
 from app.protocol.validation import (
+    NO_ROWS,
     check_columns,
     check_input,
     require_columns,
@@ -244,7 +245,7 @@ def _parse_json(
         if columns is not None:
             rows = len(next(iter(columns.values()))) if columns else 0
             if rows == 0:
-                raise BadRequestError("the request holds no rows to score")
+                raise BadRequestError(NO_ROWS)
             decoded()
             check_columns(columns, schema)
             return ScoringRequest(columns, rows, params, batchable=True)

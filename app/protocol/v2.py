@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any
@@ -29,7 +30,7 @@ from app.errors import BadRequestError, SchemaMismatchError
 from app.protocol.budget import RequestBudget
 from app.protocol.frames import has_columns
 from app.protocol.parsing import InputContract, ScoringRequest
-from app.protocol.validation import check_columns, require_columns
+from app.protocol.validation import NO_ROWS, check_columns, require_columns
 
 # MLServer's content types: a request's (how its tensors become one model input) and an
 # input's or output's (how one tensor is read).
@@ -304,7 +305,7 @@ def _columns_request(
         raise BadRequestError(f"the columns' row counts differ: {sorted(rows)}")
     row_count = rows.pop() if rows else 0
     if row_count == 0:
-        raise BadRequestError("the request holds no rows to score")
+        raise BadRequestError(NO_ROWS)
     columns = {name: _column_values(tensor) for name, tensor in kept.items()}
     if schema is not None:
         check_columns(columns, schema)
@@ -375,14 +376,14 @@ def encode_infer_response(
     model_name: str,
     model_version: str | None,
     request: InferRequest,
-    output_schema: Schema | None,
+    declared_types: Mapping[str, DataType],
 ) -> bytes:
     """The V2 answer for the model's output in MLflow's JSON-able form (DataFrames as
     records): a table as one tensor per column (`pd`), a dict as named tensors (`dict`),
     anything else as one tensor `output-1` (`np`, or `str` for text), as MLServer answers.
+    `declared_types` is `output_types(the output signature)`, computed once by the caller.
     Raises TypeError for an output no tensor can hold (the scorer's 500)."""
-    declared = _output_types(output_schema)
-    content_type, tensors = _output_tensors(outputs, declared)
+    content_type, tensors = _output_tensors(outputs, declared_types)
     if request.requested_outputs is not None:
         wanted = set(request.requested_outputs)
         unknown = wanted.difference(tensor["name"] for tensor in tensors)
@@ -401,7 +402,8 @@ def encode_infer_response(
     return orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
-def _output_types(schema: Schema | None) -> dict[str, DataType]:
+def output_types(schema: Schema | None) -> dict[str, DataType]:
+    """The declared type of each named column of the output signature (none for tensors)."""
     if schema is None or schema.is_tensor_spec():
         return {}
     return {
@@ -412,7 +414,7 @@ def _output_types(schema: Schema | None) -> dict[str, DataType]:
 
 
 def _output_tensors(
-    outputs: Any, declared: dict[str, DataType]
+    outputs: Any, declared: Mapping[str, DataType]
 ) -> tuple[str, list[dict[str, Any]]]:
     if isinstance(outputs, list) and outputs and all(isinstance(row, dict) for row in outputs):
         names = list(dict.fromkeys(chain.from_iterable(outputs)))
@@ -467,6 +469,10 @@ def _tensor(name: str, value: Any) -> dict[str, Any]:
     return tensor
 
 
+# The width a signature's column type names for a JSON number (its numpy width is gone).
+_NARROWER_DATATYPES = {DataType.integer: "INT32", DataType.float: "FP32"}
+
+
 def _datatype_of(values: list[Any], declared: DataType | None) -> str:
     """From the values (JSON-able: the widths of numpy types are gone); the signature's
     type names the width when it fits the values (a float column is FP32)."""
@@ -479,7 +485,7 @@ def _datatype_of(values: list[Any], declared: DataType | None) -> str:
         found = "FP64"
     else:
         found = "FP64" if not kinds else "BYTES"
-    narrower = {DataType.integer: "INT32", DataType.float: "FP32"}.get(declared)  # type: ignore[arg-type]
+    narrower = _NARROWER_DATATYPES.get(declared)  # type: ignore[arg-type]
     if narrower is not None and found in ("INT64", "FP64") and found[:2] == narrower[:2]:
         return narrower
     return found

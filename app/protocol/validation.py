@@ -18,6 +18,9 @@ from mlflow.types import ColSpec, DataType, ParamSchema, Schema
 
 from app.errors import BadRequestError, SchemaMismatchError
 
+# The one refusal of a request with nothing in it, whichever protocol or format it came in.
+NO_ROWS = "the request holds no rows to score"
+
 _INTEGER_TYPES = {DataType.long, DataType.integer}
 # Columns MLflow casts to numpy integers or booleans: a missing value fails the cast (or, for
 # booleans, silently becomes False), so it is refused even where the column is optional.
@@ -44,7 +47,7 @@ def plain_type(spec: object) -> DataType | None:
 def check_input(data: Any, schema: Schema | None) -> None:
     """Raise SchemaMismatchError for the first problem found, BadRequestError for no rows."""
     if isinstance(data, pd.DataFrame) and data.empty:
-        raise BadRequestError("the request holds no rows to score")
+        raise BadRequestError(NO_ROWS)
     if schema is None or schema.is_tensor_spec() or not isinstance(data, pd.DataFrame):
         return
     # Column labels are the caller's: a JSON object as a label must not break the lookup.

@@ -40,21 +40,22 @@ def render(project_root: Path) -> str:
         from tests.conformance.test_v2_conformance import CASES
         from tests.conformance.v2_allowlist import V2_DIFFERENCES, v2_difference_for
 
+    differences = {(model, case): v2_difference_for(model, case) for model, case in CASES}
     models: dict[str, list[str]] = {}
     for model, case in CASES:
         models.setdefault(model, []).append(case)
     lines = [
         f"{len(models)} models, {len(CASES)} cases "
-        f"({sum(v2_difference_for(m, c) is None for m, c in CASES)} answered alike):",
+        f"({sum(differences[m, c] is None for m, c in CASES)} answered alike):",
         "",
         "| model | answered alike | answered differently (see below) |",
         "| --- | --- | --- |",
     ]
     for model, cases in models.items():
-        alike = [f"`{case}`" for case in cases if v2_difference_for(model, case) is None]
+        alike = [f"`{case}`" for case in cases if differences[model, case] is None]
         different = []
         for case in cases:
-            difference = v2_difference_for(model, case)
+            difference = differences[model, case]
             if difference is not None:
                 different.append(f"`{case}` ({difference.name})")
         lines.append(f"| `{model}` | {', '.join(alike)} | {', '.join(different)} |")

@@ -25,7 +25,12 @@ from app.main import create_app
 from app.observability.stages import STAGES
 from app.protocol.budget import RequestBudget
 from app.protocol.parsing import InputContract, ScoringRequest
-from app.protocol.v2 import InferRequest, encode_infer_response, parse_infer_request
+from app.protocol.v2 import (
+    InferRequest,
+    encode_infer_response,
+    output_types,
+    parse_infer_request,
+)
 from app.runtime.model import ServedModel, load_served_model
 from app.server.worker import ServingProtocol
 from app.settings import Settings
@@ -243,7 +248,9 @@ def test_outputs_are_coded_as_mlservers_runtime_codes_them() -> None:
             model_name="m",
             model_version=None,
             request=_request(),
-            output_schema=Schema([ColSpec(DataType.float, "p"), ColSpec(DataType.integer, "n")]),
+            declared_types=output_types(
+                Schema([ColSpec(DataType.float, "p"), ColSpec(DataType.integer, "n")])
+            ),
         )
     )
     assert answer["parameters"] == {"content_type": "pd"}
@@ -273,7 +280,7 @@ def test_outputs_are_coded_as_mlservers_runtime_codes_them() -> None:
             model_name="m",
             model_version="3",
             request=_request(),
-            output_schema=None,
+            declared_types=output_types(None),
         )
     )
     assert arrays["outputs"] == [
@@ -291,7 +298,7 @@ def test_outputs_are_coded_as_mlservers_runtime_codes_them() -> None:
             model_name="m",
             model_version=None,
             request=_request(("nope",)),
-            output_schema=None,
+            declared_types=output_types(None),
         )
 
 

@@ -10,8 +10,10 @@ this list.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from typing import Protocol, TypeVar
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,20 @@ DIFFERENCES = (
 )
 
 
+class _Covers(Protocol):
+    def covers(self, model: str, case: str) -> bool: ...
+
+
+_Listed = TypeVar("_Listed", bound=_Covers)
+
+
+def covering(differences: Iterable[_Listed], model: str, case: str) -> _Listed | None:
+    """The one difference of a list that covers model/case, or None: two covering the same
+    case is a mistake in the list (MLflow's here, MLServer's in v2_allowlist)."""
+    found = [difference for difference in differences if difference.covers(model, case)]
+    assert len(found) <= 1, f"{model}/{case} is covered by {len(found)} differences"
+    return found[0] if found else None
+
+
 def difference_for(model: str, case: str) -> Difference | None:
-    covering = [difference for difference in DIFFERENCES if difference.covers(model, case)]
-    assert len(covering) <= 1, f"{model}/{case} is covered by {len(covering)} differences"
-    return covering[0] if covering else None
+    return covering(DIFFERENCES, model, case)

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
+from tests.conformance.allowlist import covering
+
 
 @dataclass(frozen=True)
 class V2Difference:
@@ -120,6 +122,4 @@ V2_DIFFERENCES = (
 
 
 def v2_difference_for(model: str, case: str) -> V2Difference | None:
-    covering = [d for d in V2_DIFFERENCES if d.covers(model, case)]
-    assert len(covering) <= 1, f"{model}/{case} is covered by {len(covering)} differences"
-    return covering[0] if covering else None
+    return covering(V2_DIFFERENCES, model, case)
