@@ -27,7 +27,6 @@ from app.protocol.frames import FrameBuilder
 from app.runtime.input_refusal import input_refusal
 from app.runtime.model import ServedModel
 from batch_scoring.answers import (
-    PREDICTION,
     Columns,
     ModelFailedError,
     answer_columns,
@@ -45,12 +44,6 @@ class ScoredChunk:
     answers: Columns  # by column, one value per scored row (batch_scoring.answers)
     records: bool  # the model answers a record per row: `answers` holds its fields
     rejected: dict[int, str] = field(default_factory=dict)  # position -> reason
-
-    def answer_rows(self) -> list[Any]:
-        """One decoded answer per scored row (a record's absent fields as null)."""
-        if not self.records:
-            return self.answers[PREDICTION]
-        return records_of(self.answers)
 
 
 class ChunkScorer:
@@ -132,7 +125,9 @@ class ChunkScorer:
         answered = scored.scored_rows
         inputs = {name: values[answered] for name, values in columns.items()}
         keep = np.ones(len(answered), dtype=np.bool_)
-        for mask, reason in refuse_outputs(self.output_rules, inputs, scored.answer_rows()):
+        for mask, reason in refuse_outputs(
+            self.output_rules, inputs, scored.answers, scored.records, len(answered)
+        ):
             for position in answered[mask].tolist():
                 scored.rejected[position] = reason
             keep &= ~mask
