@@ -32,6 +32,7 @@ from batch_scoring.answers import (
     answer_columns,
     as_answered,
     frame_columns,
+    joined_columns,
     records_of,
 )
 from batch_scoring.guardrails import enforces_output_rules, refuse_outputs
@@ -72,51 +73,39 @@ class ChunkScorer:
     ) -> ScoredChunk:
         """The accepted rows' answers: in one predict call, or, when it is refused, in
         halves until each refused row stands alone."""
-        if not len(accepted):
-            return ScoredChunk(accepted, *answer_columns([]), rejected)
-        try:
-            answers = self._answers(columns, accepted)
-        except ServingError as refusal:
-            outputs: dict[int, Any] = {}
-            self._halve(columns, accepted, refusal, outputs, rejected)
-            scored = np.array(sorted(outputs), dtype=np.intp)
-            return ScoredChunk(
-                scored, *answer_columns([outputs[int(row)] for row in scored]), rejected
-            )
-        if isinstance(answers, dict):
-            return ScoredChunk(accepted, answers, True, rejected)
-        return ScoredChunk(accepted, *answer_columns(answers), rejected)
+        pieces: list[tuple[Positions, list[Any] | Columns]] = []
+        if len(accepted):
+            self._predict(columns, accepted, pieces, rejected)
+        # Accepted positions are sorted and the halves taken in order: so are the pieces'.
+        scored = np.concatenate([accepted[:0], *(rows for rows, _ in pieces)])
+        by_column = [(len(rows), answers) for rows, answers in pieces if isinstance(answers, dict)]
+        if by_column and len(by_column) == len(pieces):
+            return ScoredChunk(scored, joined_columns(by_column), True, rejected)
+        each_row = [
+            row
+            for rows, answers in pieces
+            for row in (records_of(answers, len(rows)) if isinstance(answers, dict) else answers)
+        ]
+        return ScoredChunk(scored, *answer_columns(each_row), rejected)
 
     def _predict(
         self,
         columns: dict[str, Any],
         rows: Positions,
-        outputs: dict[int, Any],
+        pieces: list[tuple[Positions, list[Any] | Columns]],
         rejected: dict[int, str],
     ) -> None:
+        """Add the rows and their answers to `pieces`; when predict refuses them, their
+        halves', until each refused row stands alone in `rejected` with the reason."""
         try:
-            answers = self._answers(columns, rows)
+            pieces.append((rows, self._answers(columns, rows)))
         except ServingError as refusal:
-            self._halve(columns, rows, refusal, outputs, rejected)
-            return
-        if isinstance(answers, dict):
-            answers = records_of(answers)
-        outputs.update(zip(rows.tolist(), answers, strict=True))
-
-    def _halve(
-        self,
-        columns: dict[str, Any],
-        rows: Positions,
-        refusal: ServingError,
-        outputs: dict[int, Any],
-        rejected: dict[int, str],
-    ) -> None:
-        if len(rows) == 1:
-            rejected[int(rows[0])] = refusal.message
-            return
-        middle = len(rows) // 2
-        self._predict(columns, rows[:middle], outputs, rejected)
-        self._predict(columns, rows[middle:], outputs, rejected)
+            if len(rows) == 1:
+                rejected[int(rows[0])] = refusal.message
+                return
+            middle = len(rows) // 2
+            self._predict(columns, rows[:middle], pieces, rejected)
+            self._predict(columns, rows[middle:], pieces, rejected)
 
     def _refuse_answers(self, columns: dict[str, Any], scored: ScoredChunk) -> None:
         """Rows whose answer breaks an enforced output rule leave the scores for the

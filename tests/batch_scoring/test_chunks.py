@@ -7,6 +7,7 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+import pytest
 from mlflow.models import infer_signature
 from mlflow.pyfunc.model import PythonModel, PythonModelContext
 
@@ -57,3 +58,47 @@ def test_records_without_fields_break_a_not_null_output_rule_as_on_the_server(
     assert scored.scored_rows.tolist() == []
     assert sorted(scored.rejected) == refused_by_server
     assert all("score-present" in reason for reason in scored.rejected.values())
+
+
+class NegativeRefused(PythonModel):
+    """Fails on any negative amount; answers a frame of scores, or a list when asked."""
+
+    def __init__(self, as_list: bool) -> None:
+        self.as_list = as_list
+
+    def predict(
+        self, context: PythonModelContext, model_input: pd.DataFrame, params: Any = None
+    ) -> Any:
+        amounts = model_input["amount"].astype(float)
+        if (amounts < 0).any():
+            raise ValueError("negative amount")
+        if self.as_list:
+            return (amounts * 2).tolist()
+        return pd.DataFrame({"score": amounts / 1000, "label": ["x"] * len(amounts)})
+
+
+@pytest.mark.parametrize("as_list", [False, True])
+def test_a_refused_chunk_is_halved_until_each_refused_row_stands_alone(
+    tmp_path: Path, as_list: bool
+) -> None:
+    path = tmp_path / "model"
+    # No signature: what the model raises refuses the rows it was given.
+    mlflow.pyfunc.save_model(path, python_model=NegativeRefused(as_list), pip_requirements=[])
+    amounts = [1000.0, -1.0, 2000.0, 3000.0, -5.0, 4000.0, 5000.0]
+
+    scored = ChunkScorer(load_served_model(str(path)), None).score(
+        pd.DataFrame({"amount": amounts})
+    )
+
+    assert scored.scored_rows.tolist() == [0, 2, 3, 5, 6]
+    assert sorted(scored.rejected) == [1, 4]
+    assert len(set(scored.rejected.values())) == 1
+    assert "no signature" in scored.rejected[1]
+    if as_list:
+        assert (scored.answers, scored.records) == (
+            {"prediction": [2000.0, 4000.0, 6000.0, 8000.0, 10000.0]},
+            False,
+        )
+    else:
+        expected = {"score": [1.0, 2.0, 3.0, 4.0, 5.0], "label": ["x"] * 5}
+        assert (scored.answers, scored.records) == (expected, True)
