@@ -36,7 +36,7 @@ from batch_scoring.answers import (
     records_of,
 )
 from batch_scoring.guardrails import enforces_output_rules, refuse_outputs
-from batch_scoring.refusers import Positions, build_refusers, signature_columns
+from batch_scoring.refusers import Positions, build_refusers, refused_rows, signature_columns
 
 
 @dataclass
@@ -57,11 +57,7 @@ class ChunkScorer:
 
     def score(self, frame: pd.DataFrame) -> ScoredChunk:
         columns = signature_columns(frame, self.model.input_schema)
-        rejected: dict[int, str] = {}
-        for refuser in self.refusers:
-            for mask, reason in refuser(frame, columns):
-                for position in np.flatnonzero(mask).tolist():
-                    rejected.setdefault(position, reason)
+        rejected = refused_rows(self.refusers, frame, columns)
         accepted = np.setdiff1d(np.arange(len(frame)), list(rejected), assume_unique=True)
         scored = self._answer(columns, accepted, rejected)
         if self.output_rules is not None and len(scored.scored_rows):
