@@ -55,10 +55,24 @@ def answer_columns(answers: list[Any]) -> tuple[Columns, bool]:
     return {PREDICTION: answers}, False
 
 
-def records_of(columns: Columns) -> list[dict[str, Any]]:
-    """Columns of records back as one record per row (absent fields as null)."""
+def records_of(columns: Columns, rows: int) -> list[dict[str, Any]]:
+    """Columns of records, `rows` long, back as one record per row (absent fields as null)."""
+    if not columns:
+        return [{} for _ in range(rows)]
     names = list(columns)
     return [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+
+
+def joined_columns(pieces: list[tuple[int, Columns]]) -> Columns:
+    """Columns of records answered in pieces (each with its row count), one piece after
+    another: `answer_columns` of their records, without building them."""
+    if len(pieces) == 1:
+        return pieces[0][1]
+    names = dict.fromkeys(name for _, piece in pieces for name in piece)
+    return {
+        name: [value for rows, piece in pieces for value in piece.get(name, [None] * rows)]
+        for name in names
+    }
 
 
 def frame_columns(frame: pd.DataFrame) -> Columns | None:

@@ -27,16 +27,16 @@ from app.protocol.frames import FrameBuilder
 from app.runtime.input_refusal import input_refusal
 from app.runtime.model import ServedModel
 from batch_scoring.answers import (
-    PREDICTION,
     Columns,
     ModelFailedError,
     answer_columns,
     as_answered,
     frame_columns,
+    joined_columns,
     records_of,
 )
 from batch_scoring.guardrails import enforces_output_rules, refuse_outputs
-from batch_scoring.refusers import Positions, build_refusers, signature_columns
+from batch_scoring.refusers import Positions, build_refusers, refused_rows, signature_columns
 
 
 @dataclass
@@ -45,12 +45,6 @@ class ScoredChunk:
     answers: Columns  # by column, one value per scored row (batch_scoring.answers)
     records: bool  # the model answers a record per row: `answers` holds its fields
     rejected: dict[int, str] = field(default_factory=dict)  # position -> reason
-
-    def answer_rows(self) -> list[Any]:
-        """One decoded answer per scored row (a record's absent fields as null)."""
-        if not self.records:
-            return self.answers[PREDICTION]
-        return records_of(self.answers)
 
 
 class ChunkScorer:
@@ -63,11 +57,7 @@ class ChunkScorer:
 
     def score(self, frame: pd.DataFrame) -> ScoredChunk:
         columns = signature_columns(frame, self.model.input_schema)
-        rejected: dict[int, str] = {}
-        for refuser in self.refusers:
-            for mask, reason in refuser(frame, columns):
-                for position in np.flatnonzero(mask).tolist():
-                    rejected.setdefault(position, reason)
+        rejected = refused_rows(self.refusers, frame, columns)
         accepted = np.setdiff1d(np.arange(len(frame)), list(rejected), assume_unique=True)
         scored = self._answer(columns, accepted, rejected)
         if self.output_rules is not None and len(scored.scored_rows):
@@ -79,51 +69,39 @@ class ChunkScorer:
     ) -> ScoredChunk:
         """The accepted rows' answers: in one predict call, or, when it is refused, in
         halves until each refused row stands alone."""
-        if not len(accepted):
-            return ScoredChunk(accepted, *answer_columns([]), rejected)
-        try:
-            answers = self._answers(columns, accepted)
-        except ServingError as refusal:
-            outputs: dict[int, Any] = {}
-            self._halve(columns, accepted, refusal, outputs, rejected)
-            scored = np.array(sorted(outputs), dtype=np.intp)
-            return ScoredChunk(
-                scored, *answer_columns([outputs[int(row)] for row in scored]), rejected
-            )
-        if isinstance(answers, dict):
-            return ScoredChunk(accepted, answers, True, rejected)
-        return ScoredChunk(accepted, *answer_columns(answers), rejected)
+        pieces: list[tuple[Positions, list[Any] | Columns]] = []
+        if len(accepted):
+            self._predict(columns, accepted, pieces, rejected)
+        # Accepted positions are sorted and the halves taken in order: so are the pieces'.
+        scored = np.concatenate([accepted[:0], *(rows for rows, _ in pieces)])
+        by_column = [(len(rows), answers) for rows, answers in pieces if isinstance(answers, dict)]
+        if by_column and len(by_column) == len(pieces):
+            return ScoredChunk(scored, joined_columns(by_column), True, rejected)
+        each_row = [
+            row
+            for rows, answers in pieces
+            for row in (records_of(answers, len(rows)) if isinstance(answers, dict) else answers)
+        ]
+        return ScoredChunk(scored, *answer_columns(each_row), rejected)
 
     def _predict(
         self,
         columns: dict[str, Any],
         rows: Positions,
-        outputs: dict[int, Any],
+        pieces: list[tuple[Positions, list[Any] | Columns]],
         rejected: dict[int, str],
     ) -> None:
+        """Add the rows and their answers to `pieces`; when predict refuses them, their
+        halves', until each refused row stands alone in `rejected` with the reason."""
         try:
-            answers = self._answers(columns, rows)
+            pieces.append((rows, self._answers(columns, rows)))
         except ServingError as refusal:
-            self._halve(columns, rows, refusal, outputs, rejected)
-            return
-        if isinstance(answers, dict):
-            answers = records_of(answers)
-        outputs.update(zip(rows.tolist(), answers, strict=True))
-
-    def _halve(
-        self,
-        columns: dict[str, Any],
-        rows: Positions,
-        refusal: ServingError,
-        outputs: dict[int, Any],
-        rejected: dict[int, str],
-    ) -> None:
-        if len(rows) == 1:
-            rejected[int(rows[0])] = refusal.message
-            return
-        middle = len(rows) // 2
-        self._predict(columns, rows[:middle], outputs, rejected)
-        self._predict(columns, rows[middle:], outputs, rejected)
+            if len(rows) == 1:
+                rejected[int(rows[0])] = refusal.message
+                return
+            middle = len(rows) // 2
+            self._predict(columns, rows[:middle], pieces, rejected)
+            self._predict(columns, rows[middle:], pieces, rejected)
 
     def _refuse_answers(self, columns: dict[str, Any], scored: ScoredChunk) -> None:
         """Rows whose answer breaks an enforced output rule leave the scores for the
@@ -132,7 +110,9 @@ class ChunkScorer:
         answered = scored.scored_rows
         inputs = {name: values[answered] for name, values in columns.items()}
         keep = np.ones(len(answered), dtype=np.bool_)
-        for mask, reason in refuse_outputs(self.output_rules, inputs, scored.answer_rows()):
+        for mask, reason in refuse_outputs(
+            self.output_rules, inputs, scored.answers, scored.records, len(answered)
+        ):
             for position in answered[mask].tolist():
                 scored.rejected[position] = reason
             keep &= ~mask

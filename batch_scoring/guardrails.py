@@ -13,10 +13,12 @@ import numpy as np
 import numpy.typing as npt
 
 from app.errors import ModelLoadError
+from app.guardrails.engine import Columns as RuleColumns
 from app.guardrails.engine import RuleEngine, RuleResult
 from app.guardrails.rules import GuardrailsError
 from app.runtime.guardrails import load_guardrails, output_columns, refusal_message
 from app.runtime.model import ServedModel
+from batch_scoring.answers import PREDICTION, Columns
 
 _ROW_ALONE = np.zeros(1, dtype=np.intp)
 # Rows refused (a mask over the chunk) and the reason: what a refuser returns too.
@@ -38,10 +40,17 @@ def enforces_output_rules(engine: RuleEngine | None) -> bool:
 
 
 def refuse_outputs(
-    engine: RuleEngine, inputs: Mapping[str, Any], answers: list[Any]
+    engine: RuleEngine, inputs: Mapping[str, Any], answers: Columns, records: bool, rows: int
 ) -> list[Refusal]:
-    """Rows whose answer breaks an enforced output rule; `inputs` are those rows' columns."""
-    table, rows = output_columns(answers, engine, len(answers))
+    """Rows whose answer breaks an enforced output rule; `inputs` are those rows' columns,
+    `answers` their answers by column (batch_scoring.answers), records' fields when
+    `records`. The rules' table is the server's (output_columns): for records, every field
+    the rules read, null where the answer lacks it, even when no record has any field."""
+    table: RuleColumns
+    if records:
+        table = {name: answers.get(name, [None] * rows) for name in engine.output_fields}
+    else:
+        table, rows = output_columns(answers[PREDICTION], engine, rows)
     return refusals(engine.check_outputs(inputs, table, rows), rows, "output")
 
 

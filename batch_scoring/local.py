@@ -21,7 +21,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 
@@ -100,8 +100,7 @@ def score_chunk(chunk: Chunk, input_name: str, job: ChunkJob) -> ChunkResult:
 
 def _score_in_worker(chunk: Chunk, input_name: str, job: ChunkJob) -> ChunkResult:
     _worker_ready()
-    result = score_chunk(chunk, input_name, job)
-    return ChunkResult(result.rows, result.scored, result.rejected, by_parent=False)
+    return replace(score_chunk(chunk, input_name, job), by_parent=False)
 
 
 def start_workers(workers: int, model_dir: Path) -> WorkerPool | None:

@@ -50,6 +50,19 @@ def build_refusers(model: ServedModel, engine: RuleEngine | None) -> list[Refuse
     return refusers
 
 
+def refused_rows(
+    refusers: Sequence[Refuser], frame: pd.DataFrame, columns: Columns
+) -> dict[int, str]:
+    """The chunk's refused rows (positions), each with the reason of the first refuser
+    that marks it."""
+    reasons: dict[int, str] = {}
+    for refuser in refusers:
+        for mask, reason in refuser(frame, columns):
+            for position in np.flatnonzero(mask).tolist():
+                reasons.setdefault(position, reason)
+    return reasons
+
+
 def signature_columns(frame: pd.DataFrame, schema: Schema | None) -> dict[str, Any]:
     """The chunk's columns as the server's JSON path holds them: Python values (numpy
     scalars as int, float, bool), missing values (NaN, None, NaT) as None; only the signature's

@@ -42,7 +42,7 @@ from batch_scoring.guardrails import enforces_output_rules, rule_engine
 from batch_scoring.inputs import InputError, InputFile, read_chunks
 from batch_scoring.local import ChunkResult
 from batch_scoring.output import REJECTS, ROW_COLUMNS, SCORES
-from batch_scoring.refusers import Refuser, build_refusers, signature_columns
+from batch_scoring.refusers import Refuser, build_refusers, refused_rows, signature_columns
 from model_fetch.origin import RegistryOrigin
 
 if TYPE_CHECKING:  # batch_scoring.run imports this module when the spark engine is chosen
@@ -200,9 +200,8 @@ def _refuse_rows(refusers: list[Refuser], schema: Schema | None) -> Any:
         for batch in batches:
             reasons = np.full(len(batch), None, dtype=object)
             columns = signature_columns(batch, schema)
-            for refuser in refusers:
-                for mask, reason in refuser(batch, columns):
-                    reasons[mask & pd.isna(reasons)] = reason
+            for position, reason in refused_rows(refusers, batch, columns).items():
+                reasons[position] = reason
             yield batch.assign(**{_REFUSAL: reasons})
 
     return refuse
