@@ -74,6 +74,8 @@ def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     Python ones). Text columns of pandas' `str` dtype hold str and NaN only: left as they are.
     """
     names = [str(name) for name in frame.columns.tolist()]
+    if not names:  # rows of no column: zipping no columns would give no rows at all
+        return [{} for _ in range(len(frame))]
     blocks = block_dtypes(frame)
     if len(blocks) == 1 and isinstance(blocks[0][0], np.dtype) and blocks[0][0].kind in "biuf":
         # One numeric numpy block: its rows in one call, the values `tolist` gives per column.

@@ -75,6 +75,11 @@ def test_frame_records_equal_pandas_records_value_for_value(rows: int) -> None:
     assert len(records) == rows
 
 
+def test_a_frame_without_columns_gives_an_empty_record_per_row_as_pandas_does() -> None:
+    frame = pd.DataFrame(index=range(3))
+    assert frame_records(frame) == frame.to_dict(orient="records") == [{}, {}, {}]
+
+
 def test_frame_records_give_none_for_missing_values_as_mlflow_encodes_them() -> None:
     frame = pd.DataFrame(
         {
